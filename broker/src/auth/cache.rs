@@ -1,0 +1,116 @@
+//! The authentication cache: a moka TTL cache keyed by short token, so a hit never touches the
+//! database. Rotation and deletion invalidate entries at once, on every replica (PostgreSQL
+//! `LISTEN/NOTIFY` on [`INVALIDATION_CHANNEL`]).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use moka::future::Cache;
+use sqlx::postgres::PgListener;
+
+use super::{Principal, pak};
+use crate::db::paks::{self, Credential};
+use crate::db::{Db, StoreError};
+
+/// The PostgreSQL channel whose payload is a short token to drop from every cache.
+pub const INVALIDATION_CHANNEL: &str = "brokkr_pak_invalidated";
+
+/// Why a presented key was not accepted.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    #[error("no PAK was presented")]
+    Missing,
+    #[error("the PAK is malformed")]
+    Malformed,
+    #[error("the PAK is not valid")]
+    Invalid,
+    #[error("credential lookup failed: {0}")]
+    Lookup(Arc<StoreError>),
+}
+
+/// Checks PAKs against the database through a TTL cache.
+#[derive(Clone)]
+pub struct Authenticator {
+    db: Db,
+    cache: Cache<String, Option<Arc<Credential>>>,
+}
+
+impl std::fmt::Debug for Authenticator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Authenticator")
+            .field("entries", &self.cache.entry_count())
+            .finish()
+    }
+}
+
+impl Authenticator {
+    pub fn new(db: Db, ttl: Duration, capacity: u64) -> Self {
+        let cache = Cache::builder()
+            .max_capacity(capacity)
+            .time_to_live(ttl)
+            .build();
+        Self { db, cache }
+    }
+
+    /// Resolves a presented PAK to its principal.
+    pub async fn authenticate(&self, presented: &str) -> Result<Principal, AuthError> {
+        let parsed = pak::parse(presented).ok_or(AuthError::Malformed)?;
+        let credential = self.credential(parsed.short).await?;
+        match credential {
+            Some(c) if pak::verify(parsed.long, &c.long_hash) => Ok(c.principal),
+            _ => Err(AuthError::Invalid),
+        }
+    }
+
+    async fn credential(&self, short: &str) -> Result<Option<Arc<Credential>>, AuthError> {
+        let db = self.db.clone();
+        let key = short.to_string();
+        self.cache
+            .try_get_with(key.clone(), async move {
+                paks::find(&db, &key).await.map(|found| found.map(Arc::new))
+            })
+            .await
+            .map_err(AuthError::Lookup)
+    }
+
+    /// Drops one short token from this replica's cache.
+    pub async fn invalidate(&self, short: &str) {
+        self.cache.invalidate(short).await;
+    }
+
+    /// Drops every cached credential (config reload, lost invalidation feed).
+    pub fn invalidate_all(&self) {
+        self.cache.invalidate_all();
+    }
+
+    /// On PostgreSQL, follows invalidations made by other replicas and by the CLI.
+    pub fn spawn_invalidation_listener(&self) -> Option<tokio::task::JoinHandle<()>> {
+        let Db::Postgres(pool) = &self.db else {
+            return None;
+        };
+        let pool = pool.clone();
+        let this = self.clone();
+        Some(tokio::spawn(async move {
+            loop {
+                if let Err(e) = this.follow_invalidations(&pool).await {
+                    tracing::warn!(error = %e, "PAK invalidation feed interrupted; reconnecting");
+                }
+                this.invalidate_all();
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }))
+    }
+
+    async fn follow_invalidations(&self, pool: &sqlx::PgPool) -> Result<(), sqlx::Error> {
+        let mut listener = PgListener::connect_with(pool).await?;
+        listener.listen(INVALIDATION_CHANNEL).await?;
+        // Anything cached before the feed was (re)established may have missed a notification.
+        self.invalidate_all();
+        loop {
+            match listener.try_recv().await? {
+                Some(note) => self.invalidate(note.payload()).await,
+                None => self.invalidate_all(),
+            }
+        }
+    }
+}

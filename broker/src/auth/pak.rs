@@ -1,0 +1,108 @@
+//! PAK format: `brokkr_BR{short}_{long}`. The short token is the lookup key; only SHA-256 of
+//! the long token is stored, and comparison is constant-time.
+
+use rand::RngExt;
+use rand::distr::Alphanumeric;
+use sha2::{Digest, Sha256};
+
+use brokkr_types::Pak;
+
+const PREFIX: &str = "brokkr_BR";
+pub const SHORT_LEN: usize = 8;
+pub const LONG_LEN: usize = 32;
+
+/// A freshly generated key: the full PAK (shown once) and what is stored.
+#[derive(Debug)]
+pub struct NewPak {
+    pub pak: Pak,
+    pub short: String,
+    pub long_hash: [u8; 32],
+}
+
+/// The two halves of a presented PAK.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParsedPak<'a> {
+    pub short: &'a str,
+    pub long: &'a str,
+}
+
+fn random_token(len: usize) -> String {
+    rand::rng()
+        .sample_iter(Alphanumeric)
+        .take(len)
+        .map(char::from)
+        .collect()
+}
+
+/// Generates a new PAK from the operating system's CSPRNG-seeded generator.
+pub fn generate() -> NewPak {
+    let short = random_token(SHORT_LEN);
+    let long = random_token(LONG_LEN);
+    let long_hash = hash_long(&long);
+    NewPak {
+        pak: Pak::new(format!("{PREFIX}{short}_{long}")),
+        short,
+        long_hash,
+    }
+}
+
+/// Splits a presented PAK; `None` when it is not of the Brokkr format.
+pub fn parse(presented: &str) -> Option<ParsedPak<'_>> {
+    let rest = presented.strip_prefix(PREFIX)?;
+    let (short, long) = rest.split_once('_')?;
+    let alnum =
+        |s: &str, len: usize| s.len() == len && s.bytes().all(|b| b.is_ascii_alphanumeric());
+    (alnum(short, SHORT_LEN) && alnum(long, LONG_LEN)).then_some(ParsedPak { short, long })
+}
+
+pub fn hash_long(long: &str) -> [u8; 32] {
+    Sha256::digest(long.as_bytes()).into()
+}
+
+/// Compares the presented long token with a stored hash in constant time.
+pub fn verify(long: &str, stored_hash: &[u8]) -> bool {
+    let presented = hash_long(long);
+    if stored_hash.len() != presented.len() {
+        return false;
+    }
+    presented
+        .iter()
+        .zip(stored_hash)
+        .fold(0u8, |diff, (a, b)| diff | (a ^ b))
+        == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_paks_parse_and_verify() {
+        let new = generate();
+        let text = new.pak.expose().to_string();
+        assert!(text.starts_with("brokkr_BR"));
+        let parsed = parse(&text).unwrap();
+        assert_eq!(parsed.short, new.short);
+        assert!(verify(parsed.long, &new.long_hash));
+        assert!(!verify("x".repeat(LONG_LEN).as_str(), &new.long_hash));
+    }
+
+    #[test]
+    fn malformed_paks_are_rejected() {
+        for bad in [
+            "",
+            "brokkr_BR",
+            "brokkr_BRabc_def",
+            "brk_gen_abc123",
+            "brokkr_BRabcdefgh_short",
+            "brokkr_BRabcdefg!_0123456789abcdef0123456789abcdef",
+        ] {
+            assert!(parse(bad).is_none(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn two_paks_differ() {
+        assert_ne!(generate().pak, generate().pak);
+    }
+}

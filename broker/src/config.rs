@@ -1,0 +1,178 @@
+//! Broker settings: defaults, then a TOML file, then `BROKKR__SECTION__KEY` variables, then
+//! flags. `Debug` never shows the database password.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+pub use brokkr_types::config::ConfigError;
+
+/// Everything the broker can be configured with.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    pub database: DatabaseSettings,
+    pub broker: BrokerSettings,
+    pub log: LogSettings,
+}
+
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DatabaseSettings {
+    /// `sqlite://brokkr.db` (the embedded default) or `postgres://user:pass@host/db`.
+    pub url: String,
+    pub max_connections: u32,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BrokerSettings {
+    pub listen_addr: String,
+    /// How long a checked PAK is trusted without asking the database.
+    pub auth_cache_ttl_seconds: u64,
+    pub auth_cache_capacity: u64,
+    /// Largest accepted request body, in bytes (413 beyond).
+    pub max_body_bytes: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogSettings {
+    /// A tracing filter such as `info` or `brokkr_broker=debug,info`.
+    pub level: String,
+    /// `text` or `json`.
+    pub format: String,
+}
+
+impl Default for DatabaseSettings {
+    fn default() -> Self {
+        Self {
+            url: "sqlite://brokkr.db".into(),
+            max_connections: 10,
+        }
+    }
+}
+
+impl Default for BrokerSettings {
+    fn default() -> Self {
+        Self {
+            listen_addr: "127.0.0.1:3000".into(),
+            auth_cache_ttl_seconds: 60,
+            auth_cache_capacity: 100_000,
+            max_body_bytes: 4 * 1024 * 1024,
+        }
+    }
+}
+
+impl Default for LogSettings {
+    fn default() -> Self {
+        Self {
+            level: "info".into(),
+            format: "text".into(),
+        }
+    }
+}
+
+impl fmt::Debug for DatabaseSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DatabaseSettings")
+            .field("url", &redact_url(&self.url))
+            .field("max_connections", &self.max_connections)
+            .finish()
+    }
+}
+
+/// Replaces the password of a URL with `***`.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    match rest.split_once('@') {
+        Some((userinfo, host)) => {
+            let user = userinfo.split(':').next().unwrap_or_default();
+            if userinfo.contains(':') {
+                format!("{scheme}://{user}:***@{host}")
+            } else {
+                format!("{scheme}://{user}@{host}")
+            }
+        }
+        None => url.to_string(),
+    }
+}
+
+impl Settings {
+    /// Loads defaults, the optional file and the process environment.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        let settings: Self = brokkr_types::config::load(file, std::env::vars())?;
+        settings.check()?;
+        Ok(settings)
+    }
+
+    /// Rejects values that deserialise but cannot work.
+    pub fn check(&self) -> Result<(), ConfigError> {
+        self.listen_addr()?;
+        if self.broker.max_body_bytes == 0 {
+            return Err(ConfigError::Invalid(
+                "broker.max_body_bytes must be positive".into(),
+            ));
+        }
+        if !matches!(self.log.format.as_str(), "text" | "json") {
+            return Err(ConfigError::Invalid(
+                "log.format must be \"text\" or \"json\"".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    pub fn listen_addr(&self) -> Result<SocketAddr, ConfigError> {
+        self.broker.listen_addr.parse().map_err(|_| {
+            ConfigError::Invalid(format!(
+                "broker.listen_addr {:?} is not a socket address such as 127.0.0.1:3000",
+                self.broker.listen_addr
+            ))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_are_redacted() {
+        let settings = DatabaseSettings {
+            url: "postgres://brokkr:s3cret@db:5432/brokkr".into(),
+            max_connections: 1,
+        };
+        let shown = format!("{settings:?}");
+        assert!(!shown.contains("s3cret"), "{shown}");
+        assert!(
+            shown.contains("postgres://brokkr:***@db:5432/brokkr"),
+            "{shown}"
+        );
+    }
+
+    #[test]
+    fn environment_selects_database_and_address() {
+        let settings: Settings = brokkr_types::config::load(
+            None,
+            [
+                (
+                    "BROKKR__DATABASE__URL".to_string(),
+                    "postgres://x@h/db".to_string(),
+                ),
+                (
+                    "BROKKR__BROKER__LISTEN_ADDR".to_string(),
+                    "0.0.0.0:8080".to_string(),
+                ),
+                ("BROKKR__AGENT__PAK".to_string(), "ignored".to_string()),
+            ],
+        )
+        .unwrap();
+        assert_eq!(settings.database.url, "postgres://x@h/db");
+        assert_eq!(settings.listen_addr().unwrap().port(), 8080);
+        assert_eq!(settings.broker.auth_cache_ttl_seconds, 60);
+    }
+}

@@ -1,0 +1,168 @@
+//! Stacks table. Deleting a stack soft-deletes its deployment objects and appends a deletion
+//! marker so agents learn to remove what they applied.
+
+use brokkr_types::requests::UpdateStack;
+use brokkr_types::resources::Stack;
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use super::metadata::{self, Metadata, Owner};
+use super::{Db, StoreError, StoreResult, Tx, Window, deployment_objects, with_db, with_tx};
+
+macro_rules! columns {
+    () => {
+        "id, generator_id, name, description, created_at, updated_at"
+    };
+}
+
+/// A stack row, before labels and annotations are attached.
+#[derive(Debug, sqlx::FromRow)]
+pub struct StackRow {
+    pub id: Uuid,
+    pub generator_id: Uuid,
+    name: String,
+    description: Option<String>,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+impl StackRow {
+    pub fn with_metadata(self, metadata: Metadata) -> Stack {
+        Stack {
+            id: self.id,
+            generator_id: self.generator_id,
+            name: self.name,
+            description: self.description,
+            labels: metadata.labels,
+            annotations: metadata.annotations,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+        }
+    }
+}
+
+fn name_taken(err: sqlx::Error, name: &str) -> StoreError {
+    StoreError::unique(
+        err,
+        &format!("this generator already has a stack named {name:?}"),
+    )
+}
+
+pub async fn insert(
+    tx: &mut Tx,
+    generator_id: Uuid,
+    name: &str,
+    description: Option<&str>,
+) -> StoreResult<StackRow> {
+    const SQL: &str = concat!(
+        "INSERT INTO stacks (id, generator_id, name, description, created_at, updated_at) ",
+        "VALUES ($1, $2, $3, $4, $5, $5) RETURNING ",
+        columns!()
+    );
+    with_tx!(tx, conn => sqlx::query_as(SQL)
+        .bind(Uuid::new_v4())
+        .bind(generator_id)
+        .bind(name)
+        .bind(description)
+        .bind(Utc::now())
+        .fetch_one(conn)
+        .await)
+    .map_err(|e| name_taken(e, name))
+}
+
+const GET: &str = concat!(
+    "SELECT ",
+    columns!(),
+    " FROM stacks WHERE id = $1 AND deleted_at IS NULL"
+);
+
+pub async fn get_row(db: &Db, id: Uuid) -> StoreResult<Option<StackRow>> {
+    Ok(with_db!(db, pool => sqlx::query_as(GET).bind(id).fetch_optional(pool).await)?)
+}
+
+pub async fn get_row_in(tx: &mut Tx, id: Uuid) -> StoreResult<Option<StackRow>> {
+    Ok(with_tx!(tx, conn => sqlx::query_as(GET).bind(id).fetch_optional(conn).await)?)
+}
+
+/// The owner of a stack, deleted or not (deleted stacks still own their events).
+pub async fn owner_of_any(db: &Db, id: Uuid) -> StoreResult<Option<Uuid>> {
+    const SQL: &str = "SELECT generator_id FROM stacks WHERE id = $1";
+    Ok(with_db!(db, pool => sqlx::query_scalar(SQL).bind(id).fetch_optional(pool).await)?)
+}
+
+/// A live stack with its labels and annotations.
+pub async fn get(db: &Db, id: Uuid) -> StoreResult<Option<Stack>> {
+    let Some(row) = get_row(db, id).await? else {
+        return Ok(None);
+    };
+    let metadata = metadata::load_one(db, Owner::Stack, id).await?;
+    Ok(Some(row.with_metadata(metadata)))
+}
+
+/// Live stacks, all of them or those of one generator.
+pub async fn list(db: &Db, generator: Option<Uuid>, window: Window) -> StoreResult<Vec<Stack>> {
+    const SQL: &str = concat!(
+        "SELECT ",
+        columns!(),
+        " FROM stacks WHERE deleted_at IS NULL AND ($1 IS NULL OR generator_id = $1) ",
+        "ORDER BY created_at, id LIMIT $2 OFFSET $3"
+    );
+    let rows: Vec<StackRow> = with_db!(db, pool => sqlx::query_as(SQL)
+        .bind(generator)
+        .bind(window.probe_limit())
+        .bind(window.offset())
+        .fetch_all(pool)
+        .await)?;
+    let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
+    let mut metadata = metadata::load(db, Owner::Stack, &ids).await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| {
+            let m = metadata.remove(&r.id).unwrap_or_default();
+            r.with_metadata(m)
+        })
+        .collect())
+}
+
+pub async fn update(tx: &mut Tx, id: Uuid, patch: &UpdateStack) -> StoreResult<Option<StackRow>> {
+    const SQL: &str = concat!(
+        "UPDATE stacks SET name = COALESCE($2, name), ",
+        "description = CASE WHEN $3 THEN $4 ELSE description END, updated_at = $5 ",
+        "WHERE id = $1 AND deleted_at IS NULL RETURNING ",
+        columns!()
+    );
+    let name = patch.name.as_ref().map(|n| n.as_str());
+    let description = patch
+        .description
+        .as_ref()
+        .and_then(|d| d.as_ref().map(|d| d.as_str()));
+    with_tx!(tx, conn => sqlx::query_as(SQL)
+        .bind(id)
+        .bind(name)
+        .bind(patch.description.is_some())
+        .bind(description)
+        .bind(Utc::now())
+        .fetch_optional(conn)
+        .await)
+    .map_err(|e| name_taken(e, name.unwrap_or_default()))
+}
+
+/// Ids of a generator's live stacks (for the cascading delete).
+pub async fn live_ids_of_generator(tx: &mut Tx, generator_id: Uuid) -> StoreResult<Vec<Uuid>> {
+    const SQL: &str = "SELECT id FROM stacks WHERE generator_id = $1 AND deleted_at IS NULL";
+    Ok(with_tx!(tx, conn => sqlx::query_scalar(SQL).bind(generator_id).fetch_all(conn).await)?)
+}
+
+/// Soft-deletes a stack and its deployment objects and appends the deletion marker.
+/// Returns false when the stack was already gone.
+pub async fn soft_delete(tx: &mut Tx, id: Uuid, now: DateTime<Utc>) -> StoreResult<bool> {
+    if get_row_in(tx, id).await?.is_none() {
+        return Ok(false);
+    }
+    deployment_objects::soft_delete_all_of_stack(tx, id, now).await?;
+    deployment_objects::append(tx, id, "", true).await?;
+    const SQL: &str =
+        "UPDATE stacks SET deleted_at = $2, updated_at = $2 WHERE id = $1 AND deleted_at IS NULL";
+    let done = with_tx!(tx, conn => sqlx::query(SQL).bind(id).bind(now).execute(conn).await.map(|r| r.rows_affected()))?;
+    Ok(done == 1)
+}

@@ -1,0 +1,74 @@
+//! Direct assignments of stacks to agents.
+
+use brokkr_types::resources::AgentTarget;
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use super::{Db, StoreResult, Tx, Window, with_db, with_tx};
+
+#[derive(sqlx::FromRow)]
+struct Row {
+    agent_id: Uuid,
+    stack_id: Uuid,
+    created_at: DateTime<Utc>,
+}
+
+impl From<Row> for AgentTarget {
+    fn from(r: Row) -> Self {
+        Self {
+            agent_id: r.agent_id,
+            stack_id: r.stack_id,
+            created_at: r.created_at,
+        }
+    }
+}
+
+/// Assigns a stack to an agent; returns the assignment and whether it is new.
+pub async fn add(tx: &mut Tx, agent_id: Uuid, stack_id: Uuid) -> StoreResult<(AgentTarget, bool)> {
+    const INSERT: &str = "INSERT INTO agent_targets (agent_id, stack_id, created_at) VALUES ($1, $2, $3) \
+                          ON CONFLICT (agent_id, stack_id) DO NOTHING";
+    const GET: &str = "SELECT agent_id, stack_id, created_at FROM agent_targets \
+                       WHERE agent_id = $1 AND stack_id = $2";
+    let done = with_tx!(tx, conn => sqlx::query(INSERT)
+        .bind(agent_id)
+        .bind(stack_id)
+        .bind(Utc::now())
+        .execute(conn).await.map(|r| r.rows_affected()))?;
+    let row: Row = with_tx!(tx, conn => sqlx::query_as(GET).bind(agent_id).bind(stack_id).fetch_one(conn).await)?;
+    Ok((row.into(), done == 1))
+}
+
+/// Removes an assignment; returns whether it existed.
+pub async fn remove(tx: &mut Tx, agent_id: Uuid, stack_id: Uuid) -> StoreResult<bool> {
+    const SQL: &str = "DELETE FROM agent_targets WHERE agent_id = $1 AND stack_id = $2";
+    let done = with_tx!(tx, conn => sqlx::query(SQL).bind(agent_id).bind(stack_id).execute(conn).await.map(|r| r.rows_affected()))?;
+    Ok(done == 1)
+}
+
+/// Direct assignments of one agent, optionally only to one generator's stacks.
+pub async fn list_for_agent(
+    db: &Db,
+    agent_id: Uuid,
+    generator: Option<Uuid>,
+    window: Window,
+) -> StoreResult<Vec<AgentTarget>> {
+    const SQL: &str = "SELECT t.agent_id, t.stack_id, t.created_at FROM agent_targets t \
+                       JOIN stacks s ON s.id = t.stack_id \
+                       WHERE t.agent_id = $1 AND ($2 IS NULL OR s.generator_id = $2) \
+                       ORDER BY t.created_at, t.stack_id LIMIT $3 OFFSET $4";
+    let rows: Vec<Row> = with_db!(db, pool => sqlx::query_as(SQL)
+        .bind(agent_id)
+        .bind(generator)
+        .bind(window.probe_limit())
+        .bind(window.offset())
+        .fetch_all(pool)
+        .await)?;
+    Ok(rows.into_iter().map(Into::into).collect())
+}
+
+/// Whether a stack is assigned to an agent.
+pub async fn exists(db: &Db, agent_id: Uuid, stack_id: Uuid) -> StoreResult<bool> {
+    const SQL: &str = "SELECT COUNT(*) FROM agent_targets WHERE agent_id = $1 AND stack_id = $2";
+    let n: i64 = with_db!(db, pool => sqlx::query_scalar(SQL).bind(agent_id).bind(stack_id).fetch_one(pool).await)?;
+    Ok(n > 0)
+}

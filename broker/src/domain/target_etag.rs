@@ -1,0 +1,48 @@
+//! The ETag of an agent's target state: a digest of which deployment object each stack is at.
+
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+/// Digest of `(stack, deployment object)` pairs (already ordered); 32 hex characters.
+pub fn etag(agent_id: Uuid, pairs: &[(Uuid, Uuid)]) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(agent_id.as_bytes());
+    for (stack, object) in pairs {
+        hasher.update(stack.as_bytes());
+        hasher.update(object.as_bytes());
+    }
+    hasher.finalize()[..16]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Whether an `If-None-Match` header value matches `etag` (handles lists, `W/` and `*`).
+pub fn matches(if_none_match: &str, etag: &str) -> bool {
+    if_none_match.split(',').map(str::trim).any(|candidate| {
+        candidate == "*" || candidate.trim_start_matches("W/").trim_matches('"') == etag
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn etag_changes_with_content() {
+        let agent = Uuid::new_v4();
+        let (s, d1, d2) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
+        assert_eq!(etag(agent, &[(s, d1)]), etag(agent, &[(s, d1)]));
+        assert_ne!(etag(agent, &[(s, d1)]), etag(agent, &[(s, d2)]));
+        assert_ne!(etag(agent, &[]), etag(Uuid::new_v4(), &[]));
+    }
+
+    #[test]
+    fn if_none_match_forms() {
+        assert!(matches("\"abc\"", "abc"));
+        assert!(matches("W/\"abc\"", "abc"));
+        assert!(matches("\"x\", \"abc\"", "abc"));
+        assert!(matches("*", "abc"));
+        assert!(!matches("\"abd\"", "abc"));
+    }
+}

@@ -1,0 +1,217 @@
+//! `brokkr-broker`: serve the API, migrate the database, create principals and rotate PAKs.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result, bail};
+use brokkr_broker::auth::Principal;
+use brokkr_broker::config::Settings;
+use brokkr_broker::credentials;
+use brokkr_broker::db::audit::Actor;
+use brokkr_broker::db::{Db, agents, generators};
+use brokkr_broker::startup::{self, Application};
+use brokkr_types::Pak;
+use brokkr_types::resources::AgentStatus;
+use clap::{Parser, Subcommand};
+use uuid::Uuid;
+
+#[derive(Debug, Parser)]
+#[command(name = "brokkr-broker", version, about = "The Brokkr broker")]
+struct Cli {
+    /// TOML configuration file (environment variables BROKKR__SECTION__KEY override it).
+    #[arg(long, global = true, env = "BROKKR_CONFIG")]
+    config: Option<PathBuf>,
+    /// Overrides database.url (sqlite://FILE or postgres://…).
+    #[arg(long, global = true)]
+    database_url: Option<String>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the API server (creates and migrates the database; prints the admin PAK on first start).
+    Serve {
+        /// Overrides broker.listen_addr.
+        #[arg(long)]
+        listen_addr: Option<String>,
+    },
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Replace a PAK; the new one is printed alone on the last line of stdout.
+    Rotate {
+        #[command(subcommand)]
+        who: RotateTarget,
+    },
+    /// Create a principal; its PAK is printed alone on the last line of stdout.
+    Create {
+        #[command(subcommand)]
+        what: CreateTarget,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum RotateTarget {
+    Admin,
+    Agent {
+        #[arg(long)]
+        uuid: Uuid,
+    },
+    Generator {
+        #[arg(long)]
+        uuid: Uuid,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum CreateTarget {
+    Agent {
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        cluster_name: String,
+    },
+    Generator {
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        description: Option<String>,
+    },
+}
+
+fn init_tracing(settings: &Settings) {
+    let filter = tracing_subscriber::EnvFilter::try_new(&settings.log.level)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if settings.log.format == "json" {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let cli = Cli::parse();
+    let mut settings = Settings::load(cli.config.as_deref()).context("loading configuration")?;
+    if let Some(url) = cli.database_url {
+        settings.database.url = url;
+    }
+    if let Command::Serve {
+        listen_addr: Some(addr),
+    } = &cli.command
+    {
+        settings.broker.listen_addr = addr.clone();
+    }
+    settings.check().context("checking configuration")?;
+    init_tracing(&settings);
+    match cli.command {
+        Command::Serve { .. } => serve(settings).await,
+        Command::Migrate => {
+            startup::open_database(&settings).await?;
+            println!("database is up to date");
+            Ok(())
+        }
+        Command::Rotate { who } => rotate(&settings, who).await,
+        Command::Create { what } => create(&settings, what).await,
+    }
+}
+
+async fn serve(settings: Settings) -> Result<()> {
+    let app = Application::build(settings)
+        .await
+        .context("starting the broker")?;
+    if let Some(pak) = &app.admin_pak {
+        print_first_admin_pak(pak);
+    }
+    let addr = app.local_addr().context("reading the listen address")?;
+    tracing::info!(%addr, "broker listening");
+    app.run_until(startup::shutdown_signal())
+        .await
+        .context("serving")
+}
+
+fn print_first_admin_pak(pak: &Pak) {
+    println!("================================================================");
+    println!("Brokkr created the admin PAK for this new database.");
+    println!("It is shown only this once; store it now (rotate: brokkr-broker rotate admin).");
+    println!("{}", pak.expose());
+    println!("================================================================");
+}
+
+async fn rotate(settings: &Settings, who: RotateTarget) -> Result<()> {
+    let principal = match who {
+        RotateTarget::Admin => Principal::Admin,
+        RotateTarget::Agent { uuid } => Principal::Agent(uuid),
+        RotateTarget::Generator { uuid } => Principal::Generator(uuid),
+    };
+    let db = startup::open_database(settings).await?;
+    let mut tx = db.begin().await?;
+    let Some(rotated) = credentials::rotate(&mut tx, Actor::CLI, principal).await? else {
+        bail!(
+            "no such {} (deleted, or never created)",
+            principal.parts().0
+        );
+    };
+    tx.commit().await?;
+    eprintln!(
+        "Rotated the {} PAK. The old one stops working within broker.auth_cache_ttl_seconds, \
+         or at once after POST /api/v1/admin/config/reload.",
+        principal.parts().0
+    );
+    println!("{}", rotated.pak.expose());
+    Ok(())
+}
+
+async fn create(settings: &Settings, what: CreateTarget) -> Result<()> {
+    let db = startup::open_database(settings).await?;
+    let (label, pak) = match what {
+        CreateTarget::Agent { name, cluster_name } => {
+            create_agent(&db, &name, &cluster_name).await?
+        }
+        CreateTarget::Generator { name, description } => {
+            create_generator(&db, &name, description.as_deref()).await?
+        }
+    };
+    println!("{label}");
+    println!("{}", pak.expose());
+    Ok(())
+}
+
+async fn create_agent(db: &Db, name: &str, cluster_name: &str) -> Result<(String, Pak)> {
+    let name = brokkr_types::Name::parse(name).context("--name")?;
+    let cluster = brokkr_types::Name::parse(cluster_name).context("--cluster-name")?;
+    let mut tx = db.begin().await?;
+    let row = agents::insert(
+        &mut tx,
+        name.as_str(),
+        cluster.as_str(),
+        AgentStatus::Active,
+    )
+    .await?;
+    let pak = credentials::issue(&mut tx, Actor::CLI, Principal::Agent(row.id())).await?;
+    tx.commit().await?;
+    Ok((format!("created agent {name} with id {}", row.id()), pak))
+}
+
+async fn create_generator(db: &Db, name: &str, description: Option<&str>) -> Result<(String, Pak)> {
+    let name = brokkr_types::Name::parse(name).context("--name")?;
+    let description = description
+        .map(brokkr_types::Description::parse)
+        .transpose()
+        .context("--description")?;
+    let mut tx = db.begin().await?;
+    let generator = generators::insert(
+        &mut tx,
+        name.as_str(),
+        description.as_ref().map(|d| d.as_str()),
+    )
+    .await?;
+    let pak = credentials::issue(&mut tx, Actor::CLI, Principal::Generator(generator.id)).await?;
+    tx.commit().await?;
+    Ok((
+        format!("created generator {name} with id {}", generator.id),
+        pak,
+    ))
+}

@@ -1,0 +1,159 @@
+//! The HTTP API: one file per resource, and here the one router that lists every route,
+//! generates the OpenAPI document from the handlers and adds the cross-cutting layers.
+
+pub mod admin;
+pub mod agents;
+pub mod deployment_objects;
+pub mod events;
+pub mod generators;
+pub mod health;
+pub mod metadata;
+pub mod stacks;
+pub mod target_state;
+pub mod targets;
+
+use std::sync::Arc;
+
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderName, HeaderValue, header};
+use axum::routing::get;
+use axum::{Json, Router, middleware};
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::trace::TraceLayer;
+use utoipa::OpenApi;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use uuid::Uuid;
+
+use crate::auth::Principal;
+use crate::db::audit::{self, Record};
+use crate::db::{StoreResult, Tx};
+use crate::error::ApiError;
+use crate::request_id;
+use crate::state::AppState;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Brokkr broker API", description = "Distributes Kubernetes objects to many clusters."),
+    modifiers(&PakSecurity),
+    security(("pak" = []))
+)]
+struct ApiDoc;
+
+/// Declares the PAK bearer scheme used by every authenticated route.
+struct PakSecurity;
+
+impl utoipa::Modify for PakSecurity {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "pak",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("PAK")
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// Every route of the API, with its OpenAPI description.
+fn api() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(health::healthz))
+        .routes(routes!(health::readyz))
+        .routes(routes!(generators::create, generators::list))
+        .routes(routes!(
+            generators::get,
+            generators::update,
+            generators::delete
+        ))
+        .routes(routes!(generators::rotate_pak))
+        .routes(routes!(stacks::create, stacks::list))
+        .routes(routes!(stacks::get, stacks::update, stacks::delete))
+        .routes(routes!(metadata::add_stack_label))
+        .routes(routes!(metadata::remove_stack_label))
+        .routes(routes!(metadata::set_stack_annotation))
+        .routes(routes!(metadata::remove_stack_annotation))
+        .routes(routes!(
+            deployment_objects::create,
+            deployment_objects::list
+        ))
+        .routes(routes!(deployment_objects::get))
+        .routes(routes!(events::list_for_stack))
+        .routes(routes!(agents::create, agents::list))
+        .routes(routes!(agents::get, agents::update, agents::delete))
+        .routes(routes!(agents::rotate_pak))
+        .routes(routes!(agents::heartbeat))
+        .routes(routes!(metadata::add_agent_label))
+        .routes(routes!(metadata::remove_agent_label))
+        .routes(routes!(metadata::set_agent_annotation))
+        .routes(routes!(metadata::remove_agent_annotation))
+        .routes(routes!(targets::list, targets::add))
+        .routes(routes!(targets::remove))
+        .routes(routes!(events::create, events::list_for_agent))
+        .routes(routes!(target_state::get))
+        .routes(routes!(admin::reload))
+        .routes(routes!(admin::audit_logs))
+}
+
+/// The OpenAPI document generated from the handlers.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    api().into_openapi()
+}
+
+/// The complete application: routes, OpenAPI document, fallbacks and layers.
+pub fn router(state: AppState) -> Router {
+    let body_limit = usize::try_from(state.settings.broker.max_body_bytes).unwrap_or(usize::MAX);
+    let (routes, document) = api().split_for_parts();
+    let document = Arc::new(document);
+    routes
+        .route(
+            "/api/v1/openapi.json",
+            get(move || async move { Json(document.as_ref().clone()) }),
+        )
+        .fallback(|| async { ApiError::NotFound("route") })
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(CatchPanicLayer::custom(|_| {
+            axum::response::IntoResponse::into_response(ApiError::Internal(
+                "handler panicked".into(),
+            ))
+        }))
+        .layer(TraceLayer::new_for_http())
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            HeaderName::from_static("x-frame-options"),
+            HeaderValue::from_static("DENY"),
+        ))
+        .layer(middleware::from_fn(request_id::assign))
+        .with_state(state)
+}
+
+/// Records a change made through the API in the audit log, in the change's transaction.
+pub(crate) async fn audit_change(
+    tx: &mut Tx,
+    caller: Principal,
+    action: &str,
+    resource_type: &str,
+    resource_id: Uuid,
+    details: serde_json::Value,
+) -> StoreResult<()> {
+    audit::record(
+        tx,
+        Record {
+            actor: caller.into(),
+            action,
+            resource_type,
+            resource_id: Some(resource_id.to_string()),
+            details,
+        },
+    )
+    .await
+}

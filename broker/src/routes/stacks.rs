@@ -1,0 +1,165 @@
+//! `/api/v1/stacks`: create, list, read, update and delete (admin or the owning generator).
+//! Deleting a stack appends a deletion marker so agents remove its objects.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use brokkr_types::Problem;
+use brokkr_types::requests::{CreateStack, UpdateStack};
+use brokkr_types::resources::{Page, Stack};
+use chrono::Utc;
+use serde_json::json;
+use uuid::Uuid;
+
+use super::audit_change;
+use crate::access;
+use crate::auth::Principal;
+use crate::auth::caller::{AdminOrGenerator, Caller};
+use crate::db::metadata::{self, Metadata, Owner};
+use crate::db::{generators, stacks};
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{ApiJson, ApiQuery, IdPath, PageQuery};
+use crate::state::AppState;
+
+/// The generator that will own a new stack.
+fn owner_of_new_stack(caller: Principal, requested: Option<Uuid>) -> ApiResult<Uuid> {
+    match (caller, requested) {
+        (Principal::Generator(own), None) => Ok(own),
+        (Principal::Generator(own), Some(asked)) if asked == own => Ok(own),
+        (Principal::Generator(_), Some(_)) => Err(ApiError::forbidden(
+            "a generator can only create stacks it owns",
+        )),
+        (Principal::Admin, Some(asked)) => Ok(asked),
+        (Principal::Admin, None) => Err(ApiError::unprocessable(
+            "validation_failed",
+            "generator_id: an admin must name the generator that will own the stack",
+        )),
+        (Principal::Agent(_), _) => Err(ApiError::forbidden("agents cannot create stacks")),
+    }
+}
+
+pub(crate) fn inline_metadata(
+    body_labels: &[brokkr_types::Label],
+    annotations: &brokkr_types::requests::Annotations,
+) -> Metadata {
+    Metadata {
+        labels: body_labels.iter().map(|l| l.to_string()).collect(),
+        annotations: annotations
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+    }
+}
+
+#[utoipa::path(post, path = "/api/v1/stacks", tag = "stacks", request_body = CreateStack,
+    responses((status = 201, body = Stack), (status = "4XX", body = Problem)))]
+pub async fn create(
+    State(state): State<AppState>,
+    caller: Caller<AdminOrGenerator>,
+    ApiJson(body): ApiJson<CreateStack>,
+) -> ApiResult<(StatusCode, Json<Stack>)> {
+    let owner = owner_of_new_stack(caller.principal(), body.generator_id)?;
+    let mut tx = state.db.begin().await?;
+    if generators::get_in(&mut tx, owner).await?.is_none() {
+        return Err(ApiError::unprocessable(
+            "validation_failed",
+            "generator_id: no such generator",
+        ));
+    }
+    let description = body.description.as_ref().map(|d| d.as_str());
+    let row = stacks::insert(&mut tx, owner, body.name.as_str(), description).await?;
+    let mut metadata = inline_metadata(&body.labels, &body.annotations);
+    metadata::write_all(&mut tx, Owner::Stack, row.id, &metadata).await?;
+    metadata.labels.sort();
+    metadata.labels.dedup();
+    audit_change(
+        &mut tx,
+        caller.principal(),
+        "stack.created",
+        "stack",
+        row.id,
+        json!({ "generator_id": owner }),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok((StatusCode::CREATED, Json(row.with_metadata(metadata))))
+}
+
+#[utoipa::path(get, path = "/api/v1/stacks", tag = "stacks", params(PageQuery),
+    responses((status = 200, body = Page<Stack>), (status = "4XX", body = Problem)))]
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Caller<AdminOrGenerator>,
+    ApiQuery(page): ApiQuery<PageQuery>,
+) -> ApiResult<Json<Page<Stack>>> {
+    let window = page.window()?;
+    let only = access::only_generator(caller.principal());
+    Ok(Json(
+        window.page(stacks::list(&state.db, only, window).await?),
+    ))
+}
+
+#[utoipa::path(get, path = "/api/v1/stacks/{id}", tag = "stacks", params(("id" = Uuid, Path)),
+    responses((status = 200, body = Stack), (status = "4XX", body = Problem)))]
+pub async fn get(
+    State(state): State<AppState>,
+    caller: Caller<AdminOrGenerator>,
+    IdPath(id): IdPath,
+) -> ApiResult<Json<Stack>> {
+    let row = access::stack(&state.db, caller.principal(), id).await?;
+    let metadata = metadata::load_one(&state.db, Owner::Stack, id).await?;
+    Ok(Json(row.with_metadata(metadata)))
+}
+
+#[utoipa::path(method(put, patch), path = "/api/v1/stacks/{id}", tag = "stacks",
+    params(("id" = Uuid, Path)), request_body = UpdateStack,
+    responses((status = 200, body = Stack), (status = "4XX", body = Problem)))]
+pub async fn update(
+    State(state): State<AppState>,
+    caller: Caller<AdminOrGenerator>,
+    IdPath(id): IdPath,
+    ApiJson(patch): ApiJson<UpdateStack>,
+) -> ApiResult<Json<Stack>> {
+    access::stack(&state.db, caller.principal(), id).await?;
+    let mut tx = state.db.begin().await?;
+    let row = stacks::update(&mut tx, id, &patch)
+        .await?
+        .ok_or(ApiError::NotFound("stack"))?;
+    audit_change(
+        &mut tx,
+        caller.principal(),
+        "stack.updated",
+        "stack",
+        id,
+        json!({}),
+    )
+    .await?;
+    tx.commit().await?;
+    let metadata = metadata::load_one(&state.db, Owner::Stack, id).await?;
+    Ok(Json(row.with_metadata(metadata)))
+}
+
+#[utoipa::path(delete, path = "/api/v1/stacks/{id}", tag = "stacks", params(("id" = Uuid, Path)),
+    responses((status = 204), (status = "4XX", body = Problem)))]
+pub async fn delete(
+    State(state): State<AppState>,
+    caller: Caller<AdminOrGenerator>,
+    IdPath(id): IdPath,
+) -> ApiResult<StatusCode> {
+    access::stack(&state.db, caller.principal(), id).await?;
+    let mut tx = state.db.begin().await?;
+    if !stacks::soft_delete(&mut tx, id, Utc::now()).await? {
+        return Err(ApiError::NotFound("stack"));
+    }
+    audit_change(
+        &mut tx,
+        caller.principal(),
+        "stack.deleted",
+        "stack",
+        id,
+        json!({}),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,15 @@
+//! [`AppState`]: what every handler can reach.
+
+use std::sync::Arc;
+
+use crate::auth::Authenticator;
+use crate::config::Settings;
+use crate::db::Db;
+
+/// Shared, cheaply cloned handles.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    pub db: Db,
+    pub auth: Authenticator,
+    pub settings: Arc<Settings>,
+}

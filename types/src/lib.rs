@@ -1,0 +1,18 @@
+//! Wire types shared by the Brokkr broker, agent and CLI: request and response bodies, validated
+//! names and the RFC 7807 problem body. No HTTP, database or Kubernetes code lives here.
+
+#[cfg(feature = "config")]
+pub mod config;
+pub mod names;
+pub mod problem;
+pub mod requests;
+pub mod resources;
+pub mod secret;
+pub mod target_state;
+
+pub use names::{
+    AnnotationKey, AnnotationValue, Description, EventMessage, IdempotencyKey, Label, Name,
+    NameError,
+};
+pub use problem::{FieldError, Problem};
+pub use secret::Pak;

@@ -1,0 +1,203 @@
+//! Request bodies. Each rejects unknown fields and can only hold valid values.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Deserializer, Serialize};
+use uuid::Uuid;
+
+use crate::resources::{AgentStatus, EventStatus, EventType};
+use crate::{
+    AnnotationKey, AnnotationValue, Description, EventMessage, IdempotencyKey, Label, Name,
+};
+
+/// Labels and annotations given inline when an agent or stack is created.
+pub type Annotations = BTreeMap<AnnotationKey, AnnotationValue>;
+
+/// Distinguishes an absent field (`None`) from an explicit `null` (`Some(None)`).
+fn present<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(deserializer).map(Some)
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct CreateGenerator {
+    pub name: Name,
+    #[serde(default)]
+    pub description: Option<Description>,
+}
+
+/// Partial update of a generator; absent fields stay unchanged, `description: null` clears it.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct UpdateGenerator {
+    #[serde(default)]
+    pub name: Option<Name>,
+    #[serde(default, deserialize_with = "present")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    pub description: Option<Option<Description>>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct CreateAgent {
+    pub name: Name,
+    pub cluster_name: Name,
+    #[serde(default)]
+    pub labels: Vec<Label>,
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = BTreeMap<String, String>))]
+    pub annotations: Annotations,
+    /// Defaults to `active`.
+    #[serde(default)]
+    pub status: Option<AgentStatus>,
+}
+
+/// Partial update of an agent (admin only).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct UpdateAgent {
+    #[serde(default)]
+    pub name: Option<Name>,
+    #[serde(default)]
+    pub cluster_name: Option<Name>,
+    #[serde(default)]
+    pub status: Option<AgentStatus>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct CreateStack {
+    pub name: Name,
+    #[serde(default)]
+    pub description: Option<Description>,
+    /// Required when an admin creates a stack; a generator always owns what it creates.
+    #[serde(default)]
+    pub generator_id: Option<Uuid>,
+    #[serde(default)]
+    pub labels: Vec<Label>,
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = BTreeMap<String, String>))]
+    pub annotations: Annotations,
+}
+
+/// Partial update of a stack; ownership never changes.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct UpdateStack {
+    #[serde(default)]
+    pub name: Option<Name>,
+    #[serde(default, deserialize_with = "present")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    pub description: Option<Option<Description>>,
+}
+
+/// A new deployment object as JSON (a raw YAML body is accepted too).
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct CreateDeploymentObject {
+    /// Multi-document Kubernetes YAML; every document needs `apiVersion`, `kind`, `metadata.name`.
+    pub yaml_content: String,
+}
+
+impl std::fmt::Debug for CreateDeploymentObject {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CreateDeploymentObject")
+            .field(
+                "yaml_content",
+                &crate::secret::Redacted(self.yaml_content.len()),
+            )
+            .finish()
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct AddLabel {
+    pub label: Label,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct AddAnnotation {
+    pub key: AnnotationKey,
+    pub value: AnnotationValue,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct AddTarget {
+    pub stack_id: Uuid,
+}
+
+/// Sent by an agent to say it is alive.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Heartbeat {
+    /// Whether the agent can reach its cluster's Kubernetes API.
+    #[serde(default)]
+    pub kubernetes_reachable: Option<bool>,
+    #[serde(default)]
+    pub agent_version: Option<Name>,
+}
+
+/// An event posted by an agent. A retry with the same `idempotency_key` is stored once.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct NewAgentEvent {
+    pub idempotency_key: IdempotencyKey,
+    #[serde(default)]
+    pub deployment_object_id: Option<Uuid>,
+    pub event_type: EventType,
+    pub status: EventStatus,
+    #[serde(default)]
+    pub message: Option<EventMessage>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_fields_are_rejected() {
+        let err =
+            serde_json::from_str::<CreateGenerator>(r#"{"name":"a","owner":"x"}"#).unwrap_err();
+        assert!(err.to_string().contains("unknown field `owner`"), "{err}");
+    }
+
+    #[test]
+    fn null_description_differs_from_absent() {
+        let absent: UpdateGenerator = serde_json::from_str("{}").unwrap();
+        assert!(absent.description.is_none());
+        let cleared: UpdateGenerator = serde_json::from_str(r#"{"description":null}"#).unwrap();
+        assert_eq!(cleared.description, Some(None));
+    }
+
+    #[test]
+    fn inline_labels_and_annotations_are_validated() {
+        let ok: CreateAgent = serde_json::from_str(
+            r#"{"name":"a","cluster_name":"c","labels":["prod"],"annotations":{"region":"us-east"}}"#,
+        )
+        .unwrap();
+        assert_eq!(ok.labels[0].as_str(), "prod");
+        let bad = serde_json::from_str::<CreateAgent>(
+            r#"{"name":"a","cluster_name":"c","labels":["p d"]}"#,
+        );
+        assert!(bad.is_err());
+    }
+}
