@@ -1,0 +1,110 @@
+//! The audit log: who did what, filtered by action (with `pak.*` prefixes) and actor.
+
+use serde_json::json;
+
+use crate::helpers::*;
+
+both_backends!(pak_operations_are_recorded_and_filtered, |app| {
+    let (generator, pak) = app.create_generator("ci").await;
+    app.post(
+        &format!("/api/v1/generators/{generator}/rotate-pak"),
+        &pak,
+        json!({}),
+    )
+    .await;
+    let (agent, _) = app.create_agent("edge", json!({})).await;
+
+    let paks = expect_json(
+        app.get("/api/v1/admin/audit-logs?action=pak.*", &app.admin)
+            .await,
+        200,
+    )
+    .await;
+    let actions: Vec<_> = paks["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap().to_string())
+        .collect();
+    // Newest first: agent PAK created, generator PAK rotated, generator PAK created, admin PAK created.
+    assert_eq!(
+        actions,
+        ["pak.created", "pak.rotated", "pak.created", "pak.created"]
+    );
+
+    let rotated = expect_json(
+        app.get("/api/v1/admin/audit-logs?action=pak.rotated", &app.admin)
+            .await,
+        200,
+    )
+    .await;
+    let entry = &rotated["items"][0];
+    assert_eq!(
+        entry["actor_type"], "generator",
+        "the real actor is recorded"
+    );
+    assert_eq!(entry["actor_id"], generator.to_string());
+    assert_eq!(entry["resource_id"], generator.to_string());
+
+    let path = format!("/api/v1/admin/audit-logs?actor_type=generator&actor_id={generator}");
+    let by_actor = expect_json(app.get(&path, &app.admin).await, 200).await;
+    assert_eq!(by_actor["items"].as_array().unwrap().len(), 1);
+
+    let by_admin = expect_json(
+        app.get(
+            "/api/v1/admin/audit-logs?actor_type=admin&action=agent.*",
+            &app.admin,
+        )
+        .await,
+        200,
+    )
+    .await;
+    assert_eq!(by_admin["items"][0]["resource_id"], agent.to_string());
+
+    let page = expect_json(
+        app.get("/api/v1/admin/audit-logs?limit=2&offset=1", &app.admin)
+            .await,
+        200,
+    )
+    .await;
+    assert_eq!(page["items"].as_array().unwrap().len(), 2);
+    assert_eq!(page["next_offset"], 3);
+
+    // `_` and `%` are literal characters, not wildcards.
+    let literal = expect_json(
+        app.get("/api/v1/admin/audit-logs?action=pak_%25", &app.admin)
+            .await,
+        200,
+    )
+    .await;
+    assert!(literal["items"].as_array().unwrap().is_empty());
+});
+
+both_backends!(the_log_is_append_only, |app| {
+    app.create_generator("ci").await;
+    let db = brokkr_broker::db::Db::connect(&app.database_url, 1)
+        .await
+        .unwrap();
+    let update = match &db {
+        brokkr_broker::db::Db::Postgres(pool) => sqlx::query("UPDATE audit_logs SET action = 'x'")
+            .execute(pool)
+            .await
+            .map(|_| ()),
+        brokkr_broker::db::Db::Sqlite(pool) => sqlx::query("UPDATE audit_logs SET action = 'x'")
+            .execute(pool)
+            .await
+            .map(|_| ()),
+    };
+    let delete = match &db {
+        brokkr_broker::db::Db::Postgres(pool) => sqlx::query("DELETE FROM audit_logs")
+            .execute(pool)
+            .await
+            .map(|_| ()),
+        brokkr_broker::db::Db::Sqlite(pool) => sqlx::query("DELETE FROM audit_logs")
+            .execute(pool)
+            .await
+            .map(|_| ()),
+    };
+    assert!(update.unwrap_err().to_string().contains("append-only"));
+    assert!(delete.unwrap_err().to_string().contains("append-only"));
+});

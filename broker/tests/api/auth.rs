@@ -1,0 +1,53 @@
+//! Authentication: the documented headers, and 401 problems for missing, malformed and unknown PAKs.
+
+use reqwest::Method;
+
+use crate::helpers::*;
+
+both_backends!(documented_headers_are_accepted, |app| {
+    let (id, pak) = app.create_generator("ci").await;
+    let path = format!("/api/v1/generators/{id}");
+    for (name, value) in [
+        ("Authorization", format!("Bearer {pak}")),
+        ("Authorization", pak.clone()),
+        ("X-Generator-Key", pak.clone()),
+    ] {
+        let response = app
+            .request(Method::GET, &path, None)
+            .header(name, value)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "{name}");
+    }
+});
+
+both_backends!(missing_malformed_and_unknown_paks_answer_401, |app| {
+    let missing = app
+        .request(Method::GET, "/api/v1/stacks", None)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.headers()["www-authenticate"], "Bearer");
+    expect_problem(missing, 401, "unauthenticated").await;
+    for bad in ["nonsense", "brokkr_BRshort_x", "brk_gen_abc123...xyz789"] {
+        expect_problem(app.get("/api/v1/stacks", bad).await, 401, "invalid_pak").await;
+    }
+    let (_, pak) = app.create_generator("ci").await;
+    let (prefix, long) = pak.rsplit_once('_').unwrap();
+    let wrong_secret = format!("{prefix}_{}", long.chars().rev().collect::<String>());
+    expect_problem(
+        app.get("/api/v1/stacks", &wrong_secret).await,
+        401,
+        "invalid_pak",
+    )
+    .await;
+    // The well-known PAK of the documentation is never accepted.
+    let documented = "brokkr_BR3rVsDa_GK3QN7CDUzYc6iKgMkJ98M2WSimM5t6U8";
+    expect_problem(
+        app.get("/api/v1/generators", documented).await,
+        401,
+        "invalid_pak",
+    )
+    .await;
+});

@@ -1,0 +1,272 @@
+//! `spawn_app` and request helpers shared by the API tests.
+
+use std::time::Duration;
+
+use brokkr_broker::config::Settings;
+use brokkr_broker::startup::Application;
+use reqwest::{Method, RequestBuilder, Response, StatusCode};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+/// Generates `mod $name { sqlite, postgres }`, running `$body(app)` on each backend.
+macro_rules! both_backends {
+    ($name:ident, |$app:ident| $body:block) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            async fn run($app: $crate::helpers::TestApp) $body
+
+            #[tokio::test]
+            async fn sqlite() {
+                run($crate::helpers::spawn_app($crate::helpers::Backend::Sqlite).await).await
+            }
+
+            #[tokio::test]
+            async fn postgres() {
+                run($crate::helpers::spawn_app($crate::helpers::Backend::Postgres).await).await
+            }
+        }
+    };
+}
+pub(crate) use both_backends;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A running broker with its own database.
+pub struct TestApp {
+    pub address: String,
+    pub admin: String,
+    pub database_url: String,
+    pub client: reqwest::Client,
+    _dir: Option<tempfile::TempDir>,
+}
+
+/// The PostgreSQL server tests create their databases on.
+pub fn postgres_admin_url() -> String {
+    std::env::var("BROKKR_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_string())
+}
+
+/// Creates an empty database and returns its URL (and the folder holding it, for SQLite).
+pub async fn fresh_database(backend: Backend) -> (String, Option<tempfile::TempDir>) {
+    match backend {
+        Backend::Sqlite => {
+            let dir = tempfile::tempdir().unwrap();
+            let url = format!("sqlite://{}", dir.path().join("brokkr.db").display());
+            (url, Some(dir))
+        }
+        Backend::Postgres => {
+            let admin_url = postgres_admin_url();
+            let name = format!("brokkr_test_{}", Uuid::new_v4().simple());
+            let pool = sqlx::PgPool::connect(&admin_url).await.unwrap_or_else(|e| {
+                panic!(
+                    "PostgreSQL is required by the test suite and could not be reached at {admin_url}: {e}. \
+                     Start it (see README: Testing) or set BROKKR_TEST_POSTGRES_URL."
+                )
+            });
+            sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+                .execute(&pool)
+                .await
+                .unwrap();
+            pool.close().await;
+            let base = admin_url
+                .rsplit_once('/')
+                .map(|(b, _)| b)
+                .unwrap_or(&admin_url);
+            (format!("{base}/{name}"), None)
+        }
+    }
+}
+
+pub fn settings_for(database_url: &str) -> Settings {
+    let mut settings = Settings::default();
+    settings.database.url = database_url.to_string();
+    settings.database.max_connections = 5;
+    settings.broker.listen_addr = "127.0.0.1:0".into();
+    settings
+}
+
+/// Starts a broker on a fresh database.
+pub async fn spawn_app(backend: Backend) -> TestApp {
+    let (url, dir) = fresh_database(backend).await;
+    spawn_app_with(settings_for(&url), dir).await
+}
+
+/// Starts a broker with explicit settings (the database may already hold data).
+pub async fn spawn_app_with(settings: Settings, dir: Option<tempfile::TempDir>) -> TestApp {
+    let database_url = settings.database.url.clone();
+    let app = Application::build(settings).await.expect("broker starts");
+    let admin = app
+        .admin_pak
+        .as_ref()
+        .map(|p| p.expose().to_string())
+        .unwrap_or_default();
+    let address = format!("http://{}", app.local_addr().unwrap());
+    tokio::spawn(app.run_until(std::future::pending()));
+    TestApp {
+        address,
+        admin,
+        database_url,
+        client: reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()
+            .unwrap(),
+        _dir: dir,
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.address, path)
+    }
+
+    pub fn request(&self, method: Method, path: &str, pak: Option<&str>) -> RequestBuilder {
+        let builder = self.client.request(method, self.url(path));
+        match pak {
+            Some(pak) => builder.header("Authorization", format!("Bearer {pak}")),
+            None => builder,
+        }
+    }
+
+    pub async fn get(&self, path: &str, pak: &str) -> Response {
+        self.request(Method::GET, path, Some(pak))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn post(&self, path: &str, pak: &str, body: Value) -> Response {
+        self.request(Method::POST, path, Some(pak))
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn patch(&self, path: &str, pak: &str, body: Value) -> Response {
+        self.request(Method::PATCH, path, Some(pak))
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn delete(&self, path: &str, pak: &str) -> Response {
+        self.request(Method::DELETE, path, Some(pak))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Creates a generator as admin; returns `(id, pak)`.
+    pub async fn create_generator(&self, name: &str) -> (Uuid, String) {
+        let body = expect_json(
+            self.post("/api/v1/generators", &self.admin, json!({ "name": name }))
+                .await,
+            201,
+        )
+        .await;
+        (
+            id_of(&body["generator"]),
+            body["pak"].as_str().unwrap().to_string(),
+        )
+    }
+
+    /// Creates an agent as admin; returns `(id, pak)`.
+    pub async fn create_agent(&self, name: &str, extra: Value) -> (Uuid, String) {
+        let mut body = json!({ "name": name, "cluster_name": format!("{name}-cluster") });
+        if let (Some(target), Value::Object(more)) = (body.as_object_mut(), extra) {
+            target.extend(more);
+        }
+        let body = expect_json(self.post("/api/v1/agents", &self.admin, body).await, 201).await;
+        (
+            id_of(&body["agent"]),
+            body["pak"].as_str().unwrap().to_string(),
+        )
+    }
+
+    /// Creates a stack with a generator's PAK; returns its id.
+    pub async fn create_stack(&self, pak: &str, body: Value) -> Uuid {
+        id_of(&expect_json(self.post("/api/v1/stacks", pak, body).await, 201).await)
+    }
+
+    /// Appends a deployment object; returns the stored object.
+    pub async fn add_object(&self, pak: &str, stack: Uuid, yaml: &str) -> Value {
+        let path = format!("/api/v1/stacks/{stack}/deployment-objects");
+        expect_json(
+            self.post(&path, pak, json!({ "yaml_content": yaml })).await,
+            201,
+        )
+        .await
+    }
+
+    /// Targets a stack at an agent.
+    pub async fn target(&self, pak: &str, agent: Uuid, stack: Uuid) {
+        let path = format!("/api/v1/agents/{agent}/targets");
+        let response = self.post(&path, pak, json!({ "stack_id": stack })).await;
+        assert!(
+            response.status().is_success(),
+            "target: {}",
+            response.status()
+        );
+    }
+
+    /// The same broker, told the admin PAK of an earlier start on its database.
+    pub fn with_admin(mut self, admin: &str) -> Self {
+        self.admin = admin.to_string();
+        self
+    }
+
+    pub async fn status_of(&self, method: Method, path: &str, pak: &str) -> StatusCode {
+        self.request(method, path, Some(pak))
+            .send()
+            .await
+            .unwrap()
+            .status()
+    }
+}
+
+pub fn id_of(value: &Value) -> Uuid {
+    value["id"]
+        .as_str()
+        .and_then(|s| Uuid::parse_str(s).ok())
+        .unwrap_or_else(|| panic!("no id in {value}"))
+}
+
+/// Asserts the status and returns the JSON body.
+pub async fn expect_json(response: Response, status: u16) -> Value {
+    let actual = response.status().as_u16();
+    let text = response.text().await.unwrap();
+    assert_eq!(actual, status, "unexpected status; body: {text}");
+    serde_json::from_str(&text).unwrap_or(Value::Null)
+}
+
+/// Asserts an RFC 7807 problem with the given status and code; returns it.
+pub async fn expect_problem(response: Response, status: u16, code: &str) -> Value {
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_string())
+        .unwrap_or_default();
+    let request_id = response
+        .headers()
+        .get("x-request-id")
+        .map(|v| v.to_str().unwrap().to_string());
+    let body = expect_json(response, status).await;
+    assert_eq!(content_type, "application/problem+json", "body: {body}");
+    assert_eq!(body["code"], code, "body: {body}");
+    assert_eq!(body["status"], status);
+    assert_eq!(
+        body["request_id"].as_str().map(str::to_string),
+        request_id,
+        "request id in body and header"
+    );
+    body
+}
+
+pub const CONFIG_MAP: &str = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: app-config\n  namespace: default\ndata:\n  key: value\n";

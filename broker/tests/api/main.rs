@@ -1,0 +1,16 @@
+//! API tests: each starts the real broker on a port-0 listener with a fresh database and talks
+//! HTTP to it. Every test runs twice, on SQLite and on PostgreSQL.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod helpers;
+
+mod access_matrix;
+mod agents;
+mod audit;
+mod auth;
+mod deployment_objects;
+mod generators;
+mod platform;
+mod replicas;
+mod stacks;
+mod target_state;
