@@ -12,5 +12,6 @@ mod deployment_objects;
 mod generators;
 mod platform;
 mod replicas;
+mod secrets;
 mod stacks;
 mod target_state;

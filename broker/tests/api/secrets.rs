@@ -1,0 +1,129 @@
+//! Secrets never reach the logs: the real binary at `trace` level handles PAKs and a Secret
+//! manifest, and neither appears in what it writes to stderr.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+
+use serde_json::json;
+
+use crate::helpers::*;
+
+/// A `brokkr-broker serve` child process whose stderr is collected.
+struct Served {
+    child: std::process::Child,
+    admin: String,
+    address: String,
+    stderr: Arc<Mutex<String>>,
+}
+
+fn serve(database_url: &str) -> Served {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_brokkr-broker"))
+        .args(["serve", "--listen-addr", "127.0.0.1:0"])
+        .env("BROKKR__DATABASE__URL", database_url)
+        .env("BROKKR__LOG__LEVEL", "trace")
+        .env("BROKKR__LOG__FORMAT", "json")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("broker starts");
+    let stdout = BufReader::new(child.stdout.take().unwrap());
+    let admin = stdout
+        .lines()
+        .map_while(Result::ok)
+        .find(|l| l.starts_with("brokkr_BR"))
+        .expect("admin PAK printed");
+    let stderr = Arc::new(Mutex::new(String::new()));
+    let (tx, rx) = std::sync::mpsc::channel();
+    let sink = stderr.clone();
+    let pipe = child.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+            if line.contains("broker listening") {
+                let value: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
+                let _ = tx.send(
+                    value["fields"]["addr"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_string(),
+                );
+            }
+            sink.lock().unwrap().push_str(&line);
+            sink.lock().unwrap().push('\n');
+        }
+    });
+    let address = format!("http://{}", rx.recv().expect("listen address logged"));
+    Served {
+        child,
+        admin,
+        address,
+        stderr,
+    }
+}
+
+#[tokio::test]
+async fn manifests_and_paks_never_reach_the_logs() {
+    for backend in [Backend::Sqlite, Backend::Postgres] {
+        let (url, _dir) = fresh_database(backend).await;
+        check_logs(serve(&url)).await;
+    }
+}
+
+async fn check_logs(mut served: Served) {
+    let client = reqwest::Client::new();
+    let generator: serde_json::Value = client
+        .post(format!("{}/api/v1/generators", served.address))
+        .bearer_auth(&served.admin)
+        .json(&json!({ "name": "ci" }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let pak = generator["pak"].as_str().unwrap();
+    let stack: serde_json::Value = client
+        .post(format!("{}/api/v1/stacks", served.address))
+        .bearer_auth(pak)
+        .json(&json!({ "name": "s" }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let secret = "apiVersion: v1\nkind: Secret\nmetadata:\n  name: db\nstringData:\n  password: correct-horse-battery-staple\n";
+    for body in [secret.to_string(), format!("{secret}---\nkind: Broken\n")] {
+        client
+            .post(format!(
+                "{}/api/v1/stacks/{}/deployment-objects",
+                served.address,
+                stack["id"].as_str().unwrap()
+            ))
+            .bearer_auth(pak)
+            .json(&json!({ "yaml_content": body }))
+            .send()
+            .await
+            .unwrap();
+    }
+    served.child.kill().unwrap();
+    served.child.wait().unwrap();
+    let logs = served.stderr.lock().unwrap().clone();
+    assert!(
+        logs.contains("deployment-objects"),
+        "requests were logged at all"
+    );
+    assert!(
+        !logs.contains("correct-horse-battery-staple"),
+        "manifest content leaked into logs"
+    );
+    let long_token = |p: &str| p.rsplit_once('_').unwrap().1.to_string();
+    assert!(
+        !logs.contains(&long_token(pak)),
+        "generator PAK leaked into logs"
+    );
+    assert!(
+        !logs.contains(&long_token(&served.admin)),
+        "admin PAK leaked into logs"
+    );
+}
