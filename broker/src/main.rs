@@ -132,12 +132,18 @@ async fn serve(settings: Settings) -> Result<()> {
         .context("serving")
 }
 
+/// Shows the new admin PAK once. Write errors are ignored: a closed stdout must not stop the broker.
 fn print_first_admin_pak(pak: &Pak) {
-    println!("================================================================");
-    println!("Brokkr created the admin PAK for this new database.");
-    println!("It is shown only this once; store it now (rotate: brokkr-broker rotate admin).");
-    println!("{}", pak.expose());
-    println!("================================================================");
+    use std::io::Write;
+    let rule = "================================================================";
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(
+        out,
+        "{rule}\nBrokkr created the admin PAK for this new database.\n\
+         It is shown only this once; store it now (rotate: brokkr-broker rotate admin).\n{}\n{rule}",
+        pak.expose()
+    );
+    let _ = out.flush();
 }
 
 async fn rotate(settings: &Settings, who: RotateTarget) -> Result<()> {

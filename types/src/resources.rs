@@ -228,3 +228,13 @@ pub struct Page<T> {
     pub offset: u64,
     pub next_offset: Option<u64>,
 }
+
+/// Who the presented PAK belongs to (`GET /api/v1/whoami`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct WhoAmI {
+    /// `admin`, `generator` or `agent`.
+    pub principal_type: String,
+    /// The generator or agent id; absent for the admin.
+    pub id: Option<Uuid>,
+}

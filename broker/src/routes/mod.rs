@@ -11,6 +11,7 @@ pub mod metadata;
 pub mod stacks;
 pub mod target_state;
 pub mod targets;
+pub mod whoami;
 
 use std::sync::Arc;
 
@@ -65,6 +66,7 @@ fn api() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(health::healthz))
         .routes(routes!(health::readyz))
+        .routes(routes!(whoami::whoami))
         .routes(routes!(generators::create, generators::list))
         .routes(routes!(
             generators::get,

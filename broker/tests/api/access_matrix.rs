@@ -148,6 +148,12 @@ fn cases() -> Vec<Case> {
         public(|_| "/healthz".into()),
         public(|_| "/readyz".into()),
         public(|_| "/api/v1/openapi.json".into()),
+        case(
+            M::GET,
+            |_| "/api/v1/whoami".into(),
+            none,
+            [200, 200, 200, 200, 200],
+        ),
         // Generators.
         case(
             M::POST,

@@ -51,3 +51,13 @@ both_backends!(missing_malformed_and_unknown_paks_answer_401, |app| {
     )
     .await;
 });
+
+both_backends!(whoami_names_the_principal, |app| {
+    let (agent, pak) = app.create_agent("edge", serde_json::json!({})).await;
+    let me = expect_json(app.get("/api/v1/whoami", &pak).await, 200).await;
+    assert_eq!(me["principal_type"], "agent");
+    assert_eq!(me["id"], agent.to_string());
+    let admin = expect_json(app.get("/api/v1/whoami", &app.admin).await, 200).await;
+    assert_eq!(admin["principal_type"], "admin");
+    assert!(admin["id"].is_null());
+});
