@@ -1,0 +1,383 @@
+//! The HTTP face of the double: discovery documents, resource CRUD, patches of every content
+//! type kubectl and kube-rs send, the status subresource, and fault injection.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::body::Bytes;
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+use crate::Shared;
+use crate::kinds::Kind;
+use crate::paths::{self, Route, Target};
+use crate::selector::Selector;
+use crate::status::{ApiErr, ApiResult};
+use crate::store::Write;
+
+fn reply(status: StatusCode, body: Value) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/json")],
+        body.to_string(),
+    )
+        .into_response()
+}
+
+fn failure(err: ApiErr) -> Response {
+    reply(
+        StatusCode::from_u16(err.code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+        err.body(),
+    )
+}
+
+/// Every request lands here.
+pub async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response {
+    let (parts, body) = request.into_parts();
+    let Ok(body) = axum::body::to_bytes(body, 64 * 1024 * 1024).await else {
+        return failure(ApiErr::bad_request("unreadable body"));
+    };
+    if let Some(fault) = shared.take_fault(&parts.method, parts.uri.path()) {
+        if !fault.delay.is_zero() {
+            tokio::time::sleep(fault.delay).await;
+        }
+        if let Some(code) = fault.status {
+            return failure(ApiErr::new(code, "InternalError", fault.message));
+        }
+    }
+    let query = parts.uri.query().unwrap_or_default().to_string();
+    let result = route(
+        &shared,
+        &parts.method,
+        parts.uri.path(),
+        &query,
+        &parts.headers,
+        &body,
+    );
+    match result {
+        Ok((status, value)) => reply(status, value),
+        Err(err) => failure(err),
+    }
+}
+
+fn route(
+    shared: &Shared,
+    method: &Method,
+    path: &str,
+    query: &str,
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> ApiResult<(StatusCode, Value)> {
+    let mut store = shared
+        .store
+        .lock()
+        .map_err(|_| ApiErr::new(500, "InternalError", "store poisoned"))?;
+    store.promote_due_crds(Instant::now());
+    let ok = |v| Ok((StatusCode::OK, v));
+    match paths::parse(path).ok_or_else(|| {
+        ApiErr::new(
+            404,
+            "NotFound",
+            "the server could not find the requested resource",
+        )
+    })? {
+        Route::Version => ok(
+            json!({ "major": "1", "minor": "32", "gitVersion": "v1.32.0-brokkr-double", "platform": "linux/amd64" }),
+        ),
+        Route::CoreVersions => ok(json!({ "kind": "APIVersions", "versions": ["v1"],
+            "serverAddressByClientCIDRs": [{ "clientCIDR": "0.0.0.0/0", "serverAddress": "127.0.0.1" }] })),
+        Route::Groups => ok(groups(store.kinds())),
+        Route::Resources { group, version } => resources(store.kinds(), &group, &version),
+        Route::OpenApi => Err(ApiErr::new(
+            404,
+            "NotFound",
+            "the double serves no OpenAPI schema",
+        )),
+        Route::Resource(target) => {
+            let kind = store
+                .kind(&target.group, &target.version, &target.plural)
+                .cloned()
+                .ok_or_else(|| {
+                    ApiErr::new(
+                        404,
+                        "NotFound",
+                        "the server could not find the requested resource",
+                    )
+                })?;
+            let call = Call {
+                kind: &kind,
+                target: &target,
+                query,
+                headers,
+                body,
+            };
+            call.dispatch(&mut store, method)
+        }
+    }
+}
+
+fn groups(kinds: &[Kind]) -> Value {
+    let mut names: Vec<(String, String)> = kinds
+        .iter()
+        .filter(|k| !k.group.is_empty())
+        .map(|k| (k.group.clone(), k.version.clone()))
+        .collect();
+    names.sort();
+    names.dedup();
+    let groups: Vec<Value> = names
+        .iter()
+        .map(|(g, v)| {
+            let gv = json!({ "groupVersion": format!("{g}/{v}"), "version": v });
+            json!({ "name": g, "versions": [gv.clone()], "preferredVersion": gv })
+        })
+        .collect();
+    json!({ "kind": "APIGroupList", "apiVersion": "v1", "groups": groups })
+}
+
+fn resources(kinds: &[Kind], group: &str, version: &str) -> ApiResult<(StatusCode, Value)> {
+    let entries: Vec<Value> = kinds
+        .iter()
+        .filter(|k| k.group == group && k.version == version)
+        .flat_map(resource_entries)
+        .collect();
+    if entries.is_empty() {
+        return Err(ApiErr::new(
+            404,
+            "NotFound",
+            "the server could not find the requested resource",
+        ));
+    }
+    let group_version = if group.is_empty() {
+        version.to_string()
+    } else {
+        format!("{group}/{version}")
+    };
+    Ok((
+        StatusCode::OK,
+        json!({ "kind": "APIResourceList", "apiVersion": "v1", "groupVersion": group_version, "resources": entries }),
+    ))
+}
+
+fn resource_entries(kind: &Kind) -> Vec<Value> {
+    let mut entries = vec![kind.discovery_entry()];
+    if kind.has_status {
+        entries.push(json!({ "name": format!("{}/status", kind.plural), "namespaced": kind.namespaced, "kind": kind.kind, "verbs": ["get", "patch", "update"] }));
+    }
+    entries
+}
+
+fn param(query: &str, name: &str) -> Option<String> {
+    query
+        .split('&')
+        .filter_map(|pair| pair.split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| decode(v))
+}
+
+fn decode(text: &str) -> String {
+    let bytes = text.replace('+', " ").into_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        match (
+            bytes[i],
+            bytes.get(i + 1).copied().and_then(hex),
+            bytes.get(i + 2).copied().and_then(hex),
+        ) {
+            (b'%', Some(h), Some(l)) => {
+                out.push((h * 16 + l) as u8);
+                i += 3;
+            }
+            (b, _, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// One resource request being served.
+struct Call<'a> {
+    kind: &'a Kind,
+    target: &'a Target,
+    query: &'a str,
+    headers: &'a HeaderMap,
+    body: &'a Bytes,
+}
+
+impl Call<'_> {
+    fn ns(&self) -> Option<&str> {
+        self.target.namespace.as_deref()
+    }
+
+    fn manager(&self) -> String {
+        param(self.query, "fieldManager").unwrap_or_else(|| "unknown".into())
+    }
+
+    fn parsed_body(&self) -> ApiResult<Value> {
+        serde_yaml_ng::from_slice::<Value>(self.body)
+            .map_err(|e| ApiErr::bad_request(format!("cannot decode the body: {e}")))
+    }
+
+    fn content_type(&self) -> String {
+        self.headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .split(';')
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_string()
+    }
+
+    fn dispatch(
+        &self,
+        store: &mut crate::store::Store,
+        method: &Method,
+    ) -> ApiResult<(StatusCode, Value)> {
+        if self.kind.namespaced && self.target.namespace.is_none() && self.target.name.is_some() {
+            return Err(ApiErr::new(
+                404,
+                "NotFound",
+                "namespaced resources need a namespace in the path",
+            ));
+        }
+        let dry_run = param(self.query, "dryRun").is_some();
+        match (
+            method,
+            self.target.name.as_deref(),
+            self.target.subresource.as_deref(),
+        ) {
+            (&Method::GET, None, _) => {
+                let selector =
+                    Selector::parse(&param(self.query, "labelSelector").unwrap_or_default())
+                        .ok_or_else(|| ApiErr::bad_request("unable to parse the label selector"))?;
+                Ok((StatusCode::OK, store.list(self.kind, self.ns(), &selector)))
+            }
+            (&Method::GET, Some(name), _) => {
+                Ok((StatusCode::OK, store.get(self.kind, self.ns(), name)?))
+            }
+            (&Method::POST, None, None) => self.create(store, dry_run),
+            (&Method::PUT, Some(name), None) => {
+                self.write(store, name, Write::Replace(self.parsed_body()?), dry_run)
+            }
+            (&Method::PATCH, Some(name), None) => self.patch(store, name, dry_run),
+            (&Method::DELETE, Some(name), None) => self.delete(store, name, dry_run),
+            (&Method::PUT | &Method::PATCH, Some(name), Some("status")) => {
+                let body = self.parsed_body()?;
+                let status = body.get("status").cloned().unwrap_or(Value::Null);
+                let merge = method == Method::PATCH;
+                Ok((
+                    StatusCode::OK,
+                    store.write_status(self.kind, self.ns(), name, status, merge)?,
+                ))
+            }
+            _ => Err(ApiErr::new(
+                405,
+                "MethodNotAllowed",
+                format!("{method} is not supported here"),
+            )),
+        }
+    }
+
+    fn create(
+        &self,
+        store: &mut crate::store::Store,
+        dry_run: bool,
+    ) -> ApiResult<(StatusCode, Value)> {
+        let body = self.parsed_body()?;
+        crate::validate::type_meta(self.kind, &body, false)?;
+        let name = body["metadata"]["name"]
+            .as_str()
+            .map(str::to_string)
+            .ok_or_else(|| {
+                ApiErr::invalid(
+                    &self.kind.kind,
+                    "",
+                    "metadata.name: Required value: name or generateName is required",
+                )
+            })?;
+        self.write(store, &name, Write::Create(body), dry_run)
+    }
+
+    fn patch(
+        &self,
+        store: &mut crate::store::Store,
+        name: &str,
+        dry_run: bool,
+    ) -> ApiResult<(StatusCode, Value)> {
+        let body = self.parsed_body()?;
+        let write = match self.content_type().as_str() {
+            "application/apply-patch+yaml" => {
+                if param(self.query, "fieldManager").is_none() {
+                    return Err(ApiErr::bad_request(
+                        "fieldManager is required for apply requests",
+                    ));
+                }
+                crate::validate::type_meta(self.kind, &body, true)?;
+                if body["metadata"]["name"].as_str().is_some_and(|n| n != name) {
+                    return Err(ApiErr::bad_request(
+                        "the name in the body does not match the URL",
+                    ));
+                }
+                let force = param(self.query, "force").as_deref() == Some("true");
+                Write::Apply {
+                    config: body,
+                    force,
+                }
+            }
+            "application/merge-patch+json" | "application/strategic-merge-patch+json" => {
+                Write::MergePatch(body)
+            }
+            other => {
+                return Err(ApiErr::new(
+                    415,
+                    "UnsupportedMediaType",
+                    format!("the double does not support {other} patches"),
+                ));
+            }
+        };
+        self.write(store, name, write, dry_run)
+    }
+
+    fn write(
+        &self,
+        store: &mut crate::store::Store,
+        name: &str,
+        write: Write,
+        dry_run: bool,
+    ) -> ApiResult<(StatusCode, Value)> {
+        let (value, created) = if dry_run {
+            store
+                .clone()
+                .write(self.kind, self.ns(), name, write, &self.manager())?
+        } else {
+            store.write(self.kind, self.ns(), name, write, &self.manager())?
+        };
+        Ok((
+            if created {
+                StatusCode::CREATED
+            } else {
+                StatusCode::OK
+            },
+            value,
+        ))
+    }
+
+    fn delete(
+        &self,
+        store: &mut crate::store::Store,
+        name: &str,
+        dry_run: bool,
+    ) -> ApiResult<(StatusCode, Value)> {
+        if dry_run {
+            return Ok((StatusCode::OK, store.get(self.kind, self.ns(), name)?));
+        }
+        Ok((StatusCode::OK, store.delete(self.kind, self.ns(), name)?))
+    }
+}
