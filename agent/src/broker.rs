@@ -1,0 +1,176 @@
+//! The agent's view of the broker: who am I, what is my target state (with `If-None-Match`),
+//! heartbeats and events. A response that does not parse as a complete target state for this
+//! agent is an error, never an empty state.
+
+use std::time::Duration;
+
+use brokkr_types::requests::{Heartbeat, NewAgentEvent};
+use brokkr_types::resources::WhoAmI;
+use brokkr_types::target_state::TargetState;
+use brokkr_types::{Name, Pak};
+use reqwest::StatusCode;
+use reqwest::header::{ETAG, IF_NONE_MATCH};
+use uuid::Uuid;
+
+/// Why a call to the broker failed.
+#[derive(Debug, thiserror::Error)]
+pub enum BrokerError {
+    #[error("cannot reach the broker: {0}")]
+    Transport(#[from] reqwest::Error),
+    #[error("the broker answered {status}: {detail}")]
+    Status { status: StatusCode, detail: String },
+    #[error("the broker's answer is not usable: {0}")]
+    Invalid(String),
+}
+
+impl BrokerError {
+    /// Whether the PAK itself was refused (rotated or revoked).
+    pub fn is_unauthorized(&self) -> bool {
+        matches!(self, Self::Status { status, .. } if *status == StatusCode::UNAUTHORIZED)
+    }
+}
+
+/// What a poll of the target state found.
+#[derive(Debug)]
+pub enum Fetched {
+    Unchanged,
+    Changed(TargetState),
+}
+
+#[derive(Clone)]
+pub struct BrokerClient {
+    http: reqwest::Client,
+    base: String,
+    pak: Pak,
+}
+
+impl std::fmt::Debug for BrokerClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BrokerClient")
+            .field("base", &self.base)
+            .finish_non_exhaustive()
+    }
+}
+
+async fn check(response: reqwest::Response) -> Result<reqwest::Response, BrokerError> {
+    let status = response.status();
+    if status.is_success() || status == StatusCode::NOT_MODIFIED {
+        return Ok(response);
+    }
+    let body: serde_json::Value = response.json().await.unwrap_or_default();
+    let detail = body["detail"].as_str().unwrap_or("no detail").to_string();
+    Err(BrokerError::Status { status, detail })
+}
+
+impl BrokerClient {
+    pub fn new(base: &str, pak: Pak, timeout: Duration) -> Result<Self, BrokerError> {
+        let http = reqwest::Client::builder()
+            .timeout(timeout)
+            .user_agent(concat!("brokkr-agent/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        Ok(Self {
+            http,
+            base: base.trim_end_matches('/').to_string(),
+            pak,
+        })
+    }
+
+    fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        self.http
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(self.pak.expose())
+    }
+
+    /// The agent id behind this PAK.
+    pub async fn whoami(&self) -> Result<Uuid, BrokerError> {
+        let response = check(
+            self.request(reqwest::Method::GET, "/api/v1/whoami")
+                .send()
+                .await?,
+        )
+        .await?;
+        let me: WhoAmI = response.json().await?;
+        match (me.principal_type.as_str(), me.id) {
+            ("agent", Some(id)) => Ok(id),
+            (other, _) => Err(BrokerError::Invalid(format!(
+                "this PAK belongs to a {other}, not an agent"
+            ))),
+        }
+    }
+
+    /// Fetches the target state; `etag` is what the agent holds.
+    pub async fn target_state(
+        &self,
+        agent: Uuid,
+        etag: Option<&str>,
+        wait: Option<Duration>,
+    ) -> Result<Fetched, BrokerError> {
+        let mut request = self.request(
+            reqwest::Method::GET,
+            &format!("/api/v1/agents/{agent}/target-state"),
+        );
+        if let Some(etag) = etag {
+            request = request.header(IF_NONE_MATCH, format!("\"{etag}\""));
+        }
+        if let Some(wait) = wait {
+            request = request
+                .query(&[("wait", wait.as_secs())])
+                .timeout(wait + Duration::from_secs(15));
+        }
+        let response = check(request.send().await?).await?;
+        if response.status() == StatusCode::NOT_MODIFIED {
+            return Ok(Fetched::Unchanged);
+        }
+        let header_etag = response
+            .headers()
+            .get(ETAG)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| v.trim_matches('"').to_string());
+        let state: TargetState = response
+            .json()
+            .await
+            .map_err(|e| BrokerError::Invalid(format!("target state does not parse: {e}")))?;
+        if state.agent_id != agent
+            || state.etag.is_empty()
+            || header_etag.as_deref() != Some(state.etag.as_str())
+        {
+            return Err(BrokerError::Invalid(
+                "target state is not this agent's, or has no ETag".into(),
+            ));
+        }
+        Ok(Fetched::Changed(state))
+    }
+
+    pub async fn heartbeat(
+        &self,
+        agent: Uuid,
+        kubernetes_reachable: bool,
+    ) -> Result<(), BrokerError> {
+        let beat = Heartbeat {
+            kubernetes_reachable: Some(kubernetes_reachable),
+            agent_version: Name::parse(env!("CARGO_PKG_VERSION")).ok(),
+        };
+        let path = format!("/api/v1/agents/{agent}/heartbeat");
+        check(
+            self.request(reqwest::Method::POST, &path)
+                .json(&beat)
+                .send()
+                .await?,
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Posts one event; a repeat of an already stored idempotency key also succeeds.
+    pub async fn post_event(&self, agent: Uuid, event: &NewAgentEvent) -> Result<(), BrokerError> {
+        let path = format!("/api/v1/agents/{agent}/events");
+        check(
+            self.request(reqwest::Method::POST, &path)
+                .json(event)
+                .send()
+                .await?,
+        )
+        .await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,163 @@
+//! Agent settings: defaults, then a TOML file, then `BROKKR__AGENT__*` variables, then flags.
+//! `Debug` never shows the PAK.
+
+use std::fmt;
+use std::path::Path;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+pub use brokkr_types::config::ConfigError;
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    pub agent: AgentSettings,
+    pub log: LogSettings,
+}
+
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AgentSettings {
+    /// Where the broker answers, such as `https://brokkr.example.com`.
+    pub broker_url: String,
+    /// This agent's PAK; its identity comes from the key alone.
+    pub pak: String,
+    /// Seconds between polls of the target state.
+    pub polling_interval: u64,
+    /// Seconds between full re-applies of the current state (drift correction).
+    pub reapply_interval: u64,
+    /// Where the last applied state is kept across restarts (a file; mode 0600).
+    pub state_path: String,
+    /// Address of `/healthz`, `/readyz` and `/metrics`.
+    pub listen_addr: String,
+    /// First retry delay of a failed apply, in milliseconds; doubles per attempt, with jitter.
+    pub retry_base_ms: u64,
+    /// Longest retry delay, in seconds.
+    pub retry_max_seconds: u64,
+    /// How long to wait for a new CRD to become Established, in seconds.
+    pub crd_timeout_seconds: u64,
+    /// Timeout of one request to the broker, in seconds.
+    pub request_timeout_seconds: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogSettings {
+    pub level: String,
+    pub format: String,
+}
+
+impl Default for AgentSettings {
+    fn default() -> Self {
+        Self {
+            broker_url: "http://localhost:3000".into(),
+            pak: String::new(),
+            polling_interval: 10,
+            reapply_interval: 300,
+            state_path: "brokkr-agent-state.json".into(),
+            listen_addr: "0.0.0.0:8080".into(),
+            retry_base_ms: 1000,
+            retry_max_seconds: 300,
+            crd_timeout_seconds: 60,
+            request_timeout_seconds: 30,
+        }
+    }
+}
+
+impl Default for LogSettings {
+    fn default() -> Self {
+        Self {
+            level: "info".into(),
+            format: "text".into(),
+        }
+    }
+}
+
+impl fmt::Debug for AgentSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AgentSettings")
+            .field("broker_url", &self.broker_url)
+            .field(
+                "pak",
+                &if self.pak.is_empty() {
+                    "<unset>"
+                } else {
+                    "<redacted>"
+                },
+            )
+            .field("polling_interval", &self.polling_interval)
+            .field("reapply_interval", &self.reapply_interval)
+            .field("state_path", &self.state_path)
+            .field("listen_addr", &self.listen_addr)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AgentSettings {
+    pub fn polling_interval(&self) -> Duration {
+        Duration::from_secs(self.polling_interval.max(1))
+    }
+
+    pub fn reapply_interval(&self) -> Duration {
+        Duration::from_secs(self.reapply_interval.max(1))
+    }
+}
+
+impl Settings {
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        let settings: Self = brokkr_types::config::load(file, std::env::vars())?;
+        settings.check()?;
+        Ok(settings)
+    }
+
+    pub fn check(&self) -> Result<(), ConfigError> {
+        if self.agent.pak.trim().is_empty() {
+            return Err(ConfigError::Invalid(
+                "agent.pak is required (BROKKR__AGENT__PAK)".into(),
+            ));
+        }
+        if !(self.agent.broker_url.starts_with("http://")
+            || self.agent.broker_url.starts_with("https://"))
+        {
+            return Err(ConfigError::Invalid(
+                "agent.broker_url must start with http:// or https://".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn environment_configures_the_agent_and_debug_hides_the_pak() {
+        let settings: Settings = brokkr_types::config::load(
+            None,
+            [
+                (
+                    "BROKKR__AGENT__BROKER_URL".to_string(),
+                    "http://broker:3000".to_string(),
+                ),
+                (
+                    "BROKKR__AGENT__PAK".to_string(),
+                    "brokkr_BRabcdefgh_secret".to_string(),
+                ),
+                (
+                    "BROKKR__AGENT__POLLING_INTERVAL".to_string(),
+                    "5".to_string(),
+                ),
+                (
+                    "BROKKR__BROKER__LISTEN_ADDR".to_string(),
+                    "ignored".to_string(),
+                ),
+            ],
+        )
+        .unwrap();
+        assert_eq!(settings.agent.polling_interval(), Duration::from_secs(5));
+        assert!(settings.check().is_ok());
+        assert!(!format!("{settings:?}").contains("secret"));
+    }
+}

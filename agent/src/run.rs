@@ -1,0 +1,318 @@
+//! The agent's loop: learn who it is, then poll the target state, heartbeat, reconcile when
+//! something changed (or a retry or drift re-apply is due), deliver queued events and persist
+//! what it did, until shutdown.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use brokkr_types::Pak;
+use tokio::sync::watch;
+use uuid::Uuid;
+
+use crate::backoff::{self, Retries};
+use crate::broker::{BrokerClient, BrokerError, Fetched};
+use crate::cluster::Cluster;
+use crate::config::AgentSettings;
+use crate::metrics::Metrics;
+use crate::reconcile::Reconciler;
+use crate::state::{Persisted, StateError, StateFile};
+
+/// Why the agent stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    #[error(transparent)]
+    State(#[from] StateError),
+    #[error(transparent)]
+    Broker(#[from] BrokerError),
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        addr: String,
+        source: std::io::Error,
+    },
+    #[error("shut down before the agent could learn its identity")]
+    NoIdentity,
+}
+
+/// Keys of delivered events kept to avoid re-sending (the broker deduplicates anyway).
+const DELIVERED_MEMORY: usize = 10_000;
+
+/// A running agent.
+pub struct Agent {
+    settings: AgentSettings,
+    broker: BrokerClient,
+    reconciler: Reconciler,
+    state: Persisted,
+    file: StateFile,
+    metrics: Arc<Metrics>,
+    agent_id: Uuid,
+}
+
+impl std::fmt::Debug for Agent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Agent")
+            .field("agent_id", &self.agent_id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Runs the agent until `shutdown` completes.
+pub async fn run(
+    settings: AgentSettings,
+    kube: kube::Client,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), AgentError> {
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let metrics = Arc::new(Metrics::default());
+    let server = serve_probes(&settings.listen_addr, metrics.clone(), stop_rx.clone()).await?;
+    let work = async {
+        let mut agent = Agent::start(settings, kube, metrics, stop_rx.clone()).await?;
+        agent.run_loop(stop_rx).await
+    };
+    let result = tokio::select! {
+        result = work => result,
+        () = shutdown => {
+            let _ = stop_tx.send(true);
+            Ok(())
+        }
+    };
+    let _ = stop_tx.send(true);
+    let _ = server.await;
+    result
+}
+
+async fn serve_probes(
+    addr: &str,
+    metrics: Arc<Metrics>,
+    mut stop: watch::Receiver<bool>,
+) -> Result<tokio::task::JoinHandle<()>, AgentError> {
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|source| AgentError::Listen {
+            addr: addr.into(),
+            source,
+        })?;
+    if let Ok(bound) = listener.local_addr() {
+        tracing::info!(addr = %bound, "probes and metrics listening");
+    }
+    let app = crate::server::router(metrics);
+    Ok(tokio::spawn(async move {
+        let _ = axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                let _ = stop.wait_for(|stopped| *stopped).await;
+            })
+            .await;
+    }))
+}
+
+/// Asks the broker who this PAK belongs to, falling back to the remembered id when the broker
+/// cannot be reached (the agent then keeps enforcing its last state).
+async fn identify(
+    broker: &BrokerClient,
+    remembered: Option<Uuid>,
+    stop: &mut watch::Receiver<bool>,
+) -> Result<Uuid, AgentError> {
+    let mut attempt = 0;
+    loop {
+        match broker.whoami().await {
+            Ok(id) => return Ok(id),
+            Err(e) => {
+                if let Some(id) = remembered {
+                    tracing::warn!(error = %e, "broker unavailable; enforcing the remembered state");
+                    return Ok(id);
+                }
+                attempt += 1;
+                let pause = backoff::delay(
+                    Duration::from_millis(500),
+                    Duration::from_secs(30),
+                    attempt,
+                    rand::random(),
+                );
+                tracing::warn!(error = %e, retry_in = ?pause, "cannot learn this agent's identity yet");
+                tokio::select! {
+                    () = tokio::time::sleep(pause) => {}
+                    _ = stop.wait_for(|s| *s) => return Err(AgentError::NoIdentity),
+                }
+            }
+        }
+    }
+}
+
+impl Agent {
+    async fn start(
+        settings: AgentSettings,
+        kube: kube::Client,
+        metrics: Arc<Metrics>,
+        mut stop: watch::Receiver<bool>,
+    ) -> Result<Self, AgentError> {
+        let timeout = Duration::from_secs(settings.request_timeout_seconds.max(1));
+        let broker = BrokerClient::new(
+            &settings.broker_url,
+            Pak::new(settings.pak.clone()),
+            timeout,
+        )?;
+        let file = StateFile::new(&settings.state_path);
+        let mut state = file.load()?;
+        let agent_id = identify(&broker, state.agent_id, &mut stop).await?;
+        if state.agent_id.is_some_and(|known| known != agent_id) {
+            tracing::warn!("the state file belongs to another agent; starting afresh");
+            state = Persisted::default();
+        }
+        state.agent_id = Some(agent_id);
+        tracing::info!(agent = %agent_id, stacks = state.stacks.len(), "agent starting");
+        let retries = Retries::new(
+            Duration::from_millis(settings.retry_base_ms.max(1)),
+            Duration::from_secs(settings.retry_max_seconds.max(1)),
+        );
+        let crd_timeout = Duration::from_secs(settings.crd_timeout_seconds.max(1));
+        let reconciler = Reconciler::new(Cluster::new(kube), agent_id, retries, crd_timeout);
+        Ok(Self {
+            settings,
+            broker,
+            reconciler,
+            state,
+            file,
+            metrics,
+            agent_id,
+        })
+    }
+
+    async fn run_loop(&mut self, mut stop: watch::Receiver<bool>) -> Result<(), AgentError> {
+        let mut next_poll = Instant::now();
+        let mut reapply_at = Instant::now();
+        loop {
+            let now = Instant::now();
+            let mut changed = false;
+            let polled = now >= next_poll;
+            if polled {
+                changed = self.poll().await;
+                self.heartbeat().await;
+                next_poll = now + self.settings.polling_interval();
+            }
+            let force = now >= reapply_at;
+            if changed || force || self.reconciler.retry_due(now) {
+                self.pass(force, now).await;
+                if force {
+                    reapply_at = now + self.settings.reapply_interval();
+                }
+            }
+            if polled {
+                self.reconciler.assess_health(&mut self.state).await;
+            }
+            self.deliver_events().await;
+            self.save();
+            let wake = [
+                Some(next_poll),
+                Some(reapply_at),
+                self.reconciler.next_retry(),
+            ]
+            .into_iter()
+            .flatten()
+            .min()
+            .unwrap_or(next_poll);
+            tokio::select! {
+                () = tokio::time::sleep_until(wake.into()) => {}
+                _ = stop.wait_for(|s| *s) => break,
+            }
+        }
+        self.save();
+        tracing::info!("agent stopped");
+        Ok(())
+    }
+
+    /// Fetches the target state; returns whether it changed.
+    async fn poll(&mut self) -> bool {
+        match self
+            .broker
+            .target_state(self.agent_id, self.state.etag(), None)
+            .await
+        {
+            Ok(Fetched::Changed(target)) => {
+                tracing::info!(etag = %target.etag, stacks = target.stacks.len(), "new target state");
+                self.state.target = Some(target);
+                true
+            }
+            Ok(Fetched::Unchanged) => false,
+            Err(e) => {
+                Metrics::add(&self.metrics.broker_errors, 1);
+                tracing::warn!(error = %e, "cannot fetch the target state; keeping the last one");
+                false
+            }
+        }
+    }
+
+    async fn heartbeat(&mut self) {
+        let reachable = self.reconciler.cluster.reachable().await;
+        self.metrics
+            .kubernetes_reachable
+            .store(reachable, Ordering::Relaxed);
+        if let Err(e) = self.broker.heartbeat(self.agent_id, reachable).await {
+            Metrics::add(&self.metrics.broker_errors, 1);
+            tracing::debug!(error = %e, "heartbeat failed");
+        }
+    }
+
+    async fn pass(&mut self, force: bool, now: Instant) {
+        let outcome = self.reconciler.reconcile(&mut self.state, force, now).await;
+        Metrics::add(&self.metrics.reconciles, 1);
+        Metrics::add(&self.metrics.applies, outcome.applied);
+        Metrics::add(&self.metrics.apply_failures, outcome.failed);
+        Metrics::add(&self.metrics.pruned, outcome.pruned);
+        let unix = chrono::Utc::now().timestamp().max(0) as u64;
+        self.metrics
+            .last_reconcile_unix
+            .store(unix, Ordering::Relaxed);
+        if self.state.target.is_some() {
+            self.metrics.ready.store(true, Ordering::Relaxed);
+        }
+        if outcome != Default::default() {
+            tracing::info!(
+                applied = outcome.applied,
+                failed = outcome.failed,
+                pruned = outcome.pruned,
+                "reconciled"
+            );
+        }
+    }
+
+    /// Sends queued events in order; stops at the first failure that a retry could fix.
+    async fn deliver_events(&mut self) {
+        while let Some(event) = self.state.outbox.first().cloned() {
+            match self.broker.post_event(self.agent_id, &event).await {
+                Ok(()) => {
+                    self.state.outbox.remove(0);
+                    self.state
+                        .delivered
+                        .insert(event.idempotency_key.to_string());
+                }
+                Err(BrokerError::Status { status, detail })
+                    if status.is_client_error() && ![401, 408, 429].contains(&status.as_u16()) =>
+                {
+                    tracing::warn!(%status, %detail, key = %event.idempotency_key, "the broker refused an event; dropping it");
+                    self.state.outbox.remove(0);
+                }
+                Err(e) => {
+                    tracing::debug!(error = %e, pending = self.state.outbox.len(), "events not delivered yet");
+                    break;
+                }
+            }
+        }
+        if self.state.delivered.len() > DELIVERED_MEMORY {
+            let excess = self.state.delivered.len() - DELIVERED_MEMORY / 2;
+            let drop: Vec<String> = self.state.delivered.iter().take(excess).cloned().collect();
+            for key in drop {
+                self.state.delivered.remove(&key);
+            }
+        }
+        self.metrics
+            .events_pending
+            .store(self.state.outbox.len() as u64, Ordering::Relaxed);
+    }
+
+    fn save(&self) {
+        if let Err(e) = self.file.save(&self.state) {
+            tracing::error!(error = %e, "cannot persist the agent state");
+        }
+    }
+}
