@@ -8,4 +8,6 @@ scripts/ensure-postgres.sh
 
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
+# The end-to-end tests run the agent binary; build every binary first.
+cargo build --workspace --bins
 cargo test --workspace

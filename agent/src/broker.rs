@@ -37,6 +37,11 @@ pub enum Fetched {
     Changed(TargetState),
 }
 
+/// Makes ring the process's rustls provider unless one is installed already.
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
 #[derive(Clone)]
 pub struct BrokerClient {
     http: reqwest::Client,
@@ -64,6 +69,7 @@ async fn check(response: reqwest::Response) -> Result<reqwest::Response, BrokerE
 
 impl BrokerClient {
     pub fn new(base: &str, pak: Pak, timeout: Duration) -> Result<Self, BrokerError> {
+        install_crypto_provider();
         let http = reqwest::Client::builder()
             .timeout(timeout)
             .user_agent(concat!("brokkr-agent/", env!("CARGO_PKG_VERSION")))

@@ -58,7 +58,7 @@ async fn main() -> Result<()> {
     }
     settings.check().context("checking configuration")?;
     init_tracing(&settings);
-    let _ = rustls::crypto::ring::default_provider().install_default();
+    brokkr_agent::broker::install_crypto_provider();
     let kube = kube::Client::try_default()
         .await
         .context("connecting to the Kubernetes API (in-cluster config or KUBECONFIG)")?;

@@ -99,6 +99,8 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
 
 /// Starts a broker with explicit settings (the database may already hold data).
 pub async fn spawn_app_with(settings: Settings, dir: Option<tempfile::TempDir>) -> TestApp {
+    // reqwest is built without a default TLS provider in this workspace; pick ring.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let database_url = settings.database.url.clone();
     let app = Application::build(settings).await.expect("broker starts");
     let admin = app

@@ -63,6 +63,7 @@ fn serve(database_url: &str) -> Served {
 
 #[tokio::test]
 async fn manifests_and_paks_never_reach_the_logs() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
     for backend in [Backend::Sqlite, Backend::Postgres] {
         let (url, _dir) = fresh_database(backend).await;
         check_logs(serve(&url)).await;

@@ -49,6 +49,12 @@ impl Fault {
         }
     }
 
+    /// Restricts the fault to one HTTP method.
+    pub fn on(mut self, method: Method) -> Self {
+        self.method = Some(method);
+        self
+    }
+
     fn matches(&self, method: &Method, path: &str) -> bool {
         self.method.as_ref().is_none_or(|m| m == method)
             && self

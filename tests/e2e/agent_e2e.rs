@@ -1,0 +1,393 @@
+//! Broker + cluster + `brokkr-agent` processes, end to end. Every scenario runs against the
+//! Kubernetes API test double, and unchanged against a real cluster when
+//! `BROKKR_E2E_KUBECONFIG` names one (otherwise that variant prints why it is skipped).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::time::Instant;
+
+use brokkr_e2e::agent::AgentProcess;
+use brokkr_e2e::broker::TestBroker;
+use brokkr_e2e::cluster::{REAL_CLUSTER_ENV, TestCluster};
+use brokkr_e2e::{PATIENCE, eventually};
+use serde_json::Value;
+use uuid::Uuid;
+
+/// One scenario's world: a cluster, a broker, a generator, an agent and a namespace of its own.
+struct Env {
+    cluster: TestCluster,
+    broker: TestBroker,
+    generator: String,
+    agent: AgentProcess,
+    ns: String,
+    tag: String,
+}
+
+macro_rules! e2e {
+    ($name:ident, |$env:ident| $body:block) => {
+        mod $name {
+            use super::*;
+
+            async fn scenario(mut $env: Env) {
+                let _ = &mut $env;
+                $body
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn double() {
+                scenario(Env::new(TestCluster::double().await).await).await
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn real_cluster() {
+                match TestCluster::real().await {
+                    Some(cluster) => scenario(Env::new(cluster).await).await,
+                    None => println!("skipped: set {REAL_CLUSTER_ENV} to a kubeconfig to run this against a real cluster"),
+                }
+            }
+        }
+    };
+}
+
+impl Env {
+    async fn new(cluster: TestCluster) -> Self {
+        let tag = Uuid::new_v4().simple().to_string()[..8].to_string();
+        let broker = TestBroker::start().await;
+        let generator = broker.generator("ci").await;
+        let (id, pak) = broker.agent("edge").await;
+        let agent = AgentProcess::start(id, &broker.url, &pak, &cluster.kubeconfig);
+        let ns = format!("e2e-{tag}");
+        let env = Self {
+            cluster,
+            broker,
+            generator,
+            agent,
+            ns,
+            tag,
+        };
+        let base = env.stack("namespace").await;
+        env.publish(
+            base,
+            &format!(
+                "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {}\n",
+                env.ns
+            ),
+        )
+        .await;
+        env.wait_for("v1", "Namespace", None, &env.ns.clone(), |_| true)
+            .await;
+        env
+    }
+
+    async fn stack(&self, name: &str) -> Uuid {
+        self.broker
+            .stack(&self.generator, name, self.agent.id)
+            .await
+    }
+
+    async fn publish(&self, stack: Uuid, yaml: &str) -> Uuid {
+        self.broker.publish(&self.generator, stack, yaml).await
+    }
+
+    fn config_map(&self, name: &str, value: &str) -> String {
+        format!(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\n  namespace: {}\ndata:\n  value: \"{value}\"\n",
+            self.ns
+        )
+    }
+
+    async fn config_map_value(&self, name: &str) -> Option<String> {
+        let found = self
+            .cluster
+            .get("v1", "ConfigMap", Some(&self.ns), name)
+            .await?;
+        found["data"]["value"].as_str().map(str::to_string)
+    }
+
+    /// Waits until an object exists and satisfies `check`; returns it.
+    async fn wait_for(
+        &self,
+        api_version: &str,
+        kind: &str,
+        ns: Option<&str>,
+        name: &str,
+        check: impl Fn(&Value) -> bool,
+    ) -> Value {
+        let what = format!("{kind} {name}; agent log:\n{}", self.agent.logs());
+        eventually(PATIENCE, &what, || async {
+            self.cluster
+                .get(api_version, kind, ns, name)
+                .await
+                .filter(|v| check(v))
+        })
+        .await
+    }
+
+    async fn wait_value(&self, name: &str, value: &str) {
+        self.wait_for("v1", "ConfigMap", Some(&self.ns.clone()), name, |cm| {
+            cm["data"]["value"] == value
+        })
+        .await;
+    }
+
+    async fn wait_gone(&self, name: &str) {
+        let what = format!(
+            "ConfigMap {name} to be pruned; agent log:\n{}",
+            self.agent.logs()
+        );
+        eventually(PATIENCE, &what, || async {
+            self.config_map_value(name).await.is_none().then_some(())
+        })
+        .await;
+    }
+
+    /// Waits until exactly `count` events of `event_type` exist for `object`; returns them.
+    async fn wait_events(&self, object: Uuid, event_type: &str, count: usize) -> Vec<Value> {
+        let what = format!(
+            "{count} {event_type} event(s) for {object}; agent log:\n{}",
+            self.agent.logs()
+        );
+        eventually(PATIENCE, &what, || async {
+            let events = self
+                .broker
+                .events_for(self.agent.id, object, event_type)
+                .await;
+            (events.len() == count).then_some(events)
+        })
+        .await
+    }
+}
+
+e2e!(first_apply_update_and_prune, |env| {
+    let stack = env.stack("app").await;
+    let v1 = env
+        .publish(
+            stack,
+            &format!(
+                "{}---\n{}",
+                env.config_map("a", "1"),
+                env.config_map("b", "1")
+            ),
+        )
+        .await;
+    env.wait_value("a", "1").await;
+    let b = env
+        .wait_for("v1", "ConfigMap", Some(&env.ns.clone()), "b", |_| true)
+        .await;
+    assert_eq!(
+        b["metadata"]["labels"]["brokkr.io/agent-id"],
+        env.agent.id.to_string()
+    );
+    let events = env.wait_events(v1, "apply", 1).await;
+    assert_eq!(events[0]["status"], "success");
+
+    let v2 = env.publish(stack, &env.config_map("a", "2")).await;
+    env.wait_value("a", "2").await;
+    env.wait_gone("b").await;
+    env.wait_events(v2, "apply", 1).await;
+});
+
+e2e!(stack_deleted, |env| {
+    let stack = env.stack("doomed").await;
+    env.publish(stack, &env.config_map("doomed", "x")).await;
+    env.wait_value("doomed", "x").await;
+    env.broker.delete_stack(&env.generator, stack).await;
+    env.wait_gone("doomed").await;
+    let what = format!("a prune event; agent log:\n{}", env.agent.logs());
+    eventually(PATIENCE, &what, || async {
+        let events = env.broker.events(env.agent.id).await;
+        events
+            .iter()
+            .any(|e| e["event_type"] == "prune" && e["stack_id"] == stack.to_string())
+            .then_some(())
+    })
+    .await;
+});
+
+e2e!(stack_untargeted, |env| {
+    let stack = env.stack("leaving").await;
+    env.publish(stack, &env.config_map("leaving", "x")).await;
+    env.wait_value("leaving", "x").await;
+    env.broker
+        .untarget(&env.generator, env.agent.id, stack)
+        .await;
+    env.wait_gone("leaving").await;
+});
+
+e2e!(crd_and_custom_resource_in_one_object, |env| {
+    let group = format!("e2e{}.brokkr.dev", env.tag);
+    let yaml = format!(
+        "apiVersion: {group}/v1\nkind: Gadget\nmetadata:\n  name: g\n  namespace: {ns}\nspec:\n  size: 3\n---\n\
+         apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata:\n  name: gadgets.{group}\nspec:\n  \
+         group: {group}\n  scope: Namespaced\n  names:\n    plural: gadgets\n    singular: gadget\n    kind: Gadget\n  \
+         versions:\n  - name: v1\n    served: true\n    storage: true\n    schema:\n      openAPIV3Schema:\n        \
+         type: object\n        x-kubernetes-preserve-unknown-fields: true\n",
+        ns = env.ns
+    );
+    let stack = env.stack("crd").await;
+    let object = env.publish(stack, &yaml).await;
+    let gadget = env
+        .wait_for(
+            &format!("{group}/v1"),
+            "Gadget",
+            Some(&env.ns.clone()),
+            "g",
+            |_| true,
+        )
+        .await;
+    assert_eq!(gadget["spec"]["size"], 3);
+    env.wait_events(object, "apply", 1).await;
+    env.broker.delete_stack(&env.generator, stack).await;
+    let what = format!("the CRD to be pruned; agent log:\n{}", env.agent.logs());
+    eventually(PATIENCE, &what, || async {
+        let crd = env
+            .cluster
+            .get(
+                "apiextensions.k8s.io/v1",
+                "CustomResourceDefinition",
+                None,
+                &format!("gadgets.{group}"),
+            )
+            .await;
+        crd.is_none().then_some(())
+    })
+    .await;
+});
+
+e2e!(invalid_object_fails_while_other_stacks_apply, |env| {
+    let bad = env.stack("bad").await;
+    let good = env.stack("good").await;
+    let bad_object = env.publish(bad, &env.config_map("Bad_Name", "x")).await;
+    env.publish(good, &env.config_map("fine", "x")).await;
+    env.wait_value("fine", "x").await;
+    let events = env.wait_events(bad_object, "apply", 1).await;
+    assert_eq!(events[0]["status"], "failure");
+    let message = events[0]["message"].as_str().unwrap();
+    assert!(
+        message.contains("metadata.name"),
+        "the API server's reason is reported: {message}"
+    );
+});
+
+e2e!(api_server_errors_are_retried, |env| {
+    let Some(double) = env.cluster.fake() else {
+        println!("skipped: faults can only be injected into the test double");
+        return;
+    };
+    // Only the agent's applies (PATCH) fail, with a status kube-rs does not retry itself.
+    double
+        .inject(kube_double::Fault::error(500, "/configmaps/flaky", 3).on(reqwest::Method::PATCH));
+    let stack = env.stack("flaky").await;
+    let object = env.publish(stack, &env.config_map("flaky", "x")).await;
+    env.wait_value("flaky", "x").await;
+    let failures = env.wait_events(object, "apply", 2).await;
+    let statuses: Vec<&str> = failures
+        .iter()
+        .map(|e| e["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        statuses,
+        ["failure", "success"],
+        "one failure event, then success after retries"
+    );
+});
+
+e2e!(broker_outage_keeps_enforcing_and_catches_up, |env| {
+    let stack = env.stack("steady").await;
+    let v1 = env
+        .publish(
+            stack,
+            &format!(
+                "{}---\n{}",
+                env.config_map("steady", "1"),
+                env.config_map("other", "1")
+            ),
+        )
+        .await;
+    env.wait_value("steady", "1").await;
+    env.wait_events(v1, "apply", 1).await;
+
+    env.broker.stop().await;
+    // Drift while the broker is away is corrected from the remembered state.
+    env.cluster
+        .delete("v1", "ConfigMap", Some(&env.ns.clone()), "steady")
+        .await;
+    env.cluster
+        .tamper(
+            "v1",
+            "ConfigMap",
+            Some(&env.ns.clone()),
+            "other",
+            serde_json::json!({ "data": { "value": "tampered" } }),
+        )
+        .await;
+    env.wait_value("steady", "1").await;
+    env.wait_value("other", "1").await;
+
+    env.broker.restart().await;
+    let v2 = env
+        .publish(
+            stack,
+            &format!(
+                "{}---\n{}",
+                env.config_map("steady", "2"),
+                env.config_map("other", "1")
+            ),
+        )
+        .await;
+    env.wait_value("steady", "2").await;
+    env.wait_events(v2, "apply", 1).await;
+    assert_eq!(
+        env.broker.events_for(env.agent.id, v1, "apply").await.len(),
+        1,
+        "events delivered once"
+    );
+    assert!(
+        env.config_map_value("other").await.is_some(),
+        "nothing was pruned"
+    );
+});
+
+e2e!(agent_restart_neither_repeats_nor_deletes, |env| {
+    let stack = env.stack("restart").await;
+    let v1 = env.publish(stack, &env.config_map("survivor", "1")).await;
+    let before = env
+        .wait_for("v1", "ConfigMap", Some(&env.ns.clone()), "survivor", |_| {
+            true
+        })
+        .await;
+    env.wait_events(v1, "apply", 1).await;
+    let restarted_at = Instant::now();
+    env.agent.restart();
+    let v2 = env
+        .publish(
+            stack,
+            &format!(
+                "{}---\n{}",
+                env.config_map("survivor", "1"),
+                env.config_map("newcomer", "2")
+            ),
+        )
+        .await;
+    env.wait_value("newcomer", "2").await;
+    env.wait_events(v2, "apply", 1).await;
+    let after = env
+        .cluster
+        .get("v1", "ConfigMap", Some(&env.ns), "survivor")
+        .await
+        .expect("still there");
+    assert_eq!(
+        before["metadata"]["uid"], after["metadata"]["uid"],
+        "never deleted and recreated"
+    );
+    assert_eq!(
+        env.broker.events_for(env.agent.id, v1, "apply").await.len(),
+        1,
+        "no duplicate event after restart"
+    );
+    assert!(
+        env.agent.logs().matches("agent starting").count() >= 2,
+        "the agent did restart"
+    );
+    assert!(restarted_at.elapsed() < PATIENCE * 2);
+    let _ = env.agent.state_dir();
+});

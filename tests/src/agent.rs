@@ -1,0 +1,116 @@
+//! `brokkr-agent` as a child process, configured through its environment.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+
+use uuid::Uuid;
+
+/// The agent binary next to the test executable (built by `cargo test --workspace`).
+fn binary() -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    let dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("target directory");
+    let path = dir.join("brokkr-agent");
+    assert!(
+        path.exists(),
+        "{} is missing: build it with `cargo build -p brokkr-agent` (scripts/test-all.sh does)",
+        path.display()
+    );
+    path
+}
+
+/// A running agent; killed when dropped. Its state file survives restarts.
+#[allow(missing_debug_implementations)]
+pub struct AgentProcess {
+    pub id: Uuid,
+    child: Option<Child>,
+    env: Vec<(String, String)>,
+    pub log: PathBuf,
+    dir: tempfile::TempDir,
+}
+
+impl AgentProcess {
+    pub fn start(id: Uuid, broker_url: &str, pak: &str, kubeconfig: &std::path::Path) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let env = vec![
+            ("BROKKR__AGENT__BROKER_URL".into(), broker_url.to_string()),
+            ("BROKKR__AGENT__PAK".into(), pak.to_string()),
+            ("BROKKR__AGENT__POLLING_INTERVAL".into(), "1".into()),
+            ("BROKKR__AGENT__REAPPLY_INTERVAL".into(), "2".into()),
+            ("BROKKR__AGENT__RETRY_BASE_MS".into(), "100".into()),
+            ("BROKKR__AGENT__RETRY_MAX_SECONDS".into(), "1".into()),
+            ("BROKKR__AGENT__REQUEST_TIMEOUT_SECONDS".into(), "5".into()),
+            (
+                "BROKKR__AGENT__STATE_PATH".into(),
+                dir.path().join("state.json").display().to_string(),
+            ),
+            ("BROKKR__AGENT__LISTEN_ADDR".into(), "127.0.0.1:0".into()),
+            (
+                "BROKKR__LOG__LEVEL".into(),
+                "info,brokkr_agent=debug".into(),
+            ),
+            ("KUBECONFIG".into(), kubeconfig.display().to_string()),
+        ];
+        let log = dir.path().join("agent.log");
+        let mut agent = Self {
+            id,
+            child: None,
+            env,
+            log,
+            dir,
+        };
+        agent.spawn();
+        agent
+    }
+
+    fn spawn(&mut self) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .unwrap();
+        let child = Command::new(binary())
+            .envs(self.env.iter().cloned())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("brokkr-agent starts");
+        self.child = Some(child);
+    }
+
+    /// Stops the agent with SIGTERM and waits for it to exit.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = Command::new("kill")
+                .arg("-TERM")
+                .arg(child.id().to_string())
+                .status();
+            let _ = child.wait();
+        }
+    }
+
+    pub fn restart(&mut self) {
+        self.stop();
+        self.spawn();
+    }
+
+    /// The agent's log, for failure messages.
+    pub fn logs(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    pub fn state_dir(&self) -> &std::path::Path {
+        self.dir.path()
+    }
+}
+
+impl Drop for AgentProcess {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}

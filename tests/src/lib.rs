@@ -1,0 +1,33 @@
+//! The end-to-end harness: a broker (in process, restartable on its port), a cluster (the
+//! Kubernetes API test double on a socket, or a real cluster named by `BROKKR_E2E_KUBECONFIG`)
+//! and `brokkr-agent` child processes configured through their environment.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+pub mod agent;
+pub mod broker;
+pub mod cluster;
+
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+/// Polls `check` until it returns `Some`, failing with `what` after `timeout`.
+pub async fn eventually<T, F, Fut>(timeout: Duration, what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let start = Instant::now();
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(
+            start.elapsed() < timeout,
+            "timed out after {timeout:?} waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+/// How long end-to-end waits may take (the agent polls every second).
+pub const PATIENCE: Duration = Duration::from_secs(20);
