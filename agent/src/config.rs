@@ -23,8 +23,11 @@ pub struct AgentSettings {
     pub broker_url: String,
     /// This agent's PAK; its identity comes from the key alone.
     pub pak: String,
-    /// Seconds between polls of the target state.
+    /// Seconds between heartbeats and health checks, and between polls when long polls are
+    /// off or the broker is failing.
     pub polling_interval: u64,
+    /// Longest long poll of the target state, in seconds (0 turns long polls off).
+    pub long_poll_seconds: u64,
     /// Seconds between full re-applies of the current state (drift correction).
     pub reapply_interval: u64,
     /// Where the last applied state is kept across restarts (a file; mode 0600).
@@ -54,6 +57,7 @@ impl Default for AgentSettings {
             broker_url: "http://localhost:3000".into(),
             pak: String::new(),
             polling_interval: 10,
+            long_poll_seconds: 30,
             reapply_interval: 300,
             state_path: "brokkr-agent-state.json".into(),
             listen_addr: "0.0.0.0:8080".into(),

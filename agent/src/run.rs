@@ -47,6 +47,8 @@ pub struct Agent {
     file: StateFile,
     metrics: Arc<Metrics>,
     agent_id: Uuid,
+    last_poll: Instant,
+    broker_failing: bool,
 }
 
 impl std::fmt::Debug for Agent {
@@ -175,20 +177,22 @@ impl Agent {
             file,
             metrics,
             agent_id,
+            last_poll: Instant::now(),
+            broker_failing: false,
         })
     }
 
     async fn run_loop(&mut self, mut stop: watch::Receiver<bool>) -> Result<(), AgentError> {
-        let mut next_poll = Instant::now();
+        let interval = self.settings.polling_interval();
         let mut reapply_at = Instant::now();
+        let mut next_beat = Instant::now();
+        let mut changed = self.poll(None).await;
         loop {
             let now = Instant::now();
-            let mut changed = false;
-            let polled = now >= next_poll;
-            if polled {
-                changed = self.poll().await;
+            if now >= next_beat {
                 self.heartbeat().await;
-                next_poll = now + self.settings.polling_interval();
+                self.reconciler.assess_health(&mut self.state).await;
+                next_beat = now + interval;
             }
             let force = now >= reapply_at;
             if changed || force || self.reconciler.retry_due(now) {
@@ -197,37 +201,52 @@ impl Agent {
                     reapply_at = now + self.settings.reapply_interval();
                 }
             }
-            if polled {
-                self.reconciler.assess_health(&mut self.state).await;
-            }
             self.deliver_events().await;
             self.save();
             let wake = [
-                Some(next_poll),
+                Some(next_beat),
                 Some(reapply_at),
                 self.reconciler.next_retry(),
             ]
             .into_iter()
             .flatten()
             .min()
-            .unwrap_or(next_poll);
-            tokio::select! {
-                () = tokio::time::sleep_until(wake.into()) => {}
+            .unwrap_or(next_beat);
+            changed = tokio::select! {
+                changed = self.wait_for_change(wake) => changed,
                 _ = stop.wait_for(|s| *s) => break,
-            }
+            };
         }
         self.save();
         tracing::info!("agent stopped");
         Ok(())
     }
 
-    /// Fetches the target state; returns whether it changed.
-    async fn poll(&mut self) -> bool {
-        match self
+    /// Waits for the target state to change, at most until `wake`: a long poll when the broker
+    /// answers, plain polls every `polling_interval` otherwise. Returns whether it changed.
+    async fn wait_for_change(&mut self, wake: Instant) -> bool {
+        let left = wake.saturating_duration_since(Instant::now());
+        let wait = left.min(Duration::from_secs(self.settings.long_poll_seconds));
+        if wait >= Duration::from_secs(1) && !self.broker_failing {
+            return self.poll(Some(Duration::from_secs(wait.as_secs()))).await;
+        }
+        let next_poll = self.last_poll + self.settings.polling_interval();
+        tokio::time::sleep_until(next_poll.min(wake).into()).await;
+        if Instant::now() >= next_poll {
+            return self.poll(None).await;
+        }
+        false
+    }
+
+    /// Fetches the target state (holding up to `wait` for a change); returns whether it changed.
+    async fn poll(&mut self, wait: Option<Duration>) -> bool {
+        self.last_poll = Instant::now();
+        let result = self
             .broker
-            .target_state(self.agent_id, self.state.etag(), None)
-            .await
-        {
+            .target_state(self.agent_id, self.state.etag(), wait)
+            .await;
+        self.broker_failing = result.is_err();
+        match result {
             Ok(Fetched::Changed(target)) => {
                 tracing::info!(etag = %target.etag, stacks = target.stacks.len(), "new target state");
                 self.state.target = Some(target);

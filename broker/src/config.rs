@@ -15,7 +15,26 @@ pub use brokkr_types::config::ConfigError;
 pub struct Settings {
     pub database: DatabaseSettings,
     pub broker: BrokerSettings,
+    pub targeting: TargetingSettings,
     pub log: LogSettings,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TargetingSettings {
+    /// A change that would untarget a stack from more agents than this needs `?confirm=true`.
+    pub confirm_threshold: usize,
+    /// Longest long poll of the target state, in seconds.
+    pub max_wait_seconds: u64,
+}
+
+impl Default for TargetingSettings {
+    fn default() -> Self {
+        Self {
+            confirm_threshold: 10,
+            max_wait_seconds: 60,
+        }
+    }
 }
 
 #[derive(Clone, Serialize, Deserialize)]

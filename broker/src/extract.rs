@@ -72,6 +72,8 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         let message = inner.to_string();
         let code = if message.starts_with("unknown field") {
             "unknown_field"
+        } else if path.ends_with("target_expression") {
+            "invalid_expression"
         } else {
             "validation_failed"
         };

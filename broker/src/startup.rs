@@ -84,6 +84,7 @@ impl Application {
             db,
             auth,
             settings: Arc::new(settings),
+            targeting: crate::targeting::Targeting::new(),
         };
         Ok(Self {
             listener,
@@ -105,7 +106,11 @@ impl Application {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        let feed = self.state.auth.spawn_invalidation_listener();
+        let feed = crate::feed::spawn(
+            &self.state.db,
+            self.state.auth.clone(),
+            self.state.targeting.clone(),
+        );
         let db = self.state.db.clone();
         let app = routes::router(self.state);
         let served = axum::serve(self.listener, app)

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use crate::auth::Authenticator;
 use crate::config::Settings;
 use crate::db::Db;
+use crate::targeting::Targeting;
 
 /// Shared, cheaply cloned handles.
 #[derive(Debug, Clone)]
@@ -12,4 +13,5 @@ pub struct AppState {
     pub db: Db,
     pub auth: Authenticator,
     pub settings: Arc<Settings>,
+    pub targeting: Arc<Targeting>,
 }

@@ -5,6 +5,8 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Deserializer, Serialize};
 use uuid::Uuid;
 
+use brokkr_policy::TargetExpression;
+
 use crate::resources::{AgentStatus, EventStatus, EventType};
 use crate::{
     AnnotationKey, AnnotationValue, Description, EventMessage, IdempotencyKey, Label, Name,
@@ -87,6 +89,11 @@ pub struct CreateStack {
     #[serde(default)]
     #[cfg_attr(feature = "openapi", schema(value_type = BTreeMap<String, String>))]
     pub annotations: Annotations,
+    /// A CEL expression over `agent` and `stack`; when set, it replaces label and annotation
+    /// matching for this stack. Checked (syntax, size, nesting, cost) when written.
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    pub target_expression: Option<TargetExpression>,
 }
 
 /// Partial update of a stack; ownership never changes.
@@ -99,6 +106,10 @@ pub struct UpdateStack {
     #[serde(default, deserialize_with = "present")]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     pub description: Option<Option<Description>>,
+    /// A new CEL targeting expression; `null` removes it (labels and annotations apply again).
+    #[serde(default, deserialize_with = "present")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    pub target_expression: Option<Option<TargetExpression>>,
 }
 
 /// A new deployment object as JSON (a raw YAML body is accepted too).

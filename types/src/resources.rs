@@ -88,6 +88,8 @@ pub struct Stack {
     pub generator_id: Uuid,
     pub name: String,
     pub description: Option<String>,
+    /// The CEL targeting expression, when the stack uses one.
+    pub target_expression: Option<String>,
     pub labels: Vec<String>,
     pub annotations: BTreeMap<String, String>,
     pub created_at: DateTime<Utc>,
@@ -237,4 +239,51 @@ pub struct WhoAmI {
     pub principal_type: String,
     /// The generator or agent id; absent for the admin.
     pub id: Option<Uuid>,
+}
+
+/// Why a stack does or does not reach an agent.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct StackVerdict {
+    pub stack_id: Uuid,
+    pub stack_name: String,
+    /// Whether the rules select the stack now.
+    pub targeted: bool,
+    /// Whether the stack is in the agent's materialized assignment set.
+    pub assigned: bool,
+    /// The matching rules: `direct`, `label:prod`, `annotation:region=us-east`, `expression`.
+    pub rules: Vec<String>,
+    /// The stack's expression, if it has one.
+    pub target_expression: Option<String>,
+    /// Why the expression could not be evaluated for this agent.
+    pub error: Option<String>,
+}
+
+/// An agent a stack reaches, and by which rules.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct AgentReach {
+    pub agent_id: Uuid,
+    pub agent_name: String,
+    pub rules: Vec<String>,
+}
+
+/// A named resource in a targeting preview.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Named {
+    pub id: Uuid,
+    pub name: String,
+}
+
+/// What a change would do to targeting (`?dry_run=true`), or what it did.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct TargetingPreview {
+    pub dry_run: bool,
+    /// For a stack change: agents that would gain / lose it. For an agent change: stacks.
+    pub gained: Vec<Named>,
+    pub lost: Vec<Named>,
+    /// Pairs whose expression could not be evaluated (they keep their current decision).
+    pub errors: Vec<String>,
 }

@@ -6,7 +6,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use moka::future::Cache;
-use sqlx::postgres::PgListener;
 
 use super::{Principal, pak};
 use crate::db::paks::{self, Credential};
@@ -81,36 +80,5 @@ impl Authenticator {
     /// Drops every cached credential (config reload, lost invalidation feed).
     pub fn invalidate_all(&self) {
         self.cache.invalidate_all();
-    }
-
-    /// On PostgreSQL, follows invalidations made by other replicas and by the CLI.
-    pub fn spawn_invalidation_listener(&self) -> Option<tokio::task::JoinHandle<()>> {
-        let Db::Postgres(pool) = &self.db else {
-            return None;
-        };
-        let pool = pool.clone();
-        let this = self.clone();
-        Some(tokio::spawn(async move {
-            loop {
-                if let Err(e) = this.follow_invalidations(&pool).await {
-                    tracing::warn!(error = %e, "PAK invalidation feed interrupted; reconnecting");
-                }
-                this.invalidate_all();
-                tokio::time::sleep(Duration::from_secs(1)).await;
-            }
-        }))
-    }
-
-    async fn follow_invalidations(&self, pool: &sqlx::PgPool) -> Result<(), sqlx::Error> {
-        let mut listener = PgListener::connect_with(pool).await?;
-        listener.listen(INVALIDATION_CHANNEL).await?;
-        // Anything cached before the feed was (re)established may have missed a notification.
-        self.invalidate_all();
-        loop {
-            match listener.try_recv().await? {
-                Some(note) => self.invalidate(note.payload()).await,
-                None => self.invalidate_all(),
-            }
-        }
     }
 }

@@ -148,3 +148,10 @@ pub async fn list_for_stack(
         .await)?;
     Ok(rows.into_iter().map(Into::into).collect())
 }
+
+/// The latest deployment object of a stack, if it has any.
+pub async fn latest_of_stack(db: &Db, stack_id: Uuid) -> StoreResult<Option<Uuid>> {
+    const SQL: &str = "SELECT d.id FROM deployment_objects d JOIN stacks s ON s.id = d.stack_id \
+                       WHERE s.id = $1 AND d.sequence_id = s.last_sequence";
+    Ok(with_db!(db, pool => sqlx::query_scalar(SQL).bind(stack_id).fetch_optional(pool).await)?)
+}

@@ -2,6 +2,7 @@
 //! one module per table group. Both backends run the same SQL text (`$n` placeholders).
 
 pub mod agents;
+pub mod assignments;
 pub mod audit;
 pub mod deployment_objects;
 pub mod events;

@@ -11,7 +11,7 @@ use super::{Db, StoreError, StoreResult, Tx, Window, deployment_objects, with_db
 
 macro_rules! columns {
     () => {
-        "id, generator_id, name, description, created_at, updated_at"
+        "id, generator_id, name, description, target_expression, created_at, updated_at"
     };
 }
 
@@ -22,6 +22,7 @@ pub struct StackRow {
     pub generator_id: Uuid,
     name: String,
     description: Option<String>,
+    target_expression: Option<String>,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
 }
@@ -33,6 +34,7 @@ impl StackRow {
             generator_id: self.generator_id,
             name: self.name,
             description: self.description,
+            target_expression: self.target_expression,
             labels: metadata.labels,
             annotations: metadata.annotations,
             created_at: self.created_at,
@@ -48,22 +50,28 @@ fn name_taken(err: sqlx::Error, name: &str) -> StoreError {
     )
 }
 
-pub async fn insert(
-    tx: &mut Tx,
-    generator_id: Uuid,
-    name: &str,
-    description: Option<&str>,
-) -> StoreResult<StackRow> {
+/// A new stack's fields.
+#[derive(Debug, Clone, Copy)]
+pub struct NewStack<'a> {
+    pub generator_id: Uuid,
+    pub name: &'a str,
+    pub description: Option<&'a str>,
+    pub target_expression: Option<&'a str>,
+}
+
+pub async fn insert(tx: &mut Tx, new: NewStack<'_>) -> StoreResult<StackRow> {
     const SQL: &str = concat!(
-        "INSERT INTO stacks (id, generator_id, name, description, created_at, updated_at) ",
-        "VALUES ($1, $2, $3, $4, $5, $5) RETURNING ",
+        "INSERT INTO stacks (id, generator_id, name, description, target_expression, created_at, updated_at) ",
+        "VALUES ($1, $2, $3, $4, $5, $6, $6) RETURNING ",
         columns!()
     );
+    let name = new.name;
     with_tx!(tx, conn => sqlx::query_as(SQL)
         .bind(Uuid::new_v4())
-        .bind(generator_id)
+        .bind(new.generator_id)
         .bind(name)
-        .bind(description)
+        .bind(new.description)
+        .bind(new.target_expression)
         .bind(Utc::now())
         .fetch_one(conn)
         .await)
@@ -127,7 +135,8 @@ pub async fn list(db: &Db, generator: Option<Uuid>, window: Window) -> StoreResu
 pub async fn update(tx: &mut Tx, id: Uuid, patch: &UpdateStack) -> StoreResult<Option<StackRow>> {
     const SQL: &str = concat!(
         "UPDATE stacks SET name = COALESCE($2, name), ",
-        "description = CASE WHEN $3 THEN $4 ELSE description END, updated_at = $5 ",
+        "description = CASE WHEN $3 THEN $4 ELSE description END, updated_at = $5, ",
+        "target_expression = CASE WHEN $6 THEN $7 ELSE target_expression END ",
         "WHERE id = $1 AND deleted_at IS NULL RETURNING ",
         columns!()
     );
@@ -136,15 +145,31 @@ pub async fn update(tx: &mut Tx, id: Uuid, patch: &UpdateStack) -> StoreResult<O
         .description
         .as_ref()
         .and_then(|d| d.as_ref().map(|d| d.as_str()));
+    let expression = patch
+        .target_expression
+        .as_ref()
+        .and_then(|e| e.as_ref().map(|e| e.source()));
     with_tx!(tx, conn => sqlx::query_as(SQL)
         .bind(id)
         .bind(name)
         .bind(patch.description.is_some())
         .bind(description)
         .bind(Utc::now())
+        .bind(patch.target_expression.is_some())
+        .bind(expression)
         .fetch_optional(conn)
         .await)
     .map_err(|e| name_taken(e, name.unwrap_or_default()))
+}
+
+/// Live stacks of a generator that target with an expression.
+pub async fn with_expression_of_generator(
+    tx: &mut Tx,
+    generator_id: Uuid,
+) -> StoreResult<Vec<Uuid>> {
+    const SQL: &str = "SELECT id FROM stacks WHERE generator_id = $1 AND deleted_at IS NULL \
+                       AND target_expression IS NOT NULL";
+    Ok(with_tx!(tx, conn => sqlx::query_scalar(SQL).bind(generator_id).fetch_all(conn).await)?)
 }
 
 /// Ids of a generator's live stacks (for the cascading delete).

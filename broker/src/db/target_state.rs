@@ -1,5 +1,6 @@
 //! The desired state of one agent, read with a fixed number of queries whatever the number of
-//! stacks: one for the fingerprint (stack → latest deployment object), one for the content.
+//! stacks: one for the fingerprint (stack → latest deployment object, from the materialized
+//! assignments) and one for the content of the objects not already cached.
 
 use brokkr_types::resources::DeploymentObject;
 use brokkr_types::target_state::TargetStack;
@@ -9,8 +10,9 @@ use uuid::Uuid;
 use super::{Db, StoreResult, with_db};
 
 /// `(stack id, deployment object id)` of every stack the agent must converge, ordered by stack.
+/// Deleted stacks stay (their latest object is the deletion marker).
 pub async fn fingerprint(db: &Db, agent_id: Uuid) -> StoreResult<Vec<(Uuid, Uuid)>> {
-    const SQL: &str = "SELECT s.id, d.id FROM agent_targets t \
+    const SQL: &str = "SELECT s.id, d.id FROM assignments t \
                        JOIN stacks s ON s.id = t.stack_id \
                        JOIN deployment_objects d ON d.stack_id = s.id AND d.sequence_id = s.last_sequence \
                        WHERE t.agent_id = $1 ORDER BY s.id";
@@ -30,18 +32,24 @@ struct Row {
     created_at: DateTime<Utc>,
 }
 
-/// The latest deployment object (a deletion marker for deleted stacks) of every targeted stack.
-pub async fn load(db: &Db, agent_id: Uuid) -> StoreResult<Vec<TargetStack>> {
-    const SQL: &str = "SELECT s.id AS stack_id, s.name AS stack_name, s.generator_id, d.id, d.sequence_id, \
-                       d.yaml_content, d.yaml_checksum, d.is_deletion_marker, d.created_at \
-                       FROM agent_targets t JOIN stacks s ON s.id = t.stack_id \
-                       JOIN deployment_objects d ON d.stack_id = s.id AND d.sequence_id = s.last_sequence \
-                       WHERE t.agent_id = $1 ORDER BY s.id";
-    let rows: Vec<Row> =
-        with_db!(db, pool => sqlx::query_as(SQL).bind(agent_id).fetch_all(pool).await)?;
-    Ok(rows
-        .into_iter()
-        .map(|r| TargetStack {
+/// The entries of these deployment objects (with their stacks' names), in one query per 500.
+pub async fn load_objects(db: &Db, objects: &[Uuid]) -> StoreResult<Vec<TargetStack>> {
+    let mut out = Vec::with_capacity(objects.len());
+    for chunk in objects.chunks(500) {
+        let rows: Vec<Row> = with_db!(db, pool => {
+            let mut b = sqlx::QueryBuilder::new(
+                "SELECT s.id AS stack_id, s.name AS stack_name, s.generator_id, d.id, d.sequence_id, \
+                 d.yaml_content, d.yaml_checksum, d.is_deletion_marker, d.created_at \
+                 FROM deployment_objects d JOIN stacks s ON s.id = d.stack_id WHERE d.id IN (",
+            );
+            let mut list = b.separated(", ");
+            for id in chunk {
+                list.push_bind(*id);
+            }
+            list.push_unseparated(")");
+            b.build_query_as().fetch_all(pool).await
+        })?;
+        out.extend(rows.into_iter().map(|r| TargetStack {
             stack_id: r.stack_id,
             stack_name: r.stack_name,
             generator_id: r.generator_id,
@@ -54,6 +62,7 @@ pub async fn load(db: &Db, agent_id: Uuid) -> StoreResult<Vec<TargetStack>> {
                 is_deletion_marker: r.is_deletion_marker,
                 created_at: r.created_at,
             },
-        })
-        .collect())
+        }));
+    }
+    Ok(out)
 }

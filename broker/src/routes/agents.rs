@@ -15,11 +15,15 @@ use crate::access;
 use crate::auth::Principal;
 use crate::auth::caller::{AdminOnly, AdminOrAgent, AgentOnly, Caller};
 use crate::credentials;
-use crate::db::agents;
 use crate::db::metadata::{self, Owner};
+use crate::db::{agents, assignments};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ApiQuery, IdPath, PageQuery};
 use crate::state::AppState;
+use crate::targeting::{
+    self,
+    change::{self, ChangeOptions, Subject},
+};
 
 #[utoipa::path(post, path = "/api/v1/agents", tag = "agents", request_body = CreateAgent,
     responses((status = 201, body = AgentWithPak), (status = "4XX", body = Problem)))]
@@ -38,10 +42,8 @@ pub async fn create(
     )
     .await?;
     let id = row.id();
-    let mut metadata = inline_metadata(&body.labels, &body.annotations);
+    let metadata = inline_metadata(&body.labels, &body.annotations);
     metadata::write_all(&mut tx, Owner::Agent, id, &metadata).await?;
-    metadata.labels.sort();
-    metadata.labels.dedup();
     let pak = credentials::issue(&mut tx, caller.principal().into(), Principal::Agent(id)).await?;
     audit_change(
         &mut tx,
@@ -52,7 +54,7 @@ pub async fn create(
         json!({ "name": body.name }),
     )
     .await?;
-    tx.commit().await?;
+    change::settle(&state, tx, Subject::Agent(id), ChangeOptions::default()).await?;
     let agent = row.with_metadata(metadata);
     Ok((StatusCode::CREATED, Json(AgentWithPak { agent, pak })))
 }
@@ -103,7 +105,10 @@ pub async fn update(
         details,
     )
     .await?;
-    tx.commit().await?;
+    // Its status decides whether it may fetch its state; its names may feed expressions.
+    targeting::announce(&mut tx, &[id]).await?;
+    change::settle(&state, tx, Subject::Agent(id), ChangeOptions::default()).await?;
+    state.targeting.changed(&[id]);
     let metadata = metadata::load_one(&state.db, Owner::Agent, id).await?;
     Ok(Json(row.with_metadata(metadata)))
 }
@@ -129,7 +134,8 @@ pub async fn delete(
         json!({}),
     )
     .await?;
-    tx.commit().await?;
+    assignments::remove_agent(&mut tx, id).await?;
+    change::commit_for_agents(&state, tx, &[id]).await?;
     if let Some(short) = old {
         state.auth.invalidate(&short).await;
     }

@@ -13,11 +13,12 @@ use super::audit_change;
 use crate::access;
 use crate::auth::Principal;
 use crate::auth::caller::{AdminOrGenerator, AnyRole, Caller};
-use crate::db::{deployment_objects, stacks, targets};
+use crate::db::{assignments, deployment_objects, stacks};
 use crate::domain::manifest;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiQuery, IdPath, ManifestBody, PageQuery};
 use crate::state::AppState;
+use crate::targeting::change;
 
 #[utoipa::path(post, path = "/api/v1/stacks/{id}/deployment-objects", tag = "deployment-objects",
     params(("id" = Uuid, Path)),
@@ -51,7 +52,8 @@ pub async fn create(
         details,
     )
     .await?;
-    tx.commit().await?;
+    let reached = assignments::agents_of_stack(&mut tx, stack_id).await?;
+    change::commit_for_agents(&state, tx, &reached).await?;
     Ok((StatusCode::CREATED, Json(object)))
 }
 
@@ -86,7 +88,7 @@ pub async fn get(
         Principal::Generator(own) => {
             stacks::owner_of_any(&state.db, object.stack_id).await? == Some(own)
         }
-        Principal::Agent(agent) => targets::exists(&state.db, agent, object.stack_id).await?,
+        Principal::Agent(agent) => assignments::assigned(&state.db, agent, object.stack_id).await?,
     };
     if visible {
         Ok(Json(object))

@@ -15,10 +15,11 @@ use crate::access;
 use crate::auth::Principal;
 use crate::auth::caller::{AdminOnly, AdminOrGenerator, Caller};
 use crate::credentials;
-use crate::db::{generators, stacks};
+use crate::db::{assignments, generators, stacks};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ApiQuery, IdPath, PageQuery};
 use crate::state::AppState;
+use crate::targeting::change;
 
 #[utoipa::path(post, path = "/api/v1/generators", tag = "generators",
     request_body = CreateGenerator,
@@ -98,7 +99,13 @@ pub async fn update(
         json!({ "name": updated.name }),
     )
     .await?;
-    tx.commit().await?;
+    // Expressions may read `stack.generator`, the generator's name.
+    let retarget = if patch.name.is_some() {
+        stacks::with_expression_of_generator(&mut tx, id).await?
+    } else {
+        Vec::new()
+    };
+    change::retarget_stacks(&state, tx, &retarget).await?;
     Ok(Json(updated))
 }
 
@@ -114,8 +121,10 @@ pub async fn delete(
     let now = Utc::now();
     let mut tx = state.db.begin().await?;
     let stack_ids = stacks::live_ids_of_generator(&mut tx, id).await?;
+    let mut reached = Vec::new();
     for stack_id in &stack_ids {
         stacks::soft_delete(&mut tx, *stack_id, now).await?;
+        reached.extend(assignments::agents_of_stack(&mut tx, *stack_id).await?);
     }
     if !generators::soft_delete(&mut tx, id, now).await? {
         return Err(ApiError::NotFound("generator"));
@@ -131,7 +140,9 @@ pub async fn delete(
         json!({ "stacks_deleted": stack_ids.len() }),
     )
     .await?;
-    tx.commit().await?;
+    reached.sort();
+    reached.dedup();
+    change::commit_for_agents(&state, tx, &reached).await?;
     if let Some(short) = old {
         state.auth.invalidate(&short).await;
     }

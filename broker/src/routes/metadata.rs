@@ -5,6 +5,7 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use brokkr_types::requests::{AddAnnotation, AddLabel};
 use brokkr_types::resources::{Agent, Stack};
 use brokkr_types::{AnnotationKey, Label, Problem};
@@ -18,8 +19,9 @@ use crate::auth::caller::{AdminOnly, AdminOrGenerator, Caller};
 use crate::db::metadata::{self, Owner};
 use crate::db::{StoreResult, Tx, agents, stacks};
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{ApiJson, IdAnd, IdPath};
+use crate::extract::{ApiJson, ApiQuery, IdAnd, IdPath};
 use crate::state::AppState;
+use crate::targeting::change::{self, ChangeOptions, Settled, Subject};
 
 /// One change to an owner's metadata.
 enum Change {
@@ -67,33 +69,33 @@ impl Change {
     }
 }
 
-/// Applies `change` in one audited transaction; `false` when it changed nothing.
+/// Applies `change` and retargets in one audited transaction (or previews it with
+/// `?dry_run=true`); returns whether anything changed and how the change settled.
 async fn commit_change(
     state: &AppState,
     caller: Principal,
-    owner: Owner,
-    id: Uuid,
+    (owner, id): (Owner, Uuid),
     change: &Change,
-) -> ApiResult<bool> {
+    options: ChangeOptions,
+) -> ApiResult<(bool, Settled)> {
     let mut tx = state.db.begin().await?;
-    let alive = match owner {
-        Owner::Agent => agents::get_row_in(&mut tx, id).await?.is_some(),
-        Owner::Stack => stacks::get_row_in(&mut tx, id).await?.is_some(),
+    let (alive, kind, subject) = match owner {
+        Owner::Agent => (
+            agents::get_row_in(&mut tx, id).await?.is_some(),
+            "agent",
+            Subject::Agent(id),
+        ),
+        Owner::Stack => (
+            stacks::get_row_in(&mut tx, id).await?.is_some(),
+            "stack",
+            Subject::Stack(id),
+        ),
     };
     if !alive {
-        return Err(ApiError::NotFound(if owner == Owner::Agent {
-            "agent"
-        } else {
-            "stack"
-        }));
+        return Err(ApiError::NotFound(kind));
     }
     let changed = change.apply(&mut tx, owner, id).await?;
     if changed {
-        let kind = if owner == Owner::Agent {
-            "agent"
-        } else {
-            "stack"
-        };
         audit_change(
             &mut tx,
             caller,
@@ -104,38 +106,48 @@ async fn commit_change(
         )
         .await?;
     }
-    tx.commit().await?;
-    Ok(changed)
+    let settled = change::settle(state, tx, subject, options).await?;
+    Ok((changed, settled))
 }
 
-fn removal_status(changed: bool, what: &'static str) -> ApiResult<StatusCode> {
-    if changed {
-        Ok(StatusCode::NO_CONTENT)
-    } else {
-        Err(ApiError::NotFound(what))
+/// 204 for a removal that happened, 404 for one that found nothing, or the dry-run preview.
+fn removal(outcome: (bool, Settled), what: &'static str) -> ApiResult<Response> {
+    match outcome {
+        (_, Settled::Preview(preview)) => Ok(Json(preview).into_response()),
+        (true, _) => Ok(StatusCode::NO_CONTENT.into_response()),
+        (false, _) => Err(ApiError::NotFound(what)),
     }
 }
 
-fn addition_status(changed: bool) -> StatusCode {
-    if changed {
+/// 201 (new) or 200 (already there) with the whole owner, or the dry-run preview.
+async fn addition(
+    state: &AppState,
+    (owner, id): (Owner, Uuid),
+    outcome: (bool, Settled),
+) -> ApiResult<Response> {
+    let (changed, settled) = outcome;
+    if let Settled::Preview(preview) = settled {
+        return Ok(Json(preview).into_response());
+    }
+    let status = if changed {
         StatusCode::CREATED
     } else {
         StatusCode::OK
-    }
-}
-
-async fn agent_after(state: &AppState, id: Uuid) -> ApiResult<Json<Agent>> {
-    agents::get(&state.db, id)
-        .await?
-        .map(Json)
-        .ok_or(ApiError::NotFound("agent"))
-}
-
-async fn stack_after(state: &AppState, id: Uuid) -> ApiResult<Json<Stack>> {
-    stacks::get(&state.db, id)
-        .await?
-        .map(Json)
-        .ok_or(ApiError::NotFound("stack"))
+    };
+    Ok(match owner {
+        Owner::Agent => {
+            let agent: Agent = agents::get(&state.db, id)
+                .await?
+                .ok_or(ApiError::NotFound("agent"))?;
+            (status, Json(agent)).into_response()
+        }
+        Owner::Stack => {
+            let stack: Stack = stacks::get(&state.db, id)
+                .await?
+                .ok_or(ApiError::NotFound("stack"))?;
+            (status, Json(stack)).into_response()
+        }
+    })
 }
 
 fn label_param(raw: String) -> ApiResult<Label> {
@@ -146,138 +158,186 @@ fn key_param(raw: String) -> ApiResult<AnnotationKey> {
     AnnotationKey::parse(raw).map_err(|_| ApiError::NotFound("annotation"))
 }
 
-#[utoipa::path(post, path = "/api/v1/agents/{id}/labels", tag = "agents", params(("id" = Uuid, Path)),
-    request_body = AddLabel, responses((status = 201, body = Agent), (status = 200, body = Agent), (status = "4XX", body = Problem)))]
+#[utoipa::path(post, path = "/api/v1/agents/{id}/labels", tag = "agents",
+    params(("id" = Uuid, Path), ChangeOptions), request_body = AddLabel,
+    responses((status = 201, body = Agent), (status = 200, body = Agent), (status = "4XX", body = Problem)))]
 pub async fn add_agent_label(
     State(state): State<AppState>,
     caller: Caller<AdminOnly>,
     IdPath(id): IdPath,
+    ApiQuery(options): ApiQuery<ChangeOptions>,
     ApiJson(body): ApiJson<AddLabel>,
-) -> ApiResult<(StatusCode, Json<Agent>)> {
-    let changed = commit_change(
+) -> ApiResult<Response> {
+    let target = (Owner::Agent, id);
+    let outcome = commit_change(
         &state,
         caller.principal(),
-        Owner::Agent,
-        id,
+        target,
         &Change::AddLabel(body.label),
+        options,
     )
     .await?;
-    Ok((addition_status(changed), agent_after(&state, id).await?))
+    addition(&state, target, outcome).await
 }
 
 #[utoipa::path(delete, path = "/api/v1/agents/{id}/labels/{label}", tag = "agents",
-    params(("id" = Uuid, Path), ("label" = String, Path)), responses((status = 204), (status = "4XX", body = Problem)))]
+    params(("id" = Uuid, Path), ("label" = String, Path), ChangeOptions),
+    responses((status = 204), (status = "4XX", body = Problem)))]
 pub async fn remove_agent_label(
     State(state): State<AppState>,
     caller: Caller<AdminOnly>,
     IdAnd(id, label): IdAnd<String>,
-) -> ApiResult<StatusCode> {
+    ApiQuery(options): ApiQuery<ChangeOptions>,
+) -> ApiResult<Response> {
     let change = Change::RemoveLabel(label_param(label)?);
-    removal_status(
-        commit_change(&state, caller.principal(), Owner::Agent, id, &change).await?,
+    removal(
+        commit_change(
+            &state,
+            caller.principal(),
+            (Owner::Agent, id),
+            &change,
+            options,
+        )
+        .await?,
         "label",
     )
 }
 
-#[utoipa::path(post, path = "/api/v1/agents/{id}/annotations", tag = "agents", params(("id" = Uuid, Path)),
-    request_body = AddAnnotation, responses((status = 201, body = Agent), (status = "4XX", body = Problem)))]
+#[utoipa::path(post, path = "/api/v1/agents/{id}/annotations", tag = "agents",
+    params(("id" = Uuid, Path), ChangeOptions), request_body = AddAnnotation,
+    responses((status = 201, body = Agent), (status = "4XX", body = Problem)))]
 pub async fn set_agent_annotation(
     State(state): State<AppState>,
     caller: Caller<AdminOnly>,
     IdPath(id): IdPath,
+    ApiQuery(options): ApiQuery<ChangeOptions>,
     ApiJson(body): ApiJson<AddAnnotation>,
-) -> ApiResult<(StatusCode, Json<Agent>)> {
-    commit_change(
+) -> ApiResult<Response> {
+    let target = (Owner::Agent, id);
+    let (_, settled) = commit_change(
         &state,
         caller.principal(),
-        Owner::Agent,
-        id,
+        target,
         &Change::SetAnnotation(body),
+        options,
     )
     .await?;
-    Ok((StatusCode::CREATED, agent_after(&state, id).await?))
+    addition(&state, target, (true, settled)).await
 }
 
 #[utoipa::path(delete, path = "/api/v1/agents/{id}/annotations/{key}", tag = "agents",
-    params(("id" = Uuid, Path), ("key" = String, Path)), responses((status = 204), (status = "4XX", body = Problem)))]
+    params(("id" = Uuid, Path), ("key" = String, Path), ChangeOptions),
+    responses((status = 204), (status = "4XX", body = Problem)))]
 pub async fn remove_agent_annotation(
     State(state): State<AppState>,
     caller: Caller<AdminOnly>,
     IdAnd(id, key): IdAnd<String>,
-) -> ApiResult<StatusCode> {
+    ApiQuery(options): ApiQuery<ChangeOptions>,
+) -> ApiResult<Response> {
     let change = Change::RemoveAnnotation(key_param(key)?);
-    removal_status(
-        commit_change(&state, caller.principal(), Owner::Agent, id, &change).await?,
+    removal(
+        commit_change(
+            &state,
+            caller.principal(),
+            (Owner::Agent, id),
+            &change,
+            options,
+        )
+        .await?,
         "annotation",
     )
 }
 
-#[utoipa::path(post, path = "/api/v1/stacks/{id}/labels", tag = "stacks", params(("id" = Uuid, Path)),
-    request_body = AddLabel, responses((status = 201, body = Stack), (status = 200, body = Stack), (status = "4XX", body = Problem)))]
+#[utoipa::path(post, path = "/api/v1/stacks/{id}/labels", tag = "stacks",
+    params(("id" = Uuid, Path), ChangeOptions), request_body = AddLabel,
+    responses((status = 201, body = Stack), (status = 200, body = Stack), (status = "4XX", body = Problem)))]
 pub async fn add_stack_label(
     State(state): State<AppState>,
     caller: Caller<AdminOrGenerator>,
     IdPath(id): IdPath,
+    ApiQuery(options): ApiQuery<ChangeOptions>,
     ApiJson(body): ApiJson<AddLabel>,
-) -> ApiResult<(StatusCode, Json<Stack>)> {
+) -> ApiResult<Response> {
     access::stack(&state.db, caller.principal(), id).await?;
-    let changed = commit_change(
+    let target = (Owner::Stack, id);
+    let outcome = commit_change(
         &state,
         caller.principal(),
-        Owner::Stack,
-        id,
+        target,
         &Change::AddLabel(body.label),
+        options,
     )
     .await?;
-    Ok((addition_status(changed), stack_after(&state, id).await?))
+    addition(&state, target, outcome).await
 }
 
 #[utoipa::path(delete, path = "/api/v1/stacks/{id}/labels/{label}", tag = "stacks",
-    params(("id" = Uuid, Path), ("label" = String, Path)), responses((status = 204), (status = "4XX", body = Problem)))]
+    params(("id" = Uuid, Path), ("label" = String, Path), ChangeOptions),
+    responses((status = 204), (status = "4XX", body = Problem)))]
 pub async fn remove_stack_label(
     State(state): State<AppState>,
     caller: Caller<AdminOrGenerator>,
     IdAnd(id, label): IdAnd<String>,
-) -> ApiResult<StatusCode> {
+    ApiQuery(options): ApiQuery<ChangeOptions>,
+) -> ApiResult<Response> {
     access::stack(&state.db, caller.principal(), id).await?;
     let change = Change::RemoveLabel(label_param(label)?);
-    removal_status(
-        commit_change(&state, caller.principal(), Owner::Stack, id, &change).await?,
+    removal(
+        commit_change(
+            &state,
+            caller.principal(),
+            (Owner::Stack, id),
+            &change,
+            options,
+        )
+        .await?,
         "label",
     )
 }
 
-#[utoipa::path(post, path = "/api/v1/stacks/{id}/annotations", tag = "stacks", params(("id" = Uuid, Path)),
-    request_body = AddAnnotation, responses((status = 201, body = Stack), (status = "4XX", body = Problem)))]
+#[utoipa::path(post, path = "/api/v1/stacks/{id}/annotations", tag = "stacks",
+    params(("id" = Uuid, Path), ChangeOptions), request_body = AddAnnotation,
+    responses((status = 201, body = Stack), (status = "4XX", body = Problem)))]
 pub async fn set_stack_annotation(
     State(state): State<AppState>,
     caller: Caller<AdminOrGenerator>,
     IdPath(id): IdPath,
+    ApiQuery(options): ApiQuery<ChangeOptions>,
     ApiJson(body): ApiJson<AddAnnotation>,
-) -> ApiResult<(StatusCode, Json<Stack>)> {
+) -> ApiResult<Response> {
     access::stack(&state.db, caller.principal(), id).await?;
-    commit_change(
+    let target = (Owner::Stack, id);
+    let (_, settled) = commit_change(
         &state,
         caller.principal(),
-        Owner::Stack,
-        id,
+        target,
         &Change::SetAnnotation(body),
+        options,
     )
     .await?;
-    Ok((StatusCode::CREATED, stack_after(&state, id).await?))
+    addition(&state, target, (true, settled)).await
 }
 
 #[utoipa::path(delete, path = "/api/v1/stacks/{id}/annotations/{key}", tag = "stacks",
-    params(("id" = Uuid, Path), ("key" = String, Path)), responses((status = 204), (status = "4XX", body = Problem)))]
+    params(("id" = Uuid, Path), ("key" = String, Path), ChangeOptions),
+    responses((status = 204), (status = "4XX", body = Problem)))]
 pub async fn remove_stack_annotation(
     State(state): State<AppState>,
     caller: Caller<AdminOrGenerator>,
     IdAnd(id, key): IdAnd<String>,
-) -> ApiResult<StatusCode> {
+    ApiQuery(options): ApiQuery<ChangeOptions>,
+) -> ApiResult<Response> {
     access::stack(&state.db, caller.principal(), id).await?;
     let change = Change::RemoveAnnotation(key_param(key)?);
-    removal_status(
-        commit_change(&state, caller.principal(), Owner::Stack, id, &change).await?,
+    removal(
+        commit_change(
+            &state,
+            caller.principal(),
+            (Owner::Stack, id),
+            &change,
+            options,
+        )
+        .await?,
         "annotation",
     )
 }

@@ -10,6 +10,7 @@ pub mod health;
 pub mod metadata;
 pub mod stacks;
 pub mod target_state;
+pub mod targeting;
 pub mod targets;
 pub mod whoami;
 
@@ -98,6 +99,8 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(targets::remove))
         .routes(routes!(events::create, events::list_for_agent))
         .routes(routes!(target_state::get))
+        .routes(routes!(targeting::explain_agent))
+        .routes(routes!(targeting::explain_stack))
         .routes(routes!(admin::reload))
         .routes(routes!(admin::audit_logs))
 }

@@ -1,9 +1,11 @@
 //! `/api/v1/stacks`: create, list, read, update and delete (admin or the owning generator).
-//! Deleting a stack appends a deletion marker so agents remove its objects.
+//! Deleting a stack appends a deletion marker so agents remove its objects. Changes that can
+//! retarget the stack take `?dry_run=true` (preview) and `?confirm=true` (pass the guard).
 
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use brokkr_types::Problem;
 use brokkr_types::requests::{CreateStack, UpdateStack};
 use brokkr_types::resources::{Page, Stack};
@@ -16,10 +18,12 @@ use crate::access;
 use crate::auth::Principal;
 use crate::auth::caller::{AdminOrGenerator, Caller};
 use crate::db::metadata::{self, Metadata, Owner};
-use crate::db::{generators, stacks};
+use crate::db::stacks::NewStack;
+use crate::db::{assignments, deployment_objects, generators, stacks};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ApiQuery, IdPath, PageQuery};
 use crate::state::AppState;
+use crate::targeting::change::{self, ChangeOptions, Subject};
 
 /// The generator that will own a new stack.
 fn owner_of_new_stack(caller: Principal, requested: Option<Uuid>) -> ApiResult<Uuid> {
@@ -39,11 +43,14 @@ fn owner_of_new_stack(caller: Principal, requested: Option<Uuid>) -> ApiResult<U
 }
 
 pub(crate) fn inline_metadata(
-    body_labels: &[brokkr_types::Label],
+    labels: &[brokkr_types::Label],
     annotations: &brokkr_types::requests::Annotations,
 ) -> Metadata {
+    let mut labels: Vec<String> = labels.iter().map(|l| l.to_string()).collect();
+    labels.sort();
+    labels.dedup();
     Metadata {
-        labels: body_labels.iter().map(|l| l.to_string()).collect(),
+        labels,
         annotations: annotations
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -66,22 +73,26 @@ pub async fn create(
             "generator_id: no such generator",
         ));
     }
-    let description = body.description.as_ref().map(|d| d.as_str());
-    let row = stacks::insert(&mut tx, owner, body.name.as_str(), description).await?;
-    let mut metadata = inline_metadata(&body.labels, &body.annotations);
+    let new = NewStack {
+        generator_id: owner,
+        name: body.name.as_str(),
+        description: body.description.as_ref().map(|d| d.as_str()),
+        target_expression: body.target_expression.as_ref().map(|e| e.source()),
+    };
+    let row = stacks::insert(&mut tx, new).await?;
+    let metadata = inline_metadata(&body.labels, &body.annotations);
     metadata::write_all(&mut tx, Owner::Stack, row.id, &metadata).await?;
-    metadata.labels.sort();
-    metadata.labels.dedup();
+    let details = json!({ "generator_id": owner });
     audit_change(
         &mut tx,
         caller.principal(),
         "stack.created",
         "stack",
         row.id,
-        json!({ "generator_id": owner }),
+        details,
     )
     .await?;
-    tx.commit().await?;
+    change::settle(&state, tx, Subject::Stack(row.id), ChangeOptions::default()).await?;
     Ok((StatusCode::CREATED, Json(row.with_metadata(metadata))))
 }
 
@@ -112,31 +123,44 @@ pub async fn get(
 }
 
 #[utoipa::path(method(put, patch), path = "/api/v1/stacks/{id}", tag = "stacks",
-    params(("id" = Uuid, Path)), request_body = UpdateStack,
-    responses((status = 200, body = Stack), (status = "4XX", body = Problem)))]
+    params(("id" = Uuid, Path), ChangeOptions), request_body = UpdateStack,
+    responses(
+        (status = 200, body = Stack, description = "the stack, or a TargetingPreview for ?dry_run=true"),
+        (status = "4XX", body = Problem)))]
 pub async fn update(
     State(state): State<AppState>,
     caller: Caller<AdminOrGenerator>,
     IdPath(id): IdPath,
+    ApiQuery(options): ApiQuery<ChangeOptions>,
     ApiJson(patch): ApiJson<UpdateStack>,
-) -> ApiResult<Json<Stack>> {
+) -> ApiResult<Response> {
     access::stack(&state.db, caller.principal(), id).await?;
     let mut tx = state.db.begin().await?;
     let row = stacks::update(&mut tx, id, &patch)
         .await?
         .ok_or(ApiError::NotFound("stack"))?;
+    let expression = patch
+        .target_expression
+        .as_ref()
+        .map(|e| e.as_ref().map(|e| e.source()));
+    let details = json!({ "target_expression": expression });
     audit_change(
         &mut tx,
         caller.principal(),
         "stack.updated",
         "stack",
         id,
-        json!({}),
+        details,
     )
     .await?;
-    tx.commit().await?;
+    let settled = change::settle(&state, tx, Subject::Stack(id), options).await?;
+    if patch.name.is_some()
+        && let Some(latest) = deployment_objects::latest_of_stack(&state.db, id).await?
+    {
+        state.targeting.fragments.forget(latest);
+    }
     let metadata = metadata::load_one(&state.db, Owner::Stack, id).await?;
-    Ok(Json(row.with_metadata(metadata)))
+    Ok(settled.respond(|| Json(row.with_metadata(metadata)).into_response()))
 }
 
 #[utoipa::path(delete, path = "/api/v1/stacks/{id}", tag = "stacks", params(("id" = Uuid, Path)),
@@ -151,15 +175,17 @@ pub async fn delete(
     if !stacks::soft_delete(&mut tx, id, Utc::now()).await? {
         return Err(ApiError::NotFound("stack"));
     }
+    let reached = assignments::agents_of_stack(&mut tx, id).await?;
+    let details = json!({ "agents": reached.len() });
     audit_change(
         &mut tx,
         caller.principal(),
         "stack.deleted",
         "stack",
         id,
-        json!({}),
+        details,
     )
     .await?;
-    tx.commit().await?;
+    change::commit_for_agents(&state, tx, &reached).await?;
     Ok(StatusCode::NO_CONTENT)
 }

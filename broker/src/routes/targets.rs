@@ -18,6 +18,7 @@ use crate::db::{stacks, targets};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ApiQuery, IdAnd, IdPath, PageQuery};
 use crate::state::AppState;
+use crate::targeting::change::{self, ChangeOptions, Subject};
 
 #[utoipa::path(get, path = "/api/v1/agents/{id}/targets", tag = "targets", params(("id" = Uuid, Path), PageQuery),
     responses((status = 200, body = Page<AgentTarget>), (status = "4XX", body = Problem)))]
@@ -62,7 +63,7 @@ pub async fn add(
         )
         .await?;
     }
-    tx.commit().await?;
+    change::settle(&state, tx, Subject::Agent(id), ChangeOptions::default()).await?;
     let status = if created {
         StatusCode::CREATED
     } else {
@@ -101,6 +102,6 @@ pub async fn remove(
         json!({ "stack_id": stack_id }),
     )
     .await?;
-    tx.commit().await?;
+    change::settle(&state, tx, Subject::Agent(id), ChangeOptions::default()).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -399,6 +399,19 @@ fn cases() -> Vec<Case> {
             none,
             [200, 403, 403, 200, 404],
         ),
+        // Targeting explanations.
+        case(
+            M::GET,
+            |w| format!("/api/v1/agents/{}/targeting", w.agent_x.0),
+            none,
+            [200, 200, 200, 403, 403],
+        ),
+        case(
+            M::GET,
+            |w| format!("/api/v1/stacks/{}/targeting", w.stack_a),
+            none,
+            [200, 200, 404, 403, 403],
+        ),
         // Administration.
         case(
             M::POST,

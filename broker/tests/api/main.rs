@@ -15,3 +15,4 @@ mod replicas;
 mod secrets;
 mod stacks;
 mod target_state;
+mod targeting;

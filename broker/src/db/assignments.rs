@@ -1,0 +1,333 @@
+//! The materialized assignment set (which stacks reach which agents, and by which rules) and
+//! the facts the targeting rules are computed from.
+
+use std::collections::{BTreeMap, HashMap};
+
+use brokkr_policy::{AgentFacts, StackFacts};
+use brokkr_types::resources::AgentReach;
+use chrono::Utc;
+use uuid::Uuid;
+
+use super::{Db, StoreResult, Tx, Window, with_db, with_tx};
+
+/// Which rows a facts query covers.
+#[derive(Debug, Clone, Copy)]
+pub enum Scope<'a> {
+    All,
+    Ids(&'a [Uuid]),
+}
+
+/// Ids per `IN (…)` list, well under every backend's parameter limit.
+const CHUNK: usize = 500;
+
+fn push_ids<DB: sqlx::Database>(builder: &mut sqlx::QueryBuilder<DB>, ids: &[Uuid])
+where
+    Uuid: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+{
+    builder.push(" (");
+    let mut list = builder.separated(", ");
+    for id in ids {
+        list.push_bind(*id);
+    }
+    list.push_unseparated(")");
+}
+
+/// Runs `base` (ending in `… IN`) once per chunk of `ids`, or once with `all` for everything.
+macro_rules! fetch_scoped {
+    ($tx:expr, $scope:expr, $all:expr, $base:expr, $row:ty) => {{
+        let mut rows: Vec<$row> = Vec::new();
+        match $scope {
+            Scope::All => {
+                let fetched: Vec<$row> = with_tx!($tx, conn => sqlx::query_as($all).fetch_all(conn).await)?;
+                rows.extend(fetched);
+            }
+            Scope::Ids(ids) => {
+                for chunk in ids.chunks(CHUNK) {
+                    let fetched: Vec<$row> = with_tx!($tx, conn => {
+                        let mut builder = sqlx::QueryBuilder::new($base);
+                        push_ids(&mut builder, chunk);
+                        builder.build_query_as().fetch_all(conn).await
+                    })?;
+                    rows.extend(fetched);
+                }
+            }
+        }
+        rows
+    }};
+}
+
+/// Facts of live agents.
+pub async fn agent_facts(tx: &mut Tx, scope: Scope<'_>) -> StoreResult<Vec<AgentFacts>> {
+    if matches!(scope, Scope::Ids([])) {
+        return Ok(Vec::new());
+    }
+    let agents = fetch_scoped!(
+        tx,
+        scope,
+        "SELECT id, name, cluster_name FROM agents WHERE deleted_at IS NULL",
+        "SELECT id, name, cluster_name FROM agents WHERE deleted_at IS NULL AND id IN",
+        (Uuid, String, String)
+    );
+    let labels = fetch_scoped!(
+        tx,
+        scope,
+        "SELECT l.agent_id, l.label FROM agent_labels l JOIN agents a ON a.id = l.agent_id WHERE a.deleted_at IS NULL",
+        "SELECT agent_id, label FROM agent_labels WHERE agent_id IN",
+        (Uuid, String)
+    );
+    let annotations = fetch_scoped!(
+        tx,
+        scope,
+        "SELECT n.agent_id, n.key, n.value FROM agent_annotations n JOIN agents a ON a.id = n.agent_id WHERE a.deleted_at IS NULL",
+        "SELECT agent_id, key, value FROM agent_annotations WHERE agent_id IN",
+        (Uuid, String, String)
+    );
+    let (mut label_map, mut annotation_map) = group(labels, annotations);
+    Ok(agents
+        .into_iter()
+        .map(|(id, name, cluster_name)| AgentFacts {
+            id: id.to_string(),
+            name,
+            cluster_name,
+            labels: label_map.remove(&id).unwrap_or_default(),
+            annotations: annotation_map.remove(&id).unwrap_or_default(),
+        })
+        .collect())
+}
+
+type Grouped = (
+    HashMap<Uuid, Vec<String>>,
+    HashMap<Uuid, BTreeMap<String, String>>,
+);
+
+fn group(labels: Vec<(Uuid, String)>, annotations: Vec<(Uuid, String, String)>) -> Grouped {
+    let mut label_map: HashMap<Uuid, Vec<String>> = HashMap::new();
+    for (id, label) in labels {
+        label_map.entry(id).or_default().push(label);
+    }
+    let mut annotation_map: HashMap<Uuid, BTreeMap<String, String>> = HashMap::new();
+    for (id, key, value) in annotations {
+        annotation_map.entry(id).or_default().insert(key, value);
+    }
+    (label_map, annotation_map)
+}
+
+/// A live stack's facts and its expression's source.
+#[derive(Debug, Clone)]
+pub struct StackRow {
+    pub facts: StackFacts,
+    pub expression: Option<String>,
+}
+
+/// Facts of live stacks.
+pub async fn stack_facts(tx: &mut Tx, scope: Scope<'_>) -> StoreResult<Vec<StackRow>> {
+    if matches!(scope, Scope::Ids([])) {
+        return Ok(Vec::new());
+    }
+    let stacks = fetch_scoped!(
+        tx,
+        scope,
+        "SELECT s.id, s.name, g.name, s.target_expression FROM stacks s JOIN generators g ON g.id = s.generator_id WHERE s.deleted_at IS NULL",
+        "SELECT s.id, s.name, g.name, s.target_expression FROM stacks s JOIN generators g ON g.id = s.generator_id WHERE s.deleted_at IS NULL AND s.id IN",
+        (Uuid, String, String, Option<String>)
+    );
+    let labels = fetch_scoped!(
+        tx,
+        scope,
+        "SELECT l.stack_id, l.label FROM stack_labels l JOIN stacks s ON s.id = l.stack_id WHERE s.deleted_at IS NULL",
+        "SELECT stack_id, label FROM stack_labels WHERE stack_id IN",
+        (Uuid, String)
+    );
+    let annotations = fetch_scoped!(
+        tx,
+        scope,
+        "SELECT n.stack_id, n.key, n.value FROM stack_annotations n JOIN stacks s ON s.id = n.stack_id WHERE s.deleted_at IS NULL",
+        "SELECT stack_id, key, value FROM stack_annotations WHERE stack_id IN",
+        (Uuid, String, String)
+    );
+    let (mut label_map, mut annotation_map) = group(labels, annotations);
+    Ok(stacks
+        .into_iter()
+        .map(|(id, name, generator, expression)| StackRow {
+            facts: StackFacts {
+                id: id.to_string(),
+                name,
+                generator,
+                labels: label_map.remove(&id).unwrap_or_default(),
+                annotations: annotation_map.remove(&id).unwrap_or_default(),
+            },
+            expression,
+        })
+        .collect())
+}
+
+/// Owners (agents or stacks, by table) sharing a label or an annotation pair.
+async fn sharing(
+    tx: &mut Tx,
+    labels_table: &str,
+    annotations_table: &str,
+    owner: &str,
+    labels: &[String],
+    annotations: &BTreeMap<String, String>,
+) -> StoreResult<Vec<Uuid>> {
+    let mut found = Vec::new();
+    for chunk in labels.chunks(CHUNK) {
+        let ids: Vec<Uuid> = with_tx!(tx, conn => {
+            let mut b = sqlx::QueryBuilder::new(format!("SELECT DISTINCT {owner} FROM {labels_table} WHERE label IN ("));
+            let mut list = b.separated(", ");
+            for label in chunk {
+                list.push_bind(label.clone());
+            }
+            list.push_unseparated(")");
+            b.build_query_scalar().fetch_all(conn).await
+        })?;
+        found.extend(ids);
+    }
+    let pairs: Vec<(&String, &String)> = annotations.iter().collect();
+    for chunk in pairs.chunks(CHUNK / 2) {
+        let ids: Vec<Uuid> = with_tx!(tx, conn => {
+            let mut b = sqlx::QueryBuilder::new(format!("SELECT DISTINCT {owner} FROM {annotations_table} WHERE "));
+            for (i, (key, value)) in chunk.iter().enumerate() {
+                if i > 0 {
+                    b.push(" OR ");
+                }
+                b.push("(key = ").push_bind((*key).clone()).push(" AND value = ").push_bind((*value).clone()).push(")");
+            }
+            b.build_query_scalar().fetch_all(conn).await
+        })?;
+        found.extend(ids);
+    }
+    found.sort();
+    found.dedup();
+    Ok(found)
+}
+
+pub async fn agents_sharing(tx: &mut Tx, stack: &StackFacts) -> StoreResult<Vec<Uuid>> {
+    sharing(
+        tx,
+        "agent_labels",
+        "agent_annotations",
+        "agent_id",
+        &stack.labels,
+        &stack.annotations,
+    )
+    .await
+}
+
+pub async fn stacks_sharing(tx: &mut Tx, agent: &AgentFacts) -> StoreResult<Vec<Uuid>> {
+    sharing(
+        tx,
+        "stack_labels",
+        "stack_annotations",
+        "stack_id",
+        &agent.labels,
+        &agent.annotations,
+    )
+    .await
+}
+
+/// Live stacks that target with an expression.
+pub async fn stacks_with_expressions(tx: &mut Tx) -> StoreResult<Vec<Uuid>> {
+    const SQL: &str =
+        "SELECT id FROM stacks WHERE deleted_at IS NULL AND target_expression IS NOT NULL";
+    Ok(with_tx!(tx, conn => sqlx::query_scalar(SQL).fetch_all(conn).await)?)
+}
+
+/// Direct assignments of a stack (agents) or of an agent (stacks).
+pub async fn direct_of_stack(tx: &mut Tx, stack: Uuid) -> StoreResult<Vec<Uuid>> {
+    const SQL: &str = "SELECT agent_id FROM agent_targets WHERE stack_id = $1";
+    Ok(with_tx!(tx, conn => sqlx::query_scalar(SQL).bind(stack).fetch_all(conn).await)?)
+}
+
+pub async fn direct_of_agent(tx: &mut Tx, agent: Uuid) -> StoreResult<Vec<Uuid>> {
+    const SQL: &str = "SELECT stack_id FROM agent_targets WHERE agent_id = $1";
+    Ok(with_tx!(tx, conn => sqlx::query_scalar(SQL).bind(agent).fetch_all(conn).await)?)
+}
+
+/// Current assignments of a stack: `(agent, rules)`.
+pub async fn current_of_stack(tx: &mut Tx, stack: Uuid) -> StoreResult<Vec<(Uuid, String)>> {
+    const SQL: &str = "SELECT agent_id, rules FROM assignments WHERE stack_id = $1";
+    Ok(with_tx!(tx, conn => sqlx::query_as(SQL).bind(stack).fetch_all(conn).await)?)
+}
+
+/// Current assignments of an agent to live stacks: `(stack, rules)`.
+pub async fn current_of_agent(tx: &mut Tx, agent: Uuid) -> StoreResult<Vec<(Uuid, String)>> {
+    const SQL: &str = "SELECT a.stack_id, a.rules FROM assignments a JOIN stacks s ON s.id = a.stack_id \
+                       WHERE a.agent_id = $1 AND s.deleted_at IS NULL";
+    Ok(with_tx!(tx, conn => sqlx::query_as(SQL).bind(agent).fetch_all(conn).await)?)
+}
+
+/// Agents a stack reaches (for waking them when it changes).
+pub async fn agents_of_stack(tx: &mut Tx, stack: Uuid) -> StoreResult<Vec<Uuid>> {
+    const SQL: &str = "SELECT agent_id FROM assignments WHERE stack_id = $1";
+    Ok(with_tx!(tx, conn => sqlx::query_scalar(SQL).bind(stack).fetch_all(conn).await)?)
+}
+
+/// Inserts or updates assignments `(agent, stack, rules)`.
+pub async fn upsert(tx: &mut Tx, rows: &[(Uuid, Uuid, String)]) -> StoreResult<()> {
+    let now = Utc::now();
+    for chunk in rows.chunks(CHUNK / 4) {
+        with_tx!(tx, conn => {
+            let mut b = sqlx::QueryBuilder::new("INSERT INTO assignments (agent_id, stack_id, rules, updated_at) ");
+            b.push_values(chunk, |mut row, (agent, stack, rules)| {
+                row.push_bind(*agent).push_bind(*stack).push_bind(rules.clone()).push_bind(now);
+            });
+            b.push(" ON CONFLICT (agent_id, stack_id) DO UPDATE SET rules = excluded.rules, updated_at = excluded.updated_at");
+            b.build().execute(conn).await.map(|_| ())
+        })?;
+    }
+    Ok(())
+}
+
+/// Removes assignments `(agent, stack)`.
+pub async fn remove(tx: &mut Tx, pairs: &[(Uuid, Uuid)]) -> StoreResult<()> {
+    for (agent, stack) in pairs {
+        const SQL: &str = "DELETE FROM assignments WHERE agent_id = $1 AND stack_id = $2";
+        with_tx!(tx, conn => sqlx::query(SQL).bind(*agent).bind(*stack).execute(conn).await.map(|_| ()))?;
+    }
+    Ok(())
+}
+
+/// Removes every assignment of an agent (it was deleted).
+pub async fn remove_agent(tx: &mut Tx, agent: Uuid) -> StoreResult<()> {
+    const SQL: &str = "DELETE FROM assignments WHERE agent_id = $1";
+    with_tx!(tx, conn => sqlx::query(SQL).bind(agent).execute(conn).await.map(|_| ()))?;
+    Ok(())
+}
+
+/// The agents a stack reaches, by name, with their rules.
+pub async fn reach_of_stack(db: &Db, stack: Uuid, window: Window) -> StoreResult<Vec<AgentReach>> {
+    const SQL: &str = "SELECT a.agent_id, g.name, a.rules FROM assignments a JOIN agents g ON g.id = a.agent_id \
+                       WHERE a.stack_id = $1 AND g.deleted_at IS NULL ORDER BY g.name, a.agent_id LIMIT $2 OFFSET $3";
+    let rows: Vec<(Uuid, String, String)> = with_db!(db, pool => sqlx::query_as(SQL)
+        .bind(stack)
+        .bind(window.probe_limit())
+        .bind(window.offset())
+        .fetch_all(pool)
+        .await)?;
+    Ok(rows
+        .into_iter()
+        .map(|(agent_id, agent_name, rules)| AgentReach {
+            agent_id,
+            agent_name,
+            rules: split_rules(&rules),
+        })
+        .collect())
+}
+
+/// The stored rules (a JSON array of rule codes) as a list.
+pub fn split_rules(rules: &str) -> Vec<String> {
+    serde_json::from_str(rules).unwrap_or_else(|_| vec![rules.to_string()])
+}
+
+/// Rule codes as stored.
+pub fn join_rules(rules: &[String]) -> String {
+    serde_json::to_string(rules).unwrap_or_else(|_| "[]".into())
+}
+
+/// Whether a stack is in an agent's assignment set.
+pub async fn assigned(db: &Db, agent: Uuid, stack: Uuid) -> StoreResult<bool> {
+    const SQL: &str = "SELECT COUNT(*) FROM assignments WHERE agent_id = $1 AND stack_id = $2";
+    let n: i64 = with_db!(db, pool => sqlx::query_scalar(SQL).bind(agent).bind(stack).fetch_one(pool).await)?;
+    Ok(n > 0)
+}

@@ -1,0 +1,164 @@
+//! The hub: per agent, the current view of its target state (ETag and which deployment object
+//! each stack is at) and a channel that wakes its long polls. Views are dropped when anything
+//! relevant changes; a view computed from the database is only kept if nothing changed while
+//! it was being computed (a per-agent generation number guards that race).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use tokio::sync::watch;
+use uuid::Uuid;
+
+const SHARDS: usize = 16;
+
+/// What an agent should converge to, as far as a poll needs to know.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct View {
+    pub etag: String,
+    pub active: bool,
+    /// `(stack, deployment object)` ordered by stack.
+    pub pairs: Vec<(Uuid, Uuid)>,
+}
+
+#[derive(Debug)]
+struct Slot {
+    generation: u64,
+    view: Option<Arc<View>>,
+    wake: watch::Sender<u64>,
+}
+
+impl Slot {
+    fn new() -> Self {
+        Self {
+            generation: 0,
+            view: None,
+            wake: watch::channel(0).0,
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct Hub {
+    shards: Vec<Mutex<HashMap<Uuid, Slot>>>,
+}
+
+impl Default for Hub {
+    fn default() -> Self {
+        Self {
+            shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
+        }
+    }
+}
+
+impl Hub {
+    fn shard(&self, agent: Uuid) -> MutexGuard<'_, HashMap<Uuid, Slot>> {
+        let index = (agent.as_u128() % SHARDS as u128) as usize;
+        match self.shards[index].lock() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        }
+    }
+
+    /// The generation to compute against, and the current view if one is known.
+    pub fn snapshot(&self, agent: Uuid) -> (u64, Option<Arc<View>>) {
+        let mut shard = self.shard(agent);
+        let slot = shard.entry(agent).or_insert_with(Slot::new);
+        (slot.generation, slot.view.clone())
+    }
+
+    /// Keeps a computed view unless the agent changed since `generation` was read.
+    pub fn store(&self, agent: Uuid, generation: u64, view: Arc<View>) -> bool {
+        let mut shard = self.shard(agent);
+        match shard.get_mut(&agent) {
+            Some(slot) if slot.generation == generation => {
+                slot.view = Some(view);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// A receiver that changes whenever the agent's target state does.
+    pub fn subscribe(&self, agent: Uuid) -> watch::Receiver<u64> {
+        self.shard(agent)
+            .entry(agent)
+            .or_insert_with(Slot::new)
+            .wake
+            .subscribe()
+    }
+
+    pub fn invalidate(&self, agents: impl IntoIterator<Item = Uuid>) {
+        for agent in agents {
+            let mut shard = self.shard(agent);
+            if let Some(slot) = shard.get_mut(&agent) {
+                slot.generation += 1;
+                slot.view = None;
+                slot.wake.send_replace(slot.generation);
+            }
+        }
+    }
+
+    pub fn invalidate_all(&self) {
+        for shard in &self.shards {
+            let mut shard = match shard.lock() {
+                Ok(guard) => guard,
+                Err(poisoned) => poisoned.into_inner(),
+            };
+            for slot in shard.values_mut() {
+                slot.generation += 1;
+                slot.view = None;
+                slot.wake.send_replace(slot.generation);
+            }
+        }
+    }
+
+    /// Agents with a slot (polled at least once).
+    pub fn len(&self) -> usize {
+        self.shards
+            .iter()
+            .map(|s| s.lock().map(|g| g.len()).unwrap_or(0))
+            .sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn view(etag: &str) -> Arc<View> {
+        Arc::new(View {
+            etag: etag.into(),
+            active: true,
+            pairs: Vec::new(),
+        })
+    }
+
+    #[test]
+    fn a_view_computed_before_a_change_is_not_kept() {
+        let hub = Hub::default();
+        let agent = Uuid::new_v4();
+        let (generation, none) = hub.snapshot(agent);
+        assert!(none.is_none());
+        hub.invalidate([agent]);
+        assert!(!hub.store(agent, generation, view("stale")));
+        let (generation, _) = hub.snapshot(agent);
+        assert!(hub.store(agent, generation, view("fresh")));
+        assert_eq!(hub.snapshot(agent).1.unwrap().etag, "fresh");
+    }
+
+    #[tokio::test]
+    async fn changes_wake_subscribers() {
+        let hub = Hub::default();
+        let agent = Uuid::new_v4();
+        let mut rx = hub.subscribe(agent);
+        hub.invalidate([agent]);
+        rx.changed().await.unwrap();
+        hub.invalidate_all();
+        rx.changed().await.unwrap();
+        assert_eq!(*rx.borrow(), 2);
+    }
+}

@@ -1,0 +1,492 @@
+//! Targeting by labels, annotations and CEL; explanations, previews, the untargeting guard,
+//! evaluation errors, and long polls that wake on change (on every replica).
+
+use std::time::{Duration, Instant};
+
+use reqwest::Method;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use crate::helpers::*;
+
+/// The stack ids in an agent's target state.
+async fn targeted(app: &TestApp, agent: Uuid, pak: &str) -> Vec<String> {
+    let state = expect_json(
+        app.get(&format!("/api/v1/agents/{agent}/target-state"), pak)
+            .await,
+        200,
+    )
+    .await;
+    let mut ids: Vec<String> = state["stacks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["stack_id"].as_str().unwrap().to_string())
+        .collect();
+    ids.sort();
+    ids
+}
+
+fn names(list: &Value) -> Vec<String> {
+    let mut names: Vec<String> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["name"].as_str().unwrap().to_string())
+        .collect();
+    names.sort();
+    names
+}
+
+both_backends!(labels_and_annotations_target_without_assignment, |app| {
+    let (_, generator) = app.create_generator("ci").await;
+    let (prod, prod_pak) = app
+        .create_agent(
+            "prod-1",
+            json!({ "labels": ["prod"], "annotations": { "region": "us-east" } }),
+        )
+        .await;
+    let (eu, eu_pak) = app
+        .create_agent("eu-1", json!({ "annotations": { "region": "eu" } }))
+        .await;
+    let by_label = app
+        .create_stack(
+            &generator,
+            json!({ "name": "by-label", "labels": ["prod"] }),
+        )
+        .await;
+    let by_annotation = app
+        .create_stack(
+            &generator,
+            json!({ "name": "by-annotation", "annotations": { "region": "eu" } }),
+        )
+        .await;
+    let untagged = app
+        .create_stack(&generator, json!({ "name": "untagged" }))
+        .await;
+    for stack in [by_label, by_annotation, untagged] {
+        app.add_object(&generator, stack, CONFIG_MAP).await;
+    }
+    assert_eq!(
+        targeted(&app, prod, &prod_pak).await,
+        vec![by_label.to_string()]
+    );
+    assert_eq!(
+        targeted(&app, eu, &eu_pak).await,
+        vec![by_annotation.to_string()]
+    );
+
+    // Changing an agent's labels retargets it.
+    app.post(
+        &format!("/api/v1/agents/{eu}/labels"),
+        &app.admin,
+        json!({ "label": "prod" }),
+    )
+    .await;
+    let mut both = vec![by_label.to_string(), by_annotation.to_string()];
+    both.sort();
+    assert_eq!(targeted(&app, eu, &eu_pak).await, both);
+    app.delete(
+        &format!("/api/v1/agents/{eu}/annotations/region"),
+        &app.admin,
+    )
+    .await;
+    assert_eq!(
+        targeted(&app, eu, &eu_pak).await,
+        vec![by_label.to_string()]
+    );
+});
+
+both_backends!(cel_expressions_target_and_explain, |app| {
+    let (_, generator) = app.create_generator("ci").await;
+    let (east, east_pak) = app
+        .create_agent(
+            "east",
+            json!({ "labels": ["prod"], "annotations": { "region": "us-east" } }),
+        )
+        .await;
+    let (west, west_pak) = app
+        .create_agent(
+            "west",
+            json!({ "labels": ["prod"], "annotations": { "region": "us-west" } }),
+        )
+        .await;
+    let expression =
+        r#""prod" in agent.labels && agent.annotations.region == stack.annotations.region"#;
+    let body = json!({ "name": "regional", "labels": ["prod"], "annotations": { "region": "us-east" }, "target_expression": expression });
+    let stack = expect_json(app.post("/api/v1/stacks", &generator, body).await, 201).await;
+    assert_eq!(stack["target_expression"], expression);
+    let stack = id_of(&stack);
+    app.add_object(&generator, stack, CONFIG_MAP).await;
+    assert_eq!(
+        targeted(&app, east, &east_pak).await,
+        vec![stack.to_string()]
+    );
+    assert!(
+        targeted(&app, west, &west_pak).await.is_empty(),
+        "shared labels do not apply when an expression is set"
+    );
+
+    let reach = expect_json(
+        app.get(&format!("/api/v1/stacks/{stack}/targeting"), &generator)
+            .await,
+        200,
+    )
+    .await;
+    assert_eq!(reach["items"].as_array().unwrap().len(), 1);
+    assert_eq!(reach["items"][0]["agent_name"], "east");
+    assert_eq!(reach["items"][0]["rules"], json!(["expression"]));
+
+    let why_not = expect_json(
+        app.get(&format!("/api/v1/agents/{west}/targeting"), &app.admin)
+            .await,
+        200,
+    )
+    .await;
+    let verdict = &why_not["items"][0];
+    assert_eq!(
+        (verdict["targeted"].as_bool(), verdict["assigned"].as_bool()),
+        (Some(false), Some(false))
+    );
+    assert_eq!(verdict["target_expression"], expression);
+
+    // Removing the expression brings label matching back.
+    let cleared = app
+        .patch(
+            &format!("/api/v1/stacks/{stack}"),
+            &generator,
+            json!({ "target_expression": null }),
+        )
+        .await;
+    assert!(expect_json(cleared, 200).await["target_expression"].is_null());
+    assert_eq!(
+        targeted(&app, west, &west_pak).await,
+        vec![stack.to_string()]
+    );
+});
+
+both_backends!(bad_expressions_are_refused_with_a_position, |app| {
+    let (_, generator) = app.create_generator("ci").await;
+    let bad = json!({ "name": "s", "target_expression": "agent.labels.exists(l, l ==" });
+    let problem = expect_problem(
+        app.post("/api/v1/stacks", &generator, bad).await,
+        422,
+        "invalid_expression",
+    )
+    .await;
+    let detail = problem["detail"].as_str().unwrap();
+    assert!(
+        detail.starts_with("target_expression: syntax error") && detail.contains("line 1, column"),
+        "{detail}"
+    );
+    assert_eq!(problem["errors"][0]["location"], "target_expression");
+
+    let deep = json!({ "name": "s", "target_expression": format!("{}true{}", "(".repeat(100), ")".repeat(100)) });
+    expect_problem(
+        app.post("/api/v1/stacks", &generator, deep).await,
+        422,
+        "invalid_expression",
+    )
+    .await;
+    let long = json!({ "name": "s", "target_expression": format!("'{}' == agent.name", "x".repeat(3000)) });
+    expect_problem(
+        app.post("/api/v1/stacks", &generator, long).await,
+        422,
+        "invalid_expression",
+    )
+    .await;
+    let stack = app.create_stack(&generator, json!({ "name": "s" })).await;
+    let costly = json!({ "target_expression": "agent.labels.all(a, agent.labels.all(b, agent.labels.exists(c, a == c)))" });
+    expect_problem(
+        app.patch(&format!("/api/v1/stacks/{stack}"), &generator, costly)
+            .await,
+        422,
+        "invalid_expression",
+    )
+    .await;
+});
+
+both_backends!(evaluation_errors_never_untarget, |app| {
+    let (_, generator) = app.create_generator("ci").await;
+    let (agent, pak) = app
+        .create_agent("gold", json!({ "annotations": { "tier": "gold" } }))
+        .await;
+    let body = json!({ "name": "s", "target_expression": "agent.annotations.tier == 'gold'" });
+    let stack = app.create_stack(&generator, body).await;
+    app.add_object(&generator, stack, CONFIG_MAP).await;
+    assert_eq!(targeted(&app, agent, &pak).await, vec![stack.to_string()]);
+
+    // Without the annotation the expression cannot be evaluated: the stack stays.
+    app.delete(
+        &format!("/api/v1/agents/{agent}/annotations/tier"),
+        &app.admin,
+    )
+    .await;
+    assert_eq!(targeted(&app, agent, &pak).await, vec![stack.to_string()]);
+    let why = expect_json(
+        app.get(&format!("/api/v1/agents/{agent}/targeting"), &app.admin)
+            .await,
+        200,
+    )
+    .await;
+    assert!(
+        why["items"][0]["error"].as_str().unwrap().contains("tier"),
+        "{why}"
+    );
+    assert_eq!(why["items"][0]["targeted"], true);
+
+    // An agent that was never targeted is not targeted by an error either.
+    let (other, other_pak) = app.create_agent("plain", json!({})).await;
+    assert!(targeted(&app, other, &other_pak).await.is_empty());
+});
+
+both_backends!(dry_runs_preview_without_changing, |app| {
+    let (_, generator) = app.create_generator("ci").await;
+    let (a, a_pak) = app.create_agent("a", json!({ "labels": ["prod"] })).await;
+    app.create_agent("b", json!({ "labels": ["staging"] }))
+        .await;
+    let stack = app
+        .create_stack(&generator, json!({ "name": "s", "labels": ["prod"] }))
+        .await;
+    app.add_object(&generator, stack, CONFIG_MAP).await;
+
+    let preview = app
+        .patch(
+            &format!("/api/v1/stacks/{stack}?dry_run=true"),
+            &generator,
+            json!({ "target_expression": "'staging' in agent.labels" }),
+        )
+        .await;
+    let preview = expect_json(preview, 200).await;
+    assert_eq!(preview["dry_run"], true);
+    assert_eq!(names(&preview["gained"]), ["b"]);
+    assert_eq!(names(&preview["lost"]), ["a"]);
+    let unchanged = expect_json(
+        app.get(&format!("/api/v1/stacks/{stack}"), &generator)
+            .await,
+        200,
+    )
+    .await;
+    assert!(
+        unchanged["target_expression"].is_null(),
+        "nothing was written"
+    );
+    assert_eq!(targeted(&app, a, &a_pak).await, vec![stack.to_string()]);
+
+    let label_preview = app
+        .post(
+            &format!("/api/v1/stacks/{stack}/labels?dry_run=true"),
+            &generator,
+            json!({ "label": "staging" }),
+        )
+        .await;
+    assert_eq!(
+        names(&expect_json(label_preview, 200).await["gained"]),
+        ["b"]
+    );
+    let removal = app
+        .delete(
+            &format!("/api/v1/stacks/{stack}/labels/prod?dry_run=true"),
+            &generator,
+        )
+        .await;
+    assert_eq!(names(&expect_json(removal, 200).await["lost"]), ["a"]);
+    let agent_preview = app
+        .post(
+            &format!("/api/v1/agents/{a}/labels?dry_run=true"),
+            &app.admin,
+            json!({ "label": "x" }),
+        )
+        .await;
+    assert!(
+        expect_json(agent_preview, 200).await["gained"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(targeted(&app, a, &a_pak).await, vec![stack.to_string()]);
+});
+
+both_backends!(mass_untargeting_needs_confirmation, |app| {
+    let mut settings = settings_for(&app.database_url);
+    settings.targeting.confirm_threshold = 2;
+    let first = app;
+    let app = spawn_app_with(settings, None)
+        .await
+        .with_admin(&first.admin);
+    let (_, generator) = app.create_generator("ci").await;
+    for i in 0..3 {
+        app.create_agent(&format!("edge-{i}"), json!({ "labels": ["fleet"] }))
+            .await;
+    }
+    let stack = app
+        .create_stack(&generator, json!({ "name": "s", "labels": ["fleet"] }))
+        .await;
+    let path = format!("/api/v1/stacks/{stack}");
+    let body = json!({ "target_expression": "false" });
+    let refused = expect_problem(
+        app.patch(&path, &generator, body.clone()).await,
+        409,
+        "confirmation_required",
+    )
+    .await;
+    assert!(
+        refused["detail"].as_str().unwrap().contains("3 agents"),
+        "{refused}"
+    );
+    let reach = expect_json(app.get(&format!("{path}/targeting"), &generator).await, 200).await;
+    assert_eq!(
+        reach["items"].as_array().unwrap().len(),
+        3,
+        "a refused change changes nothing"
+    );
+    assert_eq!(
+        app.patch(&format!("{path}?confirm=true"), &generator, body)
+            .await
+            .status(),
+        200
+    );
+    let reach = expect_json(app.get(&format!("{path}/targeting"), &generator).await, 200).await;
+    assert!(reach["items"].as_array().unwrap().is_empty());
+});
+
+both_backends!(long_polls_return_on_change, |app| {
+    let (_, generator) = app.create_generator("ci").await;
+    let (agent, pak) = app
+        .create_agent("edge", json!({ "labels": ["prod"] }))
+        .await;
+    let stack = app
+        .create_stack(&generator, json!({ "name": "s", "labels": ["prod"] }))
+        .await;
+    app.add_object(&generator, stack, CONFIG_MAP).await;
+    let path = format!("/api/v1/agents/{agent}/target-state");
+    let etag = app.get(&path, &pak).await.headers()["etag"]
+        .to_str()
+        .unwrap()
+        .to_string();
+
+    // Nothing changes: the poll is held, then answers 304.
+    let started = Instant::now();
+    let idle = app
+        .request(Method::GET, &format!("{path}?wait=1"), Some(&pak))
+        .header("If-None-Match", &etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(idle.status(), 304);
+    assert!(
+        started.elapsed() >= Duration::from_millis(900),
+        "held for the wait"
+    );
+
+    // A change answers the waiting poll at once.
+    let poll = app
+        .request(Method::GET, &format!("{path}?wait=30"), Some(&pak))
+        .header("If-None-Match", &etag)
+        .send();
+    let publish = async {
+        tokio::task::yield_now().await;
+        app.add_object(&generator, stack, &CONFIG_MAP.replace("value", "v2"))
+            .await
+    };
+    let started = Instant::now();
+    let (response, published) = tokio::join!(poll, publish);
+    let response = response.unwrap();
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "returned on change, not at the timeout"
+    );
+    let state = expect_json(response, 200).await;
+    assert_eq!(
+        state["stacks"][0]["deployment_object"]["id"],
+        published["id"]
+    );
+    expect_problem(
+        app.get(&format!("{path}?wait=61"), &pak).await,
+        400,
+        "invalid_query",
+    )
+    .await;
+});
+
+both_backends!(unchanged_polls_never_touch_the_database, |app| {
+    let (_, generator) = app.create_generator("ci").await;
+    let (agent, pak) = app
+        .create_agent("edge", json!({ "labels": ["prod"] }))
+        .await;
+    let stack = app
+        .create_stack(&generator, json!({ "name": "s", "labels": ["prod"] }))
+        .await;
+    app.add_object(&generator, stack, CONFIG_MAP).await;
+    let path = format!("/api/v1/agents/{agent}/target-state");
+    let etag = app.get(&path, &pak).await.headers()["etag"]
+        .to_str()
+        .unwrap()
+        .to_string();
+
+    // Take away what target-state reads from the database.
+    let db = brokkr_broker::db::Db::connect(&app.database_url, 1)
+        .await
+        .unwrap();
+    for sql in [
+        "ALTER TABLE assignments RENAME TO assignments_away",
+        "ALTER TABLE deployment_objects RENAME TO objects_away",
+    ] {
+        match &db {
+            brokkr_broker::db::Db::Postgres(pool) => {
+                sqlx::query(sql).execute(pool).await.map(|_| ()).unwrap()
+            }
+            brokkr_broker::db::Db::Sqlite(pool) => {
+                sqlx::query(sql).execute(pool).await.map(|_| ()).unwrap()
+            }
+        }
+    }
+    let cached = app
+        .request(Method::GET, &path, Some(&pak))
+        .header("If-None-Match", &etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(cached.status(), 304, "answered from memory");
+});
+
+#[tokio::test]
+async fn a_change_on_one_replica_wakes_polls_on_another() {
+    let (url, _) = fresh_database(Backend::Postgres).await;
+    let a = spawn_app_with(settings_for(&url), None).await;
+    let b = spawn_app_with(settings_for(&url), None)
+        .await
+        .with_admin(&a.admin);
+    let (_, generator) = a.create_generator("ci").await;
+    let (agent, pak) = a.create_agent("edge", json!({ "labels": ["prod"] })).await;
+    let stack = a
+        .create_stack(&generator, json!({ "name": "s", "labels": ["prod"] }))
+        .await;
+    a.add_object(&generator, stack, CONFIG_MAP).await;
+    let path = format!("/api/v1/agents/{agent}/target-state");
+    let etag = b.get(&path, &pak).await.headers()["etag"]
+        .to_str()
+        .unwrap()
+        .to_string();
+
+    let poll = b
+        .request(Method::GET, &format!("{path}?wait=30"), Some(&pak))
+        .header("If-None-Match", &etag)
+        .send();
+    let publish = async {
+        tokio::task::yield_now().await;
+        a.add_object(&generator, stack, &CONFIG_MAP.replace("value", "v2"))
+            .await
+    };
+    let started = Instant::now();
+    let (response, published) = tokio::join!(poll, publish);
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "woken by the other replica's change"
+    );
+    let state = expect_json(response.unwrap(), 200).await;
+    assert_eq!(
+        state["stacks"][0]["deployment_object"]["id"],
+        published["id"]
+    );
+}
