@@ -10,6 +10,7 @@ pub mod domain;
 pub mod error;
 pub mod extract;
 pub mod feed;
+pub mod metrics;
 pub mod request_id;
 pub mod routes;
 pub mod startup;

@@ -85,6 +85,7 @@ impl Application {
             auth,
             settings: Arc::new(settings),
             targeting: crate::targeting::Targeting::new(),
+            metrics: Default::default(),
         };
         Ok(Self {
             listener,

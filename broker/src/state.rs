@@ -14,4 +14,5 @@ pub struct AppState {
     pub auth: Authenticator,
     pub settings: Arc<Settings>,
     pub targeting: Arc<Targeting>,
+    pub metrics: Arc<crate::metrics::Metrics>,
 }

@@ -77,6 +77,11 @@ impl Authenticator {
         self.cache.invalidate(short).await;
     }
 
+    /// Cached entries (approximate).
+    pub fn entries(&self) -> u64 {
+        self.cache.entry_count()
+    }
+
     /// Drops every cached credential (config reload, lost invalidation feed).
     pub fn invalidate_all(&self) {
         self.cache.invalidate_all();

@@ -73,8 +73,15 @@ impl<R: RoleSet> FromRequestParts<AppState> for Caller<R> {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let pak = presented_pak(&parts.headers)?;
-        let principal = state.auth.authenticate(pak).await?;
+        let checked = match presented_pak(&parts.headers) {
+            Ok(pak) => state.auth.authenticate(pak).await,
+            Err(e) => Err(e),
+        };
+        let principal = checked.inspect_err(|e| {
+            if !matches!(e, AuthError::Lookup(_)) {
+                crate::metrics::Metrics::inc(&state.metrics.auth_failures);
+            }
+        })?;
         if !R::ALLOWED.contains(&principal.role()) {
             return Err(ApiError::forbidden(format!(
                 "the {} role may not perform this action",

@@ -32,6 +32,12 @@ pub enum StoreError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("unsupported database url (expected sqlite:// or postgres://)")]
     UnsupportedUrl,
+    /// Stored data is not what the code expects.
+    #[error("inconsistent data: {0}")]
+    Integrity(String),
+    /// The same failure, shared by requests that waited on one load.
+    #[error("{0}")]
+    Shared(std::sync::Arc<StoreError>),
 }
 
 impl StoreError {

@@ -53,7 +53,7 @@ pub async fn create(
     )
     .await?;
     let reached = assignments::agents_of_stack(&mut tx, stack_id).await?;
-    change::commit_for_agents(&state, tx, &reached).await?;
+    change::commit_advance(&state, tx, stack_id, object.id, &reached).await?;
     Ok((StatusCode::CREATED, Json(object)))
 }
 

@@ -103,6 +103,7 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(targeting::explain_stack))
         .routes(routes!(admin::reload))
         .routes(routes!(admin::audit_logs))
+        .routes(routes!(crate::metrics::metrics))
 }
 
 /// The OpenAPI document generated from the handlers.

@@ -157,7 +157,7 @@ pub async fn update(
     if patch.name.is_some()
         && let Some(latest) = deployment_objects::latest_of_stack(&state.db, id).await?
     {
-        state.targeting.fragments.forget(latest);
+        state.targeting.fragments.forget(latest).await;
     }
     let metadata = metadata::load_one(&state.db, Owner::Stack, id).await?;
     Ok(settled.respond(|| Json(row.with_metadata(metadata)).into_response()))

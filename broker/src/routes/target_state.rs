@@ -21,6 +21,7 @@ use crate::db::{agents, target_state};
 use crate::domain::target_etag;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiQuery, IdPath};
+use crate::metrics::{Metrics, Waiting};
 use crate::state::AppState;
 use crate::targeting::View;
 
@@ -97,31 +98,24 @@ pub async fn get(
         let mut changes = state.targeting.hub.subscribe(id);
         let view = current_view(&state, id).await?;
         if is_agent && !view.active {
-            return Err(ApiError::Forbidden(
-                "this agent is inactive; an admin must set its status to active".into(),
-            ));
+            let detail = "this agent is inactive; an admin must set its status to active";
+            return Err(ApiError::Forbidden(detail.into()));
         }
-        let unchanged = held
-            .as_deref()
-            .is_some_and(|h| target_etag::matches(h, &view.etag));
+        let unchanged = held.as_deref().is_some_and(|h| target_etag::matches(h, &view.etag));
         if !unchanged {
-            let body = state
-                .targeting
-                .fragments
-                .body(&state.db, id, &view.etag, &view.pairs)
-                .await?;
+            let fragments = &state.targeting.fragments;
+            let body = fragments.body(&state.db, id, &view.etag, &view.pairs).await?;
+            Metrics::inc(&state.metrics.target_state_full);
             let response = ([(header::CONTENT_TYPE, "application/json")], body).into_response();
             return Ok(with_etag(response, &view.etag));
         }
-        if wait == 0
-            || tokio::time::timeout_at(deadline, changes.changed())
-                .await
-                .is_err()
-        {
-            return Ok(with_etag(
-                StatusCode::NOT_MODIFIED.into_response(),
-                &view.etag,
-            ));
+        let woken = wait > 0 && {
+            let _waiting = Waiting::new(&state.metrics.long_polls_waiting);
+            tokio::time::timeout_at(deadline, changes.changed()).await.is_ok()
+        };
+        if !woken {
+            Metrics::inc(&state.metrics.target_state_not_modified);
+            return Ok(with_etag(StatusCode::NOT_MODIFIED.into_response(), &view.etag));
         }
     }
 }

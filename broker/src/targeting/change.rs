@@ -109,6 +109,14 @@ pub async fn retarget_stacks(state: &AppState, mut tx: Tx, stacks: &[Uuid]) -> A
     commit_for_agents(state, tx, &affected).await
 }
 
+/// Commits a new deployment object of `stack`: the agents it reaches advance to `object`.
+pub async fn commit_advance(state: &AppState, mut tx: Tx, stack: Uuid, object: Uuid, agents: &[Uuid]) -> ApiResult<()> {
+    super::announce_advance(&mut tx, stack, object, agents).await?;
+    tx.commit().await?;
+    state.targeting.hub.advance(agents.iter().copied(), stack, object);
+    Ok(())
+}
+
 /// Commits a change that altered what these agents must apply, without retargeting.
 pub async fn commit_for_agents(state: &AppState, mut tx: Tx, agents: &[Uuid]) -> ApiResult<()> {
     super::announce(&mut tx, agents).await?;

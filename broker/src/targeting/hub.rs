@@ -98,6 +98,18 @@ impl Hub {
         }
     }
 
+    /// A stack moved to a new deployment object: the views of `agents` that hold the stack are
+    /// updated in place (no database work), and their long polls are woken.
+    pub fn advance(&self, agents: impl IntoIterator<Item = Uuid>, stack: Uuid, object: Uuid) {
+        for agent in agents {
+            let mut shard = self.shard(agent);
+            let Some(slot) = shard.get_mut(&agent) else { continue };
+            slot.generation += 1;
+            slot.view = slot.view.take().and_then(|view| advanced(agent, &view, stack, object));
+            slot.wake.send_replace(slot.generation);
+        }
+    }
+
     pub fn invalidate_all(&self) {
         for shard in &self.shards {
             let mut shard = match shard.lock() {
@@ -125,6 +137,16 @@ impl Hub {
     }
 }
 
+/// `view` with `stack` at `object`; `None` when the view does not hold the stack (it must then
+/// be recomputed, since the stack may have just been assigned).
+fn advanced(agent: Uuid, view: &View, stack: Uuid, object: Uuid) -> Option<Arc<View>> {
+    let index = view.pairs.iter().position(|(s, _)| *s == stack)?;
+    let mut pairs = view.pairs.clone();
+    pairs[index].1 = object;
+    let etag = crate::domain::target_etag::etag(agent, &pairs);
+    Some(Arc::new(View { etag, active: view.active, pairs }))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -148,6 +170,21 @@ mod tests {
         let (generation, _) = hub.snapshot(agent);
         assert!(hub.store(agent, generation, view("fresh")));
         assert_eq!(hub.snapshot(agent).1.unwrap().etag, "fresh");
+    }
+
+    #[test]
+    fn advancing_updates_views_in_place() {
+        let hub = Hub::default();
+        let (agent, stack, old, new) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
+        let (generation, _) = hub.snapshot(agent);
+        let etag = crate::domain::target_etag::etag(agent, &[(stack, old)]);
+        hub.store(agent, generation, Arc::new(View { etag, active: true, pairs: vec![(stack, old)] }));
+        hub.advance([agent], stack, new);
+        let view = hub.snapshot(agent).1.expect("kept");
+        assert_eq!(view.pairs, vec![(stack, new)]);
+        assert_eq!(view.etag, crate::domain::target_etag::etag(agent, &[(stack, new)]));
+        hub.advance([agent], Uuid::new_v4(), new);
+        assert!(hub.snapshot(agent).1.is_none(), "an unknown stack forces a recomputation");
     }
 
     #[tokio::test]

@@ -42,6 +42,17 @@ pub async fn announce(tx: &mut Tx, agents: &[Uuid]) -> StoreResult<()> {
     Ok(())
 }
 
+/// Announces, inside `tx`, that `stack` moved to deployment object `object` for these agents.
+pub async fn announce_advance(tx: &mut Tx, stack: Uuid, object: Uuid, agents: &[Uuid]) -> StoreResult<()> {
+    if let Tx::Postgres(t) = tx {
+        for ids in payloads(agents) {
+            let payload = if ids == "*" { ids } else { format!("@{stack}={object};{ids}") };
+            sqlx::query("SELECT pg_notify($1, $2)").bind(CHANGED_CHANNEL).bind(payload).execute(&mut **t).await?;
+        }
+    }
+    Ok(())
+}
+
 /// Notification payloads: comma-separated ids, each under PostgreSQL's 8000-byte limit.
 fn payloads(agents: &[Uuid]) -> Vec<String> {
     if agents.len() > 2000 {
@@ -69,6 +80,15 @@ impl Targeting {
             self.hub.invalidate_all();
             return;
         }
+        if let Some(rest) = payload.strip_prefix('@')
+            && let Some((head, ids)) = rest.split_once(';')
+            && let Some((stack, object)) = head.split_once('=')
+            && let (Ok(stack), Ok(object)) = (Uuid::parse_str(stack), Uuid::parse_str(object))
+        {
+            let agents = ids.split(',').filter_map(|s| Uuid::parse_str(s.trim()).ok());
+            self.hub.advance(agents, stack, object);
+            return;
+        }
         let agents: Vec<Uuid> = payload
             .split(',')
             .filter_map(|s| Uuid::parse_str(s.trim()).ok())
@@ -80,6 +100,19 @@ impl Targeting {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn advance_notifications_update_views() {
+        let targeting = Targeting::default();
+        let (agent, stack, old, new) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
+        let (generation, _) = targeting.hub.snapshot(agent);
+        let etag = crate::domain::target_etag::etag(agent, &[(stack, old)]);
+        targeting.hub.store(agent, generation, Arc::new(View { etag, active: true, pairs: vec![(stack, old)] }));
+        targeting.on_notification(&format!("@{stack}={new};{agent}"));
+        assert_eq!(targeting.hub.snapshot(agent).1.unwrap().pairs, vec![(stack, new)]);
+        targeting.on_notification(&agent.to_string());
+        assert!(targeting.hub.snapshot(agent).1.is_none());
+    }
 
     #[test]
     fn payloads_fit_notifications() {

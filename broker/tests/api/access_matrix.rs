@@ -425,6 +425,7 @@ fn cases() -> Vec<Case> {
             none,
             [200, 403, 403, 403, 403],
         ),
+        case(M::GET, |_| "/metrics".into(), none, [200, 403, 403, 403, 403]),
     ]
 }
 

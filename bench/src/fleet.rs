@@ -1,0 +1,198 @@
+//! The fleet under test: a `brokkr-broker serve` child process on a fresh database, agents
+//! registered straight into that database (fast), and HTTP helpers.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+use anyhow::{Context, Result, bail};
+use brokkr_broker::auth::Principal;
+use brokkr_broker::credentials;
+use brokkr_broker::db::audit::Actor;
+use brokkr_broker::db::metadata::{self, Owner};
+use brokkr_broker::db::{Db, agents};
+use brokkr_types::resources::AgentStatus;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+/// One simulated agent.
+#[derive(Debug, Clone)]
+pub struct SimAgent {
+    pub id: Uuid,
+    pub pak: String,
+}
+
+/// A broker process and what the benchmark knows about it.
+#[derive(Debug)]
+pub struct Fleet {
+    pub url: String,
+    pub admin: String,
+    pub database_url: String,
+    pub client: reqwest::Client,
+    child: Child,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Fleet {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A fresh database of `backend` (`sqlite` or `postgres`).
+pub async fn fresh_database(backend: &str, postgres: &str, dir: &Path) -> Result<String> {
+    match backend {
+        "sqlite" => Ok(format!("sqlite://{}", dir.join("bench.db").display())),
+        "postgres" => {
+            let name = format!("brokkr_bench_{}", Uuid::new_v4().simple());
+            let pool = sqlx::PgPool::connect(postgres).await.context("connecting to PostgreSQL")?;
+            sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+                .execute(&pool)
+                .await
+                .context("creating the benchmark database")?;
+            pool.close().await;
+            let base = postgres.rsplit_once('/').map(|(b, _)| b).unwrap_or(postgres);
+            Ok(format!("{base}/{name}"))
+        }
+        other => bail!("unknown backend {other} (sqlite or postgres)"),
+    }
+}
+
+fn free_port() -> Result<u16> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    Ok(listener.local_addr()?.port())
+}
+
+impl Fleet {
+    /// Starts `broker` on `database_url` and waits for its admin PAK.
+    pub fn start(broker: &Path, database_url: &str, agents: usize, dir: tempfile::TempDir) -> Result<Self> {
+        let port = free_port()?;
+        let mut child = Command::new(broker)
+            .args(["serve", "--listen-addr", &format!("127.0.0.1:{port}")])
+            .env("BROKKR__DATABASE__URL", database_url)
+            .env("BROKKR__DATABASE__MAX_CONNECTIONS", "16")
+            .env("BROKKR__BROKER__AUTH_CACHE_TTL_SECONDS", "3600")
+            .env("BROKKR__BROKER__AUTH_CACHE_CAPACITY", (agents * 2 + 100).to_string())
+            .env("BROKKR__LOG__LEVEL", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .with_context(|| format!("starting {}", broker.display()))?;
+        let stdout = child.stdout.take().context("broker stdout")?;
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if line.starts_with("brokkr_BR") {
+                    let _ = tx.send(line);
+                }
+            }
+        });
+        let admin = rx.recv().context("the broker printed no admin PAK")?;
+        let client = reqwest::Client::builder().pool_max_idle_per_host(usize::MAX).build()?;
+        Ok(Self { url: format!("http://127.0.0.1:{port}"), admin, database_url: database_url.into(), client, child, _dir: dir })
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Resident memory of the broker process, in MiB.
+    pub fn rss_mib(&self) -> f64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap_or_default();
+        let kib: f64 = status
+            .lines()
+            .find(|l| l.starts_with("VmRSS:"))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0.0);
+        kib / 1024.0
+    }
+
+    pub async fn call(&self, method: reqwest::Method, path: &str, pak: &str, body: Option<Value>) -> Result<Value> {
+        let mut request = self.client.request(method, format!("{}{path}", self.url)).bearer_auth(pak);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await?;
+        let status = response.status();
+        let value: Value = response.json().await.unwrap_or(Value::Null);
+        if !status.is_success() {
+            bail!("{path}: {status} {value}");
+        }
+        Ok(value)
+    }
+
+    /// Registers `count` agents labelled `fleet` directly in the database.
+    pub async fn register(&self, count: usize) -> Result<Vec<SimAgent>> {
+        let db = Db::connect(&self.database_url, 4).await?;
+        let mut agents_out = Vec::with_capacity(count);
+        for batch in 0..count.div_ceil(500) {
+            let mut tx = db.begin().await?;
+            for i in batch * 500..((batch + 1) * 500).min(count) {
+                let row = agents::insert(&mut tx, &format!("agent-{i}"), "bench", AgentStatus::Active).await?;
+                metadata::add_label(&mut tx, Owner::Agent, row.id(), "fleet").await?;
+                let pak = credentials::issue(&mut tx, Actor::CLI, Principal::Agent(row.id())).await?;
+                agents_out.push(SimAgent { id: row.id(), pak: pak.expose().to_string() });
+            }
+            tx.commit().await?;
+        }
+        db.close().await;
+        Ok(agents_out)
+    }
+
+    /// A generator; returns its PAK.
+    pub async fn generator(&self) -> Result<String> {
+        let created = self.call(reqwest::Method::POST, "/api/v1/generators", &self.admin, Some(json!({ "name": "bench" }))).await?;
+        Ok(created["pak"].as_str().unwrap_or_default().to_string())
+    }
+
+    /// A stack labelled `fleet` (so it reaches every agent); returns its id.
+    pub async fn stack(&self, generator: &str, name: &str) -> Result<Uuid> {
+        let body = json!({ "name": name, "labels": ["fleet"] });
+        let stack = self.call(reqwest::Method::POST, "/api/v1/stacks", generator, Some(body)).await?;
+        Ok(stack["id"].as_str().unwrap_or_default().parse()?)
+    }
+
+    pub async fn publish(&self, generator: &str, stack: Uuid, yaml: &str) -> Result<()> {
+        let path = format!("/api/v1/stacks/{stack}/deployment-objects");
+        self.call(reqwest::Method::POST, &path, generator, Some(json!({ "yaml_content": yaml }))).await?;
+        Ok(())
+    }
+
+    /// A broker metric's value.
+    pub async fn metric(&self, name: &str) -> Result<f64> {
+        let text = self.client.get(format!("{}/metrics", self.url)).bearer_auth(&self.admin).send().await?.text().await?;
+        let value = text
+            .lines()
+            .find(|l| l.starts_with(name) && l.as_bytes().get(name.len()) == Some(&b' '))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse().ok());
+        value.with_context(|| format!("metric {name} missing"))
+    }
+}
+
+/// The `brokkr-broker` binary next to this executable.
+pub fn broker_binary(explicit: Option<PathBuf>) -> Result<PathBuf> {
+    if let Some(path) = explicit {
+        return Ok(path);
+    }
+    let exe = std::env::current_exe()?;
+    let path = exe.parent().context("executable directory")?.join("brokkr-broker");
+    if !path.exists() {
+        bail!("{} is missing: cargo build --release -p brokkr-broker -p brokkr-bench", path.display());
+    }
+    Ok(path)
+}
+
+/// A ConfigMap of about `bytes` bytes.
+pub fn config_map(name: &str, bytes: usize) -> String {
+    let line = "abcdefghijklmnopqrstuvwxyz0123456789";
+    let mut data = String::new();
+    let mut i = 0;
+    while data.len() < bytes {
+        data.push_str(&format!("  key{i}: \"{line}\"\n"));
+        i += 1;
+    }
+    format!("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\ndata:\n{data}")
+}
