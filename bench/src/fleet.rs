@@ -46,13 +46,18 @@ pub async fn fresh_database(backend: &str, postgres: &str, dir: &Path) -> Result
         "sqlite" => Ok(format!("sqlite://{}", dir.join("bench.db").display())),
         "postgres" => {
             let name = format!("brokkr_bench_{}", Uuid::new_v4().simple());
-            let pool = sqlx::PgPool::connect(postgres).await.context("connecting to PostgreSQL")?;
+            let pool = sqlx::PgPool::connect(postgres)
+                .await
+                .context("connecting to PostgreSQL")?;
             sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
                 .execute(&pool)
                 .await
                 .context("creating the benchmark database")?;
             pool.close().await;
-            let base = postgres.rsplit_once('/').map(|(b, _)| b).unwrap_or(postgres);
+            let base = postgres
+                .rsplit_once('/')
+                .map(|(b, _)| b)
+                .unwrap_or(postgres);
             Ok(format!("{base}/{name}"))
         }
         other => bail!("unknown backend {other} (sqlite or postgres)"),
@@ -66,14 +71,22 @@ fn free_port() -> Result<u16> {
 
 impl Fleet {
     /// Starts `broker` on `database_url` and waits for its admin PAK.
-    pub fn start(broker: &Path, database_url: &str, agents: usize, dir: tempfile::TempDir) -> Result<Self> {
+    pub fn start(
+        broker: &Path,
+        database_url: &str,
+        agents: usize,
+        dir: tempfile::TempDir,
+    ) -> Result<Self> {
         let port = free_port()?;
         let mut child = Command::new(broker)
             .args(["serve", "--listen-addr", &format!("127.0.0.1:{port}")])
             .env("BROKKR__DATABASE__URL", database_url)
             .env("BROKKR__DATABASE__MAX_CONNECTIONS", "16")
             .env("BROKKR__BROKER__AUTH_CACHE_TTL_SECONDS", "3600")
-            .env("BROKKR__BROKER__AUTH_CACHE_CAPACITY", (agents * 2 + 100).to_string())
+            .env(
+                "BROKKR__BROKER__AUTH_CACHE_CAPACITY",
+                (agents * 2 + 100).to_string(),
+            )
             .env("BROKKR__LOG__LEVEL", "warn")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -89,8 +102,17 @@ impl Fleet {
             }
         });
         let admin = rx.recv().context("the broker printed no admin PAK")?;
-        let client = reqwest::Client::builder().pool_max_idle_per_host(usize::MAX).build()?;
-        Ok(Self { url: format!("http://127.0.0.1:{port}"), admin, database_url: database_url.into(), client, child, _dir: dir })
+        let client = reqwest::Client::builder()
+            .pool_max_idle_per_host(usize::MAX)
+            .build()?;
+        Ok(Self {
+            url: format!("http://127.0.0.1:{port}"),
+            admin,
+            database_url: database_url.into(),
+            client,
+            child,
+            _dir: dir,
+        })
     }
 
     pub fn pid(&self) -> u32 {
@@ -99,7 +121,8 @@ impl Fleet {
 
     /// Resident memory of the broker process, in MiB.
     pub fn rss_mib(&self) -> f64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap_or_default();
+        let status =
+            std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap_or_default();
         let kib: f64 = status
             .lines()
             .find(|l| l.starts_with("VmRSS:"))
@@ -109,8 +132,17 @@ impl Fleet {
         kib / 1024.0
     }
 
-    pub async fn call(&self, method: reqwest::Method, path: &str, pak: &str, body: Option<Value>) -> Result<Value> {
-        let mut request = self.client.request(method, format!("{}{path}", self.url)).bearer_auth(pak);
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        pak: &str,
+        body: Option<Value>,
+    ) -> Result<Value> {
+        let mut request = self
+            .client
+            .request(method, format!("{}{path}", self.url))
+            .bearer_auth(pak);
         if let Some(body) = body {
             request = request.json(&body);
         }
@@ -130,10 +162,16 @@ impl Fleet {
         for batch in 0..count.div_ceil(500) {
             let mut tx = db.begin().await?;
             for i in batch * 500..((batch + 1) * 500).min(count) {
-                let row = agents::insert(&mut tx, &format!("agent-{i}"), "bench", AgentStatus::Active).await?;
+                let row =
+                    agents::insert(&mut tx, &format!("agent-{i}"), "bench", AgentStatus::Active)
+                        .await?;
                 metadata::add_label(&mut tx, Owner::Agent, row.id(), "fleet").await?;
-                let pak = credentials::issue(&mut tx, Actor::CLI, Principal::Agent(row.id())).await?;
-                agents_out.push(SimAgent { id: row.id(), pak: pak.expose().to_string() });
+                let pak =
+                    credentials::issue(&mut tx, Actor::CLI, Principal::Agent(row.id())).await?;
+                agents_out.push(SimAgent {
+                    id: row.id(),
+                    pak: pak.expose().to_string(),
+                });
             }
             tx.commit().await?;
         }
@@ -143,26 +181,53 @@ impl Fleet {
 
     /// A generator; returns its PAK.
     pub async fn generator(&self) -> Result<String> {
-        let created = self.call(reqwest::Method::POST, "/api/v1/generators", &self.admin, Some(json!({ "name": "bench" }))).await?;
+        let created = self
+            .call(
+                reqwest::Method::POST,
+                "/api/v1/generators",
+                &self.admin,
+                Some(json!({ "name": "bench" })),
+            )
+            .await?;
         Ok(created["pak"].as_str().unwrap_or_default().to_string())
     }
 
     /// A stack labelled `fleet` (so it reaches every agent); returns its id.
     pub async fn stack(&self, generator: &str, name: &str) -> Result<Uuid> {
         let body = json!({ "name": name, "labels": ["fleet"] });
-        let stack = self.call(reqwest::Method::POST, "/api/v1/stacks", generator, Some(body)).await?;
+        let stack = self
+            .call(
+                reqwest::Method::POST,
+                "/api/v1/stacks",
+                generator,
+                Some(body),
+            )
+            .await?;
         Ok(stack["id"].as_str().unwrap_or_default().parse()?)
     }
 
     pub async fn publish(&self, generator: &str, stack: Uuid, yaml: &str) -> Result<()> {
         let path = format!("/api/v1/stacks/{stack}/deployment-objects");
-        self.call(reqwest::Method::POST, &path, generator, Some(json!({ "yaml_content": yaml }))).await?;
+        self.call(
+            reqwest::Method::POST,
+            &path,
+            generator,
+            Some(json!({ "yaml_content": yaml })),
+        )
+        .await?;
         Ok(())
     }
 
     /// A broker metric's value.
     pub async fn metric(&self, name: &str) -> Result<f64> {
-        let text = self.client.get(format!("{}/metrics", self.url)).bearer_auth(&self.admin).send().await?.text().await?;
+        let text = self
+            .client
+            .get(format!("{}/metrics", self.url))
+            .bearer_auth(&self.admin)
+            .send()
+            .await?
+            .text()
+            .await?;
         let value = text
             .lines()
             .find(|l| l.starts_with(name) && l.as_bytes().get(name.len()) == Some(&b' '))
@@ -178,9 +243,15 @@ pub fn broker_binary(explicit: Option<PathBuf>) -> Result<PathBuf> {
         return Ok(path);
     }
     let exe = std::env::current_exe()?;
-    let path = exe.parent().context("executable directory")?.join("brokkr-broker");
+    let path = exe
+        .parent()
+        .context("executable directory")?
+        .join("brokkr-broker");
     if !path.exists() {
-        bail!("{} is missing: cargo build --release -p brokkr-broker -p brokkr-bench", path.display());
+        bail!(
+            "{} is missing: cargo build --release -p brokkr-broker -p brokkr-bench",
+            path.display()
+        );
     }
     Ok(path)
 }

@@ -20,8 +20,15 @@ impl Summary {
     pub fn describe(mut self) -> String {
         let rate = self.requests as f64 / self.elapsed.as_secs_f64();
         let mib = self.bytes as f64 / self.elapsed.as_secs_f64() / (1024.0 * 1024.0);
-        let throughput = if self.bytes > 0 { format!(", {mib:.0} MiB/s") } else { String::new() };
-        format!("{rate:.0} req/s{throughput}; latency {}", percentiles(&mut self.latencies))
+        let throughput = if self.bytes > 0 {
+            format!(", {mib:.0} MiB/s")
+        } else {
+            String::new()
+        };
+        format!(
+            "{rate:.0} req/s{throughput}; latency {}",
+            percentiles(&mut self.latencies)
+        )
     }
 }
 
@@ -68,7 +75,12 @@ where
             })
         })
         .collect();
-    let mut summary = Summary { requests: 0, bytes: 0, elapsed: Duration::ZERO, latencies: Vec::new() };
+    let mut summary = Summary {
+        requests: 0,
+        bytes: 0,
+        elapsed: Duration::ZERO,
+        latencies: Vec::new(),
+    };
     for worker in workers {
         let (latencies, bytes) = worker.await??;
         summary.requests += latencies.len();

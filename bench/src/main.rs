@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use brokkr_policy::{AgentFacts, Facts, StackFacts, TargetExpression, decide};
+use brokkr_policy::{AgentFacts, StackFacts, TargetExpression, decide_for_agents};
 use clap::Parser;
 use fleet::{Fleet, SimAgent, config_map};
 use load::{Summary, run_load};
@@ -56,19 +56,45 @@ async fn main() -> Result<()> {
     let idle_rss = fleet.rss_mib();
     let started = Instant::now();
     let agents = Arc::new(fleet.register(args.agents).await?);
-    eprintln!("registered {} agents in {:.1?}", agents.len(), started.elapsed());
+    eprintln!(
+        "registered {} agents in {:.1?}",
+        agents.len(),
+        started.elapsed()
+    );
     let generator = fleet.generator().await?;
     let small = fleet.stack(&generator, "small").await?;
-    fleet.publish(&generator, small, &config_map("small", 200)).await?;
+    fleet
+        .publish(&generator, small, &config_map("small", 200))
+        .await?;
     println!("| backend | agents | scenario | result |\n| --- | --- | --- | --- |");
-    let row = |scenario: &str, result: String| println!("| {} | {} | {scenario} | {result} |", args.backend, args.agents);
+    let row = |scenario: &str, result: String| {
+        println!(
+            "| {} | {} | {scenario} | {result} |",
+            args.backend, args.agents
+        )
+    };
     for scenario in &args.scenarios {
         match scenario.as_str() {
-            "poll" => row("unchanged polls (304)", poll(&fleet, &agents, &args).await?.describe()),
-            "longpoll" => row("long-poll fan-out, write → every answer", longpoll(&fleet, &agents, &generator, small).await?),
-            "body" => row("polls returning 10 × 20 KB stacks (200)", body(&fleet, &agents, &generator, &args).await?.describe()),
-            "cel" => row("CEL recompute of one stack", cel(&fleet, &generator, small, agents.len()).await?),
-            "memory" => row("broker memory", memory(&fleet, &agents, &args, idle_rss).await?),
+            "poll" => row(
+                "unchanged polls (304)",
+                poll(&fleet, &agents, &args).await?.describe(),
+            ),
+            "longpoll" => row(
+                "long-poll fan-out, write → every answer",
+                longpoll(&fleet, &agents, &generator, small).await?,
+            ),
+            "body" => row(
+                "polls returning 10 × 20 KB stacks (200)",
+                body(&fleet, &agents, &generator, &args).await?.describe(),
+            ),
+            "cel" => row(
+                "CEL recompute of one stack",
+                cel(&fleet, &generator, small, agents.len()).await?,
+            ),
+            "memory" => row(
+                "broker memory",
+                memory(&fleet, &agents, &args, idle_rss).await?,
+            ),
             other => bail!("unknown scenario {other}"),
         }
     }
@@ -76,15 +102,28 @@ async fn main() -> Result<()> {
 }
 
 /// Every agent's current ETag (this also fills the broker's caches).
-async fn etags(fleet: &Fleet, agents: &Arc<Vec<SimAgent>>, concurrency: usize) -> Result<Arc<Vec<String>>> {
+async fn etags(
+    fleet: &Fleet,
+    agents: &Arc<Vec<SimAgent>>,
+    concurrency: usize,
+) -> Result<Arc<Vec<String>>> {
     let client = fleet.client.clone();
     let url = fleet.url.clone();
     let agents = agents.clone();
     let fetched = load::each(agents.len(), concurrency, move |i| {
         let (client, url, agent) = (client.clone(), url.clone(), agents[i].clone());
         async move {
-            let response = client.get(format!("{url}/api/v1/agents/{}/target-state", agent.id)).bearer_auth(&agent.pak).send().await?;
-            let etag = response.headers().get("etag").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
+            let response = client
+                .get(format!("{url}/api/v1/agents/{}/target-state", agent.id))
+                .bearer_auth(&agent.pak)
+                .send()
+                .await?;
+            let etag = response
+                .headers()
+                .get("etag")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_string();
             response.bytes().await?;
             Ok(etag)
         }
@@ -96,50 +135,82 @@ async fn etags(fleet: &Fleet, agents: &Arc<Vec<SimAgent>>, concurrency: usize) -
 async fn poll(fleet: &Fleet, agents: &Arc<Vec<SimAgent>>, args: &Args) -> Result<Summary> {
     let tags = etags(fleet, agents, args.concurrency).await?;
     let (client, url, agents) = (fleet.client.clone(), fleet.url.clone(), agents.clone());
-    run_load(args.concurrency, Duration::from_secs(args.seconds), move |i| {
-        let n = i % agents.len();
-        let request = client
-            .get(format!("{url}/api/v1/agents/{}/target-state", agents[n].id))
-            .bearer_auth(&agents[n].pak)
-            .header("If-None-Match", &tags[n]);
-        async move {
-            let response = request.send().await?;
-            if response.status() != 304 {
-                bail!("expected 304, got {}", response.status());
+    run_load(
+        args.concurrency,
+        Duration::from_secs(args.seconds),
+        move |i| {
+            let n = i % agents.len();
+            let request = client
+                .get(format!("{url}/api/v1/agents/{}/target-state", agents[n].id))
+                .bearer_auth(&agents[n].pak)
+                .header("If-None-Match", &tags[n]);
+            async move {
+                let response = request.send().await?;
+                if response.status() != 304 {
+                    bail!("expected 304, got {}", response.status());
+                }
+                Ok(0)
             }
-            Ok(0)
-        }
-    })
+        },
+    )
     .await
 }
 
-async fn body(fleet: &Fleet, agents: &Arc<Vec<SimAgent>>, generator: &str, args: &Args) -> Result<Summary> {
+async fn body(
+    fleet: &Fleet,
+    agents: &Arc<Vec<SimAgent>>,
+    generator: &str,
+    args: &Args,
+) -> Result<Summary> {
     for k in 0..10 {
         let stack = fleet.stack(generator, &format!("big-{k}")).await?;
-        fleet.publish(generator, stack, &config_map(&format!("big-{k}"), 20 * 1024)).await?;
+        fleet
+            .publish(
+                generator,
+                stack,
+                &config_map(&format!("big-{k}"), 20 * 1024),
+            )
+            .await?;
     }
     let (client, url, agents) = (fleet.client.clone(), fleet.url.clone(), agents.clone());
-    run_load(args.concurrency, Duration::from_secs(args.seconds), move |i| {
-        let n = i % agents.len();
-        let request = client.get(format!("{url}/api/v1/agents/{}/target-state", agents[n].id)).bearer_auth(&agents[n].pak);
-        async move {
-            let response = request.send().await?;
-            if response.status() != 200 {
-                bail!("expected 200, got {}", response.status());
+    run_load(
+        args.concurrency,
+        Duration::from_secs(args.seconds),
+        move |i| {
+            let n = i % agents.len();
+            let request = client
+                .get(format!("{url}/api/v1/agents/{}/target-state", agents[n].id))
+                .bearer_auth(&agents[n].pak);
+            async move {
+                let response = request.send().await?;
+                if response.status() != 200 {
+                    bail!("expected 200, got {}", response.status());
+                }
+                Ok(response.bytes().await?.len() as u64)
             }
-            Ok(response.bytes().await?.len() as u64)
-        }
-    })
+        },
+    )
     .await
 }
 
-async fn longpoll(fleet: &Fleet, agents: &Arc<Vec<SimAgent>>, generator: &str, stack: uuid::Uuid) -> Result<String> {
+async fn longpoll(
+    fleet: &Fleet,
+    agents: &Arc<Vec<SimAgent>>,
+    generator: &str,
+    stack: uuid::Uuid,
+) -> Result<String> {
     let tags = etags(fleet, agents, 64).await?;
-    let client = reqwest::Client::builder().pool_max_idle_per_host(usize::MAX).timeout(Duration::from_secs(120)).build()?;
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(usize::MAX)
+        .timeout(Duration::from_secs(120))
+        .build()?;
     let mut waiting = Vec::with_capacity(agents.len());
     for (agent, tag) in agents.iter().zip(tags.iter()) {
         let request = client
-            .get(format!("{}/api/v1/agents/{}/target-state?wait=60", fleet.url, agent.id))
+            .get(format!(
+                "{}/api/v1/agents/{}/target-state?wait=60",
+                fleet.url, agent.id
+            ))
             .bearer_auth(&agent.pak)
             .header("If-None-Match", tag);
         waiting.push(tokio::spawn(async move {
@@ -157,7 +228,9 @@ async fn longpoll(fleet: &Fleet, agents: &Arc<Vec<SimAgent>>, generator: &str, s
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let written = Instant::now();
-    fleet.publish(generator, stack, &config_map("small", 300)).await?;
+    fleet
+        .publish(generator, stack, &config_map("small", 300))
+        .await?;
     let mut latencies = Vec::with_capacity(agents.len());
     for handle in waiting {
         let (at, status) = handle.await??;
@@ -170,27 +243,33 @@ async fn longpoll(fleet: &Fleet, agents: &Arc<Vec<SimAgent>>, generator: &str, s
 }
 
 async fn cel(fleet: &Fleet, generator: &str, stack: uuid::Uuid, agents: usize) -> Result<String> {
-    let expression = TargetExpression::parse(r#""fleet" in agent.labels && agent.annotations.region == stack.annotations.region"#)
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let expression = TargetExpression::parse(
+        r#""fleet" in agent.labels && agent.annotations.region == stack.annotations.region"#,
+    )
+    .map_err(|e| anyhow::anyhow!("{e}"))?;
     let facts: Vec<AgentFacts> = (0..agents)
         .map(|i| AgentFacts {
             id: uuid::Uuid::new_v4().to_string(),
             name: format!("agent-{i}"),
             cluster_name: "bench".into(),
             labels: vec!["fleet".into(), format!("rack-{}", i % 40)],
-            annotations: [("region".to_string(), ["us-east", "eu-west", "ap-south"][i % 3].to_string())].into(),
+            annotations: [(
+                "region".to_string(),
+                ["us-east", "eu-west", "ap-south"][i % 3].to_string(),
+            )]
+            .into(),
         })
         .collect();
-    let target = StackFacts { annotations: [("region".to_string(), "us-east".to_string())].into(), ..StackFacts::default() };
-    let stack_value = target.to_cel();
+    let target = StackFacts {
+        annotations: [("region".to_string(), "us-east".to_string())].into(),
+        ..StackFacts::default()
+    };
     let mut runs = Vec::new();
     for _ in 0..5 {
         let started = Instant::now();
-        let mut matched = 0;
-        for agent in &facts {
-            let values = Facts { agent: agent.to_cel(), stack: stack_value.clone() };
-            matched += usize::from(decide(agent, &target, Some(&expression), false, false, Some(&values)).targeted);
-        }
+        let verdicts =
+            decide_for_agents(&facts, &target, Some(&expression), &|_| false, &|_| false);
+        let matched = verdicts.iter().filter(|v| v.targeted).count();
         runs.push(started.elapsed());
         if matched != agents.div_ceil(3) {
             bail!("expected a third of the agents to match, got {matched}");
@@ -199,7 +278,15 @@ async fn cel(fleet: &Fleet, generator: &str, stack: uuid::Uuid, agents: usize) -
     runs.sort();
     let started = Instant::now();
     let body = serde_json::json!({ "target_expression": "\"fleet\" in agent.labels" });
-    fleet.call(reqwest::Method::PATCH, &format!("/api/v1/stacks/{stack}?confirm=true"), generator, Some(body)).await.context("PATCH")?;
+    fleet
+        .call(
+            reqwest::Method::PATCH,
+            &format!("/api/v1/stacks/{stack}?confirm=true"),
+            generator,
+            Some(body),
+        )
+        .await
+        .context("PATCH")?;
     let api = started.elapsed();
     Ok(format!(
         "evaluation over {agents} agents: median {:.1} ms (5 runs); whole API change incl. database: {:.0} ms",
@@ -208,7 +295,12 @@ async fn cel(fleet: &Fleet, generator: &str, stack: uuid::Uuid, agents: usize) -
     ))
 }
 
-async fn memory(fleet: &Fleet, agents: &Arc<Vec<SimAgent>>, args: &Args, idle: f64) -> Result<String> {
+async fn memory(
+    fleet: &Fleet,
+    agents: &Arc<Vec<SimAgent>>,
+    args: &Args,
+    idle: f64,
+) -> Result<String> {
     let registered = fleet.rss_mib();
     etags(fleet, agents, args.concurrency).await?;
     let polled = fleet.rss_mib();

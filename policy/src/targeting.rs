@@ -164,6 +164,59 @@ pub fn decide(
     }
 }
 
+/// Below this many agents, one thread decides them all.
+const PARALLEL_FROM: usize = 2048;
+
+/// Decides one stack for many agents, spreading the work over the machine's cores when there
+/// are enough agents. `direct` and `previously` are looked up per agent index.
+pub fn decide_for_agents(
+    agents: &[AgentFacts],
+    stack: &StackFacts,
+    expression: Option<&TargetExpression>,
+    direct: &(dyn Fn(usize) -> bool + Sync),
+    previously: &(dyn Fn(usize) -> bool + Sync),
+) -> Vec<Verdict> {
+    let stack_cel = expression.map(|_| stack.to_cel());
+    let one = |index: usize, agent: &AgentFacts| {
+        let facts = stack_cel.as_ref().map(|s| Facts {
+            agent: agent.to_cel(),
+            stack: s.clone(),
+        });
+        decide(
+            agent,
+            stack,
+            expression,
+            direct(index),
+            previously(index),
+            facts.as_ref(),
+        )
+    };
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if expression.is_none() || agents.len() < PARALLEL_FROM || threads < 2 {
+        return agents.iter().enumerate().map(|(i, a)| one(i, a)).collect();
+    }
+    let chunk = agents.len().div_ceil(threads);
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = agents
+            .chunks(chunk)
+            .enumerate()
+            .map(|(n, part)| {
+                let one = &one;
+                scope.spawn(move || {
+                    part.iter()
+                        .enumerate()
+                        .map(|(i, a)| one(n * chunk + i, a))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|w| w.join().unwrap_or_default())
+            .collect()
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -251,6 +304,20 @@ mod tests {
             !decide(&a, &s, Some(&never), false, false, None).targeted,
             "labels do not apply when an expression is set"
         );
+    }
+
+    #[test]
+    fn many_agents_are_decided_in_order() {
+        let agents: Vec<AgentFacts> = (0..5000)
+            .map(|i| agent(if i % 2 == 0 { &["prod"] } else { &["dev"] }, &[]))
+            .collect();
+        let e = TargetExpression::parse("'prod' in agent.labels").unwrap();
+        let verdicts =
+            decide_for_agents(&agents, &stack(&[], &[]), Some(&e), &|i| i == 1, &|_| false);
+        assert_eq!(verdicts.len(), 5000);
+        assert!(verdicts[0].targeted && verdicts[1].targeted && !verdicts[3].targeted);
+        assert_eq!(verdicts[1].rules, vec![Rule::Direct]);
+        assert_eq!(verdicts.iter().filter(|v| v.targeted).count(), 2501);
     }
 
     #[test]

@@ -20,10 +20,7 @@ use crate::db::{agents, assignments};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ApiQuery, IdPath, PageQuery};
 use crate::state::AppState;
-use crate::targeting::{
-    self,
-    change::{self, ChangeOptions, Subject},
-};
+use crate::targeting::change::{self, ChangeOptions, Subject};
 
 #[utoipa::path(post, path = "/api/v1/agents", tag = "agents", request_body = CreateAgent,
     responses((status = 201, body = AgentWithPak), (status = "4XX", body = Problem)))]
@@ -106,7 +103,7 @@ pub async fn update(
     )
     .await?;
     // Its status decides whether it may fetch its state; its names may feed expressions.
-    targeting::announce(&mut tx, &[id]).await?;
+    state.targeting.announce(&mut tx, &[id]).await?;
     change::settle(&state, tx, Subject::Agent(id), ChangeOptions::default()).await?;
     state.targeting.changed(&[id]);
     let metadata = metadata::load_one(&state.db, Owner::Agent, id).await?;

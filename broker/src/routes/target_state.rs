@@ -101,21 +101,30 @@ pub async fn get(
             let detail = "this agent is inactive; an admin must set its status to active";
             return Err(ApiError::Forbidden(detail.into()));
         }
-        let unchanged = held.as_deref().is_some_and(|h| target_etag::matches(h, &view.etag));
+        let unchanged = held
+            .as_deref()
+            .is_some_and(|h| target_etag::matches(h, &view.etag));
         if !unchanged {
             let fragments = &state.targeting.fragments;
-            let body = fragments.body(&state.db, id, &view.etag, &view.pairs).await?;
+            let body = fragments
+                .body(&state.db, id, &view.etag, &view.pairs)
+                .await?;
             Metrics::inc(&state.metrics.target_state_full);
             let response = ([(header::CONTENT_TYPE, "application/json")], body).into_response();
             return Ok(with_etag(response, &view.etag));
         }
         let woken = wait > 0 && {
             let _waiting = Waiting::new(&state.metrics.long_polls_waiting);
-            tokio::time::timeout_at(deadline, changes.changed()).await.is_ok()
+            tokio::time::timeout_at(deadline, changes.changed())
+                .await
+                .is_ok()
         };
         if !woken {
             Metrics::inc(&state.metrics.target_state_not_modified);
-            return Ok(with_etag(StatusCode::NOT_MODIFIED.into_response(), &view.etag));
+            return Ok(with_etag(
+                StatusCode::NOT_MODIFIED.into_response(),
+                &view.etag,
+            ));
         }
     }
 }

@@ -90,7 +90,7 @@ pub async fn settle(
 pub async fn commit(state: &AppState, mut tx: Tx, plan: Plan) -> ApiResult<Plan> {
     plan.apply(&mut tx).await?;
     let affected = plan.affected_agents();
-    super::announce(&mut tx, &affected).await?;
+    state.targeting.announce(&mut tx, &affected).await?;
     tx.commit().await?;
     state.targeting.changed(&affected);
     Ok(plan)
@@ -110,16 +110,28 @@ pub async fn retarget_stacks(state: &AppState, mut tx: Tx, stacks: &[Uuid]) -> A
 }
 
 /// Commits a new deployment object of `stack`: the agents it reaches advance to `object`.
-pub async fn commit_advance(state: &AppState, mut tx: Tx, stack: Uuid, object: Uuid, agents: &[Uuid]) -> ApiResult<()> {
-    super::announce_advance(&mut tx, stack, object, agents).await?;
+pub async fn commit_advance(
+    state: &AppState,
+    mut tx: Tx,
+    stack: Uuid,
+    object: Uuid,
+    agents: &[Uuid],
+) -> ApiResult<()> {
+    state
+        .targeting
+        .announce_advance(&mut tx, stack, object)
+        .await?;
     tx.commit().await?;
-    state.targeting.hub.advance(agents.iter().copied(), stack, object);
+    state
+        .targeting
+        .hub
+        .advance(agents.iter().copied(), stack, object);
     Ok(())
 }
 
 /// Commits a change that altered what these agents must apply, without retargeting.
 pub async fn commit_for_agents(state: &AppState, mut tx: Tx, agents: &[Uuid]) -> ApiResult<()> {
-    super::announce(&mut tx, agents).await?;
+    state.targeting.announce(&mut tx, agents).await?;
     tx.commit().await?;
     state.targeting.changed(agents);
     Ok(())

@@ -35,7 +35,9 @@ async fn load(cache: Cache, db: Db, objects: Vec<Uuid>, wanted: Uuid) -> StoreRe
     for stack in target_state::load_objects(&db, &objects).await? {
         let id = stack.deployment_object.id;
         let json: Arc<str> = serde_json::to_string(&stack)
-            .map_err(|e| StoreError::Integrity(format!("cannot serialise a target-state entry: {e}")))?
+            .map_err(|e| {
+                StoreError::Integrity(format!("cannot serialise a target-state entry: {e}"))
+            })?
             .into();
         if id == wanted {
             found = Some(json);
@@ -54,12 +56,25 @@ impl Fragments {
 
     async fn entry(&self, db: &Db, object: Uuid, batch: Vec<Uuid>) -> StoreResult<Arc<str>> {
         let loader = load(self.cache.clone(), db.clone(), batch, object);
-        self.cache.try_get_with(object, loader).await.map_err(StoreError::Shared)
+        self.cache
+            .try_get_with(object, loader)
+            .await
+            .map_err(StoreError::Shared)
     }
 
     /// The JSON body of a target state with these `(stack, deployment object)` pairs.
-    pub async fn body(&self, db: &Db, agent: Uuid, etag: &str, pairs: &[(Uuid, Uuid)]) -> StoreResult<String> {
-        let missing: Vec<Uuid> = pairs.iter().map(|(_, o)| *o).filter(|o| !self.cache.contains_key(o)).collect();
+    pub async fn body(
+        &self,
+        db: &Db,
+        agent: Uuid,
+        etag: &str,
+        pairs: &[(Uuid, Uuid)],
+    ) -> StoreResult<String> {
+        let missing: Vec<Uuid> = pairs
+            .iter()
+            .map(|(_, o)| *o)
+            .filter(|o| !self.cache.contains_key(o))
+            .collect();
         if let Some(first) = missing.first() {
             // One query for everything missing; concurrent requests wait for it.
             self.entry(db, *first, missing.clone()).await?;

@@ -103,10 +103,39 @@ impl Hub {
     pub fn advance(&self, agents: impl IntoIterator<Item = Uuid>, stack: Uuid, object: Uuid) {
         for agent in agents {
             let mut shard = self.shard(agent);
-            let Some(slot) = shard.get_mut(&agent) else { continue };
+            let Some(slot) = shard.get_mut(&agent) else {
+                continue;
+            };
             slot.generation += 1;
-            slot.view = slot.view.take().and_then(|view| advanced(agent, &view, stack, object));
+            slot.view = slot
+                .view
+                .take()
+                .and_then(|view| advanced(agent, &view, stack, object));
             slot.wake.send_replace(slot.generation);
+        }
+    }
+
+    /// [`Hub::advance`] for every agent holding `stack` (a change on another replica).
+    pub fn advance_stack(&self, stack: Uuid, object: Uuid) {
+        for shard in &self.shards {
+            let mut shard = match shard.lock() {
+                Ok(guard) => guard,
+                Err(poisoned) => poisoned.into_inner(),
+            };
+            for (agent, slot) in shard.iter_mut() {
+                let holds = slot
+                    .view
+                    .as_ref()
+                    .is_some_and(|v| v.pairs.iter().any(|(s, o)| *s == stack && *o != object));
+                if holds {
+                    slot.generation += 1;
+                    slot.view = slot
+                        .view
+                        .take()
+                        .and_then(|view| advanced(*agent, &view, stack, object));
+                    slot.wake.send_replace(slot.generation);
+                }
+            }
         }
     }
 
@@ -144,7 +173,11 @@ fn advanced(agent: Uuid, view: &View, stack: Uuid, object: Uuid) -> Option<Arc<V
     let mut pairs = view.pairs.clone();
     pairs[index].1 = object;
     let etag = crate::domain::target_etag::etag(agent, &pairs);
-    Some(Arc::new(View { etag, active: view.active, pairs }))
+    Some(Arc::new(View {
+        etag,
+        active: view.active,
+        pairs,
+    }))
 }
 
 #[cfg(test)]
@@ -175,16 +208,35 @@ mod tests {
     #[test]
     fn advancing_updates_views_in_place() {
         let hub = Hub::default();
-        let (agent, stack, old, new) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
+        let (agent, stack, old, new) = (
+            Uuid::new_v4(),
+            Uuid::new_v4(),
+            Uuid::new_v4(),
+            Uuid::new_v4(),
+        );
         let (generation, _) = hub.snapshot(agent);
         let etag = crate::domain::target_etag::etag(agent, &[(stack, old)]);
-        hub.store(agent, generation, Arc::new(View { etag, active: true, pairs: vec![(stack, old)] }));
+        hub.store(
+            agent,
+            generation,
+            Arc::new(View {
+                etag,
+                active: true,
+                pairs: vec![(stack, old)],
+            }),
+        );
         hub.advance([agent], stack, new);
         let view = hub.snapshot(agent).1.expect("kept");
         assert_eq!(view.pairs, vec![(stack, new)]);
-        assert_eq!(view.etag, crate::domain::target_etag::etag(agent, &[(stack, new)]));
+        assert_eq!(
+            view.etag,
+            crate::domain::target_etag::etag(agent, &[(stack, new)])
+        );
         hub.advance([agent], Uuid::new_v4(), new);
-        assert!(hub.snapshot(agent).1.is_none(), "an unknown stack forces a recomputation");
+        assert!(
+            hub.snapshot(agent).1.is_none(),
+            "an unknown stack forces a recomputation"
+        );
     }
 
     #[tokio::test]

@@ -1,6 +1,11 @@
 //! Targeting at the broker: every rule (direct, labels, annotations, CEL) resolves into one
 //! materialized assignment set, recomputed for the agent or stack that changed and never per
 //! poll; an in-memory hub answers unchanged polls and wakes long-polling agents.
+//!
+//! Replicas learn of each other's changes through PostgreSQL notifications on
+//! [`CHANGED_CHANNEL`], whose payload is `<replica>|<ids>` (these agents changed),
+//! `<replica>|*` (everything changed) or `<replica>|@<stack>=<object>` (a stack moved to a new
+//! deployment object). A replica ignores its own notifications.
 
 pub mod change;
 pub mod content;
@@ -17,21 +22,36 @@ pub use content::Fragments;
 pub use hub::{Hub, View};
 pub use plan::Plan;
 
-/// The PostgreSQL channel announcing agents whose target state changed (`*` for all).
+/// The PostgreSQL channel announcing target-state changes.
 pub const CHANGED_CHANNEL: &str = "brokkr_targets_changed";
 
+/// Agent ids per notification (payloads stay under PostgreSQL's 8000-byte limit).
+const IDS_PER_NOTIFICATION: usize = 200;
+/// Above this many agents one "everything changed" notification replaces the id lists.
+const MAX_LISTED: usize = 20_000;
+
 /// Targeting state shared by the handlers.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Targeting {
     pub hub: Hub,
     pub fragments: Fragments,
+    /// This process's identity in notifications.
+    replica: Uuid,
 }
 
-/// Announces, inside `tx`, that these agents' target states changed: other replicas learn it
-/// when the transaction commits. Call [`Targeting::changed`] after the commit for this one.
-pub async fn announce(tx: &mut Tx, agents: &[Uuid]) -> StoreResult<()> {
+impl Default for Targeting {
+    fn default() -> Self {
+        Self {
+            hub: Hub::default(),
+            fragments: Fragments::default(),
+            replica: Uuid::new_v4(),
+        }
+    }
+}
+
+async fn notify(tx: &mut Tx, payloads: Vec<String>) -> StoreResult<()> {
     if let Tx::Postgres(t) = tx {
-        for payload in payloads(agents) {
+        for payload in payloads {
             sqlx::query("SELECT pg_notify($1, $2)")
                 .bind(CHANGED_CHANNEL)
                 .bind(payload)
@@ -42,31 +62,42 @@ pub async fn announce(tx: &mut Tx, agents: &[Uuid]) -> StoreResult<()> {
     Ok(())
 }
 
-/// Announces, inside `tx`, that `stack` moved to deployment object `object` for these agents.
-pub async fn announce_advance(tx: &mut Tx, stack: Uuid, object: Uuid, agents: &[Uuid]) -> StoreResult<()> {
-    if let Tx::Postgres(t) = tx {
-        for ids in payloads(agents) {
-            let payload = if ids == "*" { ids } else { format!("@{stack}={object};{ids}") };
-            sqlx::query("SELECT pg_notify($1, $2)").bind(CHANGED_CHANNEL).bind(payload).execute(&mut **t).await?;
-        }
-    }
-    Ok(())
-}
-
-/// Notification payloads: comma-separated ids, each under PostgreSQL's 8000-byte limit.
-fn payloads(agents: &[Uuid]) -> Vec<String> {
-    if agents.len() > 2000 {
-        return vec!["*".into()];
-    }
-    agents
-        .chunks(200)
-        .map(|c| c.iter().map(Uuid::to_string).collect::<Vec<_>>().join(","))
-        .collect()
-}
-
 impl Targeting {
     pub fn new() -> Arc<Self> {
         Arc::new(Self::default())
+    }
+
+    /// Notification payloads saying these agents changed.
+    fn payloads(&self, agents: &[Uuid]) -> Vec<String> {
+        if agents.len() > MAX_LISTED {
+            return vec![format!("{}|*", self.replica)];
+        }
+        agents
+            .chunks(IDS_PER_NOTIFICATION)
+            .map(|c| {
+                format!(
+                    "{}|{}",
+                    self.replica,
+                    c.iter().map(Uuid::to_string).collect::<Vec<_>>().join(",")
+                )
+            })
+            .collect()
+    }
+
+    /// Announces, inside `tx`, that these agents' target states changed: other replicas learn
+    /// it when the transaction commits. Call [`Targeting::changed`] after the commit.
+    pub async fn announce(&self, tx: &mut Tx, agents: &[Uuid]) -> StoreResult<()> {
+        notify(tx, self.payloads(agents)).await
+    }
+
+    /// Announces, inside `tx`, that `stack` moved to deployment object `object`.
+    pub async fn announce_advance(
+        &self,
+        tx: &mut Tx,
+        stack: Uuid,
+        object: Uuid,
+    ) -> StoreResult<()> {
+        notify(tx, vec![format!("{}|@{stack}={object}", self.replica)]).await
     }
 
     /// This replica's part of a change: forget the agents' views and wake their long polls.
@@ -74,26 +105,27 @@ impl Targeting {
         self.hub.invalidate(agents.iter().copied());
     }
 
-    /// A notification from another replica.
+    /// A notification on [`CHANGED_CHANNEL`].
     pub fn on_notification(&self, payload: &str) {
-        if payload == "*" {
+        let (from, rest) = payload.split_once('|').unwrap_or(("", payload));
+        if from == self.replica.to_string() {
+            return;
+        }
+        if rest == "*" {
             self.hub.invalidate_all();
-            return;
-        }
-        if let Some(rest) = payload.strip_prefix('@')
-            && let Some((head, ids)) = rest.split_once(';')
-            && let Some((stack, object)) = head.split_once('=')
-            && let (Ok(stack), Ok(object)) = (Uuid::parse_str(stack), Uuid::parse_str(object))
+        } else if let Some((stack, object)) = rest.strip_prefix('@').and_then(|r| r.split_once('='))
         {
-            let agents = ids.split(',').filter_map(|s| Uuid::parse_str(s.trim()).ok());
-            self.hub.advance(agents, stack, object);
-            return;
+            match (Uuid::parse_str(stack), Uuid::parse_str(object)) {
+                (Ok(stack), Ok(object)) => self.hub.advance_stack(stack, object),
+                _ => self.hub.invalidate_all(),
+            }
+        } else {
+            let agents: Vec<Uuid> = rest
+                .split(',')
+                .filter_map(|s| Uuid::parse_str(s.trim()).ok())
+                .collect();
+            self.changed(&agents);
         }
-        let agents: Vec<Uuid> = payload
-            .split(',')
-            .filter_map(|s| Uuid::parse_str(s.trim()).ok())
-            .collect();
-        self.changed(&agents);
     }
 }
 
@@ -101,25 +133,53 @@ impl Targeting {
 mod tests {
     use super::*;
 
-    #[test]
-    fn advance_notifications_update_views() {
-        let targeting = Targeting::default();
-        let (agent, stack, old, new) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
+    fn held(targeting: &Targeting, agent: Uuid, stack: Uuid, object: Uuid) {
         let (generation, _) = targeting.hub.snapshot(agent);
-        let etag = crate::domain::target_etag::etag(agent, &[(stack, old)]);
-        targeting.hub.store(agent, generation, Arc::new(View { etag, active: true, pairs: vec![(stack, old)] }));
-        targeting.on_notification(&format!("@{stack}={new};{agent}"));
-        assert_eq!(targeting.hub.snapshot(agent).1.unwrap().pairs, vec![(stack, new)]);
-        targeting.on_notification(&agent.to_string());
-        assert!(targeting.hub.snapshot(agent).1.is_none());
+        let etag = crate::domain::target_etag::etag(agent, &[(stack, object)]);
+        targeting.hub.store(
+            agent,
+            generation,
+            Arc::new(View {
+                etag,
+                active: true,
+                pairs: vec![(stack, object)],
+            }),
+        );
     }
 
     #[test]
-    fn payloads_fit_notifications() {
-        let agents: Vec<Uuid> = (0..450).map(|_| Uuid::new_v4()).collect();
-        let chunks = payloads(&agents);
-        assert_eq!(chunks.len(), 3);
-        assert!(chunks.iter().all(|c| c.len() < 8000));
-        assert_eq!(payloads(&vec![Uuid::nil(); 2001]), vec!["*".to_string()]);
+    fn notifications_from_other_replicas_apply() {
+        let (here, there) = (Targeting::default(), Targeting::default());
+        let (agent, stack, old, new) = (
+            Uuid::new_v4(),
+            Uuid::new_v4(),
+            Uuid::new_v4(),
+            Uuid::new_v4(),
+        );
+        held(&here, agent, stack, old);
+        here.on_notification(&format!("{}|@{stack}={new}", there.replica));
+        assert_eq!(
+            here.hub.snapshot(agent).1.unwrap().pairs,
+            vec![(stack, new)]
+        );
+        for payload in there.payloads(&[agent]) {
+            here.on_notification(&payload);
+        }
+        assert!(here.hub.snapshot(agent).1.is_none());
+    }
+
+    #[test]
+    fn own_notifications_are_ignored_and_payloads_fit() {
+        let here = Targeting::default();
+        let (agent, stack, object) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
+        held(&here, agent, stack, object);
+        for payload in here.payloads(&[agent]) {
+            here.on_notification(&payload);
+        }
+        assert!(here.hub.snapshot(agent).1.is_some());
+        let many: Vec<Uuid> = (0..450).map(|_| Uuid::new_v4()).collect();
+        let payloads = here.payloads(&many);
+        assert_eq!(payloads.len(), 3);
+        assert!(payloads.iter().all(|p| p.len() < 8000));
     }
 }

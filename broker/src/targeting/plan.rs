@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::{Mutex, OnceLock};
 
-use brokkr_policy::{AgentFacts, Facts, TargetExpression, decide};
+use brokkr_policy::{AgentFacts, Rule, TargetExpression, Verdict, decide_for_agents};
 use brokkr_types::resources::{Named, TargetingPreview};
 use uuid::Uuid;
 
@@ -115,55 +115,18 @@ impl Plan {
         }
     }
 
-    /// Decides every pair of `agents` × `stacks`.
+    /// Decides every pair of `agents` × `stacks` (many agents are decided in parallel).
     fn decide_all(&mut self, agents: &[AgentFacts], stacks: &[StackRow], direct: &HashSet<Pair>) {
-        let expressions: Vec<Option<Result<TargetExpression, String>>> = stacks
-            .iter()
-            .map(|s| s.expression.as_deref().map(compiled))
-            .collect();
-        let any_expression = expressions.iter().any(Option::is_some);
-        let agent_cel: Vec<Option<brokkr_policy::CelValue>> = agents
-            .iter()
-            .map(|a| any_expression.then(|| a.to_cel()))
-            .collect();
-        for (stack, expression) in stacks.iter().zip(&expressions) {
+        let agent_ids: Vec<Uuid> = agents.iter().map(|a| uuid(&a.id)).collect();
+        for (agent, id) in agents.iter().zip(&agent_ids) {
+            self.agent_names.insert(*id, agent.name.clone());
+        }
+        for stack in stacks {
             let stack_id = uuid(&stack.facts.id);
             self.stack_names.insert(stack_id, stack.facts.name.clone());
-            let stack_cel = expression.is_some().then(|| stack.facts.to_cel());
-            for (agent, agent_value) in agents.iter().zip(&agent_cel) {
-                let pair = (uuid(&agent.id), stack_id);
-                self.agent_names.insert(pair.0, agent.name.clone());
-                let previously = self.current.contains_key(&pair);
-                let is_direct = direct.contains(&pair);
-                let verdict = match expression {
-                    Some(Err(e)) => brokkr_policy::Verdict {
-                        targeted: previously || is_direct,
-                        rules: if is_direct {
-                            vec![brokkr_policy::Rule::Direct]
-                        } else {
-                            Vec::new()
-                        },
-                        error: Some(e.clone()),
-                    },
-                    Some(Ok(expr)) => {
-                        let facts = match (agent_value, &stack_cel) {
-                            (Some(a), Some(s)) => Some(Facts {
-                                agent: a.clone(),
-                                stack: s.clone(),
-                            }),
-                            _ => None,
-                        };
-                        decide(
-                            agent,
-                            &stack.facts,
-                            Some(expr),
-                            is_direct,
-                            previously,
-                            facts.as_ref(),
-                        )
-                    }
-                    None => decide(agent, &stack.facts, None, is_direct, previously, None),
-                };
+            let verdicts = self.verdicts(agents, &agent_ids, stack, stack_id, direct);
+            for (agent, verdict) in agent_ids.iter().zip(verdicts) {
+                let pair = (*agent, stack_id);
                 if let Some(error) = verdict.error {
                     self.errors.push((pair, error));
                 }
@@ -177,6 +140,40 @@ impl Plan {
                     self.desired.insert(pair, kept);
                 }
             }
+        }
+    }
+
+    fn verdicts(
+        &self,
+        agents: &[AgentFacts],
+        ids: &[Uuid],
+        stack: &StackRow,
+        stack_id: Uuid,
+        direct: &HashSet<Pair>,
+    ) -> Vec<Verdict> {
+        let is_direct = |i: usize| direct.contains(&(ids[i], stack_id));
+        let previously = |i: usize| self.current.contains_key(&(ids[i], stack_id));
+        match stack.expression.as_deref().map(compiled) {
+            // A stored expression that no longer compiles keeps every decision as it was.
+            Some(Err(e)) => (0..agents.len())
+                .map(|i| Verdict {
+                    targeted: previously(i) || is_direct(i),
+                    rules: if is_direct(i) {
+                        vec![Rule::Direct]
+                    } else {
+                        Vec::new()
+                    },
+                    error: Some(e.clone()),
+                })
+                .collect(),
+            Some(Ok(expression)) => decide_for_agents(
+                agents,
+                &stack.facts,
+                Some(&expression),
+                &is_direct,
+                &previously,
+            ),
+            None => decide_for_agents(agents, &stack.facts, None, &is_direct, &previously),
         }
     }
 }

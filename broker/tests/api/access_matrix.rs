@@ -425,7 +425,12 @@ fn cases() -> Vec<Case> {
             none,
             [200, 403, 403, 403, 403],
         ),
-        case(M::GET, |_| "/metrics".into(), none, [200, 403, 403, 403, 403]),
+        case(
+            M::GET,
+            |_| "/metrics".into(),
+            none,
+            [200, 403, 403, 403, 403],
+        ),
     ]
 }
 

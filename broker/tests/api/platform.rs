@@ -80,3 +80,31 @@ both_backends!(admin_pak_is_created_once, |app| {
         200
     );
 });
+
+both_backends!(metrics_count_target_state_answers, |app| {
+    let (agent, pak) = app.create_agent("edge", serde_json::json!({})).await;
+    let path = format!("/api/v1/agents/{agent}/target-state");
+    let etag = app.get(&path, &pak).await.headers()["etag"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    let unchanged = app
+        .request(Method::GET, &path, Some(&pak))
+        .header("If-None-Match", &etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unchanged.status(), 304);
+    app.get("/api/v1/stacks", "brokkr_BRnot-a-key").await;
+    let response = app.get("/metrics", &app.admin).await;
+    assert_eq!(response.status(), 200);
+    let text = response.text().await.unwrap();
+    for line in [
+        "brokkr_target_state_responses_total 1",
+        "brokkr_target_state_not_modified_total 1",
+        "brokkr_auth_failures_total 1",
+        "brokkr_target_state_views 1",
+    ] {
+        assert!(text.contains(line), "{line} in:\n{text}");
+    }
+});

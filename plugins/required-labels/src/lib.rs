@@ -1,0 +1,49 @@
+//! Required labels: every object must carry each configured label key.
+//! Configuration: `{"keys": ["team", "cost-center"]}`.
+
+wit_bindgen::generate!({ path: "../../wit/plugin-0.1.0", world: "validator" });
+
+use brokkr::plugin::types::{Deployment, ObjectRef, Violation};
+
+struct RequiredLabels;
+
+fn keys(config: &str) -> Result<Vec<String>, String> {
+    let config = podspec::config(config)?;
+    let keys = podspec::string_list(&config, "keys")?;
+    if keys.is_empty() {
+        return Err("`keys` must name at least one label".into());
+    }
+    Ok(keys)
+}
+
+impl Guest for RequiredLabels {
+    fn check_config(config: String) -> Result<(), String> {
+        keys(&config).map(|_| ())
+    }
+
+    fn validate(deployment: Deployment, config: String) -> Result<Vec<Violation>, String> {
+        let keys = keys(&config)?;
+        let mut violations = Vec::new();
+        for object in &deployment.objects {
+            let parsed: serde_json::Value = serde_json::from_str(&object.json).map_err(|e| e.to_string())?;
+            let labels = parsed.pointer("/metadata/labels");
+            for key in &keys {
+                if labels.and_then(|l| l.get(key)).is_none() {
+                    violations.push(Violation {
+                        object: Some(ObjectRef {
+                            api_version: object.api_version.clone(),
+                            kind: object.kind.clone(),
+                            namespace: object.namespace.clone(),
+                            name: object.name.clone(),
+                        }),
+                        message: format!("missing required label `{key}`"),
+                        path: Some(format!("metadata.labels.{key}")),
+                    });
+                }
+            }
+        }
+        Ok(violations)
+    }
+}
+
+export!(RequiredLabels);

@@ -1,0 +1,205 @@
+//! [`PluginHost`]: loads plugins (compiled once per digest) and calls them, each call in a fresh
+//! store instantiated from the pre-linked component, bounded by fuel, an epoch deadline and a
+//! memory budget. Every way a plugin can fail becomes a [`PluginError`] with a readable reason.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use wasmtime::component::{Component, Linker};
+use wasmtime::{Engine, Store, Trap};
+
+use super::bindings::{Validator, ValidatorPre};
+use super::engine::{self, Limits, Ticker};
+use super::state::CallState;
+use super::{Deployment, Violation, digest};
+
+/// Why a plugin could not be loaded or did not give a verdict.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PluginError {
+    #[error("not a WebAssembly component: {0}")]
+    NotAComponent(String),
+    #[error("the component imports something the host does not provide: {0}")]
+    UnknownImport(String),
+    #[error("the component does not implement brokkr:plugin/validator@0.1.0: {0}")]
+    WrongInterface(String),
+    #[error("the plugin rejected its configuration: {0}")]
+    Config(String),
+    #[error("the plugin ran out of fuel ({0} units)")]
+    Fuel(u64),
+    #[error("the plugin exceeded its time limit of {0:?}")]
+    Timeout(Duration),
+    #[error("the plugin exceeded its memory limit of {0} bytes")]
+    Memory(usize),
+    #[error("the plugin trapped: {0}")]
+    Trap(String),
+    #[error("the plugin returned {0} bytes of violations, more than the limit of {1}")]
+    Output(usize, usize),
+    #[error("the plugin reported an error: {0}")]
+    Guest(String),
+    #[error("the plugin host failed: {0}")]
+    Host(String),
+}
+
+/// A loaded plugin: its digest and the component linked against the host, ready to instantiate.
+pub struct Plugin {
+    pub digest: String,
+    pre: ValidatorPre<CallState>,
+}
+
+impl std::fmt::Debug for Plugin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Plugin")
+            .field("digest", &self.digest)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Runs plugins. Cheap to share; compiled plugins are cached by digest.
+pub struct PluginHost {
+    engine: Engine,
+    linker: Linker<CallState>,
+    limits: Limits,
+    loaded: Mutex<HashMap<String, Arc<Plugin>>>,
+    _ticker: Ticker,
+}
+
+impl std::fmt::Debug for PluginHost {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PluginHost")
+            .field("limits", &self.limits)
+            .finish_non_exhaustive()
+    }
+}
+
+fn first_line(err: &wasmtime::Error) -> String {
+    format!("{err:#}")
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .to_string()
+}
+
+impl PluginHost {
+    pub fn new(limits: Limits) -> Result<Self, PluginError> {
+        let host_error = |e: wasmtime::Error| PluginError::Host(first_line(&e));
+        let engine = engine::engine(&limits).map_err(host_error)?;
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(host_error)?;
+        let ticker = Ticker::start(engine.clone());
+        Ok(Self {
+            engine,
+            linker,
+            limits,
+            loaded: Mutex::new(HashMap::new()),
+            _ticker: ticker,
+        })
+    }
+
+    pub fn limits(&self) -> Limits {
+        self.limits
+    }
+
+    /// Compiles and links `wasm` (or returns the plugin already loaded under its digest).
+    pub fn load(&self, wasm: &[u8]) -> Result<Arc<Plugin>, PluginError> {
+        let digest = digest(wasm);
+        if let Some(found) = self
+            .loaded
+            .lock()
+            .ok()
+            .and_then(|l| l.get(&digest).cloned())
+        {
+            return Ok(found);
+        }
+        let component = Component::from_binary(&self.engine, wasm)
+            .map_err(|e| PluginError::NotAComponent(first_line(&e)))?;
+        let instance_pre = self
+            .linker
+            .instantiate_pre(&component)
+            .map_err(|e| PluginError::UnknownImport(first_line(&e)))?;
+        let pre = ValidatorPre::new(instance_pre)
+            .map_err(|e| PluginError::WrongInterface(first_line(&e)))?;
+        let plugin = Arc::new(Plugin {
+            digest: digest.clone(),
+            pre,
+        });
+        if let Ok(mut loaded) = self.loaded.lock() {
+            loaded.insert(digest, plugin.clone());
+        }
+        Ok(plugin)
+    }
+
+    /// A plugin loaded earlier, by digest.
+    pub fn get(&self, digest: &str) -> Option<Arc<Plugin>> {
+        self.loaded.lock().ok().and_then(|l| l.get(digest).cloned())
+    }
+
+    /// A fresh store with this host's limits.
+    fn store(&self) -> Result<Store<CallState>, PluginError> {
+        let mut store = Store::new(&self.engine, CallState::new(self.limits.memory_bytes));
+        store.limiter(|state| &mut state.budget);
+        store
+            .set_fuel(self.limits.fuel)
+            .map_err(|e| PluginError::Host(first_line(&e)))?;
+        store.set_epoch_deadline(self.limits.ticks());
+        store.epoch_deadline_trap();
+        Ok(store)
+    }
+
+    fn instantiate(&self, plugin: &Plugin) -> Result<(Store<CallState>, Validator), PluginError> {
+        let mut store = self.store()?;
+        let instance = plugin
+            .pre
+            .instantiate(&mut store)
+            .map_err(|e| self.classify(&e, &store))?;
+        Ok((store, instance))
+    }
+
+    /// Names a failed call: fuel, time, memory, or another trap.
+    fn classify(&self, err: &wasmtime::Error, store: &Store<CallState>) -> PluginError {
+        match err.downcast_ref::<Trap>() {
+            Some(Trap::OutOfFuel) => PluginError::Fuel(self.limits.fuel),
+            Some(Trap::Interrupt) => PluginError::Timeout(self.limits.timeout),
+            _ if store.data().budget.refused => PluginError::Memory(self.limits.memory_bytes),
+            _ => PluginError::Trap(first_line(err)),
+        }
+    }
+
+    /// Asks the plugin whether `config` suits it.
+    pub fn check_config(&self, plugin: &Plugin, config: &str) -> Result<(), PluginError> {
+        let (mut store, instance) = self.instantiate(plugin)?;
+        let verdict = instance
+            .call_check_config(&mut store, config)
+            .map_err(|e| self.classify(&e, &store))?;
+        verdict.map_err(PluginError::Config)
+    }
+
+    /// Judges a deployment object; an empty list means it passes.
+    pub fn validate(
+        &self,
+        plugin: &Plugin,
+        deployment: &Deployment,
+        config: &str,
+    ) -> Result<Vec<Violation>, PluginError> {
+        let (mut store, instance) = self.instantiate(plugin)?;
+        let verdict = instance
+            .call_validate(&mut store, deployment, config)
+            .map_err(|e| self.classify(&e, &store))?;
+        let violations =
+            verdict.map_err(|message| PluginError::Guest(message.chars().take(1000).collect()))?;
+        let size: usize = violations
+            .iter()
+            .map(|v| {
+                v.message.len()
+                    + v.path.as_ref().map_or(0, String::len)
+                    + v.object
+                        .as_ref()
+                        .map_or(0, |o| o.name.len() + o.kind.len() + 64)
+            })
+            .sum();
+        if size > self.limits.max_output_bytes {
+            return Err(PluginError::Output(size, self.limits.max_output_bytes));
+        }
+        Ok(violations)
+    }
+}
