@@ -5,6 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 scripts/ensure-postgres.sh
+scripts/build-plugins.sh
 
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings

@@ -167,6 +167,20 @@ impl BrokerClient {
         Ok(())
     }
 
+    /// This agent's own record (names, labels, annotations: the cluster facts plugins see).
+    pub async fn agent(&self, agent: Uuid) -> Result<brokkr_types::resources::Agent, BrokerError> {
+        let path = format!("/api/v1/agents/{agent}");
+        let response = check(self.request(reqwest::Method::GET, &path).send().await?).await?;
+        Ok(response.json().await?)
+    }
+
+    /// A plugin module by digest.
+    pub async fn module(&self, digest: &str) -> Result<Vec<u8>, BrokerError> {
+        let path = format!("/api/v1/plugins/modules/{digest}");
+        let response = check(self.request(reqwest::Method::GET, &path).send().await?).await?;
+        Ok(response.bytes().await?.to_vec())
+    }
+
     /// Posts one event; a repeat of an already stored idempotency key also succeeds.
     pub async fn post_event(&self, agent: Uuid, event: &NewAgentEvent) -> Result<(), BrokerError> {
         let path = format!("/api/v1/agents/{agent}/events");

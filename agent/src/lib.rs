@@ -9,6 +9,7 @@ pub mod config;
 pub mod health;
 pub mod metrics;
 pub mod objects;
+pub mod policy;
 pub mod reconcile;
 pub mod run;
 pub mod server;

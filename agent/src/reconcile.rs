@@ -16,6 +16,7 @@ use crate::backoff::Retries;
 use crate::cluster::{Cluster, ClusterError};
 use crate::health::{self, Health};
 use crate::objects::{self, Desired, ObjectRef};
+use crate::policy::Enforcer;
 use crate::state::{Persisted, StackRecord};
 
 /// Counts of one pass, for logs and metrics.
@@ -67,6 +68,8 @@ pub struct Reconciler {
     agent: Uuid,
     retries: Retries,
     crd_timeout: Duration,
+    /// Runs the policy plugins bound to stacks before they are applied.
+    pub enforcer: Option<Enforcer>,
 }
 
 impl Reconciler {
@@ -76,7 +79,50 @@ impl Reconciler {
             agent,
             retries,
             crd_timeout,
+            enforcer: None,
         }
+    }
+
+    /// Runs policy plugins before every apply.
+    pub fn with_enforcer(mut self, enforcer: Enforcer) -> Self {
+        self.enforcer = Some(enforcer);
+        self
+    }
+
+    /// Lets the plugins covering `stack` judge it; reports what they found and returns why the
+    /// apply must not happen, if it must not.
+    async fn policy_gate(&self, state: &mut Persisted, stack: &TargetStack) -> Option<String> {
+        let enforcer = self.enforcer.as_ref()?;
+        let policies = state
+            .target
+            .as_ref()
+            .map(|t| t.policies.clone())
+            .unwrap_or_default();
+        let findings = enforcer.judge(stack, &policies).await;
+        let object = stack.deployment_object.id;
+        for finding in findings
+            .iter()
+            .filter(|f| !matches!(&f.outcome, Ok(v) if v.is_empty()))
+        {
+            let key = format!("validation:{object}:{}", finding.policy.plugin_id);
+            queue(
+                state,
+                event(
+                    &key,
+                    object,
+                    EventType::Validation,
+                    EventStatus::Failure,
+                    &finding.summary(),
+                ),
+            );
+        }
+        let blocking: Vec<String> = findings
+            .iter()
+            .filter(|f| f.blocks())
+            .map(|f| f.policy.plugin.clone())
+            .collect();
+        (!blocking.is_empty())
+            .then(|| format!("not applied: blocked by policy {}", blocking.join(", ")))
     }
 
     /// When the next failed stack may be retried.
@@ -220,6 +266,12 @@ impl Reconciler {
         state: &mut Persisted,
         stack: &TargetStack,
     ) -> Result<BTreeSet<ObjectRef>, StackFailure> {
+        if let Some(message) = self.policy_gate(state, stack).await {
+            return Err(StackFailure {
+                message,
+                attempted: BTreeSet::new(),
+            });
+        }
         let desired = self.parse(stack).map_err(|e| StackFailure {
             message: e.to_string(),
             attempted: BTreeSet::new(),

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
+use brokkr_policy::plugin::{Limits, PluginHost};
 use brokkr_types::Pak;
 use tokio::sync::watch;
 use uuid::Uuid;
@@ -16,6 +17,7 @@ use crate::broker::{BrokerClient, BrokerError, Fetched};
 use crate::cluster::Cluster;
 use crate::config::AgentSettings;
 use crate::metrics::Metrics;
+use crate::policy::Enforcer;
 use crate::reconcile::Reconciler;
 use crate::state::{Persisted, StateError, StateFile};
 
@@ -33,6 +35,8 @@ pub enum AgentError {
     },
     #[error("shut down before the agent could learn its identity")]
     NoIdentity,
+    #[error("cannot start the plugin host: {0}")]
+    Plugins(String),
 }
 
 /// Keys of delivered events kept to avoid re-sending (the broker deduplicates anyway).
@@ -168,7 +172,14 @@ impl Agent {
             Duration::from_secs(settings.retry_max_seconds.max(1)),
         );
         let crd_timeout = Duration::from_secs(settings.crd_timeout_seconds.max(1));
-        let reconciler = Reconciler::new(Cluster::new(kube), agent_id, retries, crd_timeout);
+        let host =
+            PluginHost::new(Limits::default()).map_err(|e| AgentError::Plugins(e.to_string()))?;
+        let modules = std::path::Path::new(&settings.state_path)
+            .parent()
+            .unwrap_or(std::path::Path::new("."))
+            .join("modules");
+        let reconciler = Reconciler::new(Cluster::new(kube), agent_id, retries, crd_timeout)
+            .with_enforcer(Enforcer::new(host, modules));
         Ok(Self {
             settings,
             broker,
@@ -186,6 +197,8 @@ impl Agent {
         let interval = self.settings.polling_interval();
         let mut reapply_at = Instant::now();
         let mut next_beat = Instant::now();
+        // Modules of a remembered state come from disk even when the broker is away.
+        self.refresh_policies().await;
         let mut changed = self.poll(None).await;
         loop {
             let now = Instant::now();
@@ -250,6 +263,7 @@ impl Agent {
             Ok(Fetched::Changed(target)) => {
                 tracing::info!(etag = %target.etag, stacks = target.stacks.len(), "new target state");
                 self.state.target = Some(target);
+                self.refresh_policies().await;
                 true
             }
             Ok(Fetched::Unchanged) => false,
@@ -259,6 +273,28 @@ impl Agent {
                 false
             }
         }
+    }
+
+    /// Loads the modules of the target state's policies and refreshes the cluster facts
+    /// plugins see (the agent's names, labels and annotations).
+    async fn refresh_policies(&mut self) {
+        let policies = self
+            .state
+            .target
+            .as_ref()
+            .map(|t| t.policies.clone())
+            .unwrap_or_default();
+        let Some(enforcer) = self.reconciler.enforcer.as_mut() else {
+            return;
+        };
+        if policies.is_empty() {
+            return;
+        }
+        match self.broker.agent(self.agent_id).await {
+            Ok(agent) => enforcer.set_cluster(&agent),
+            Err(e) => tracing::debug!(error = %e, "cannot refresh this agent's facts"),
+        }
+        enforcer.prepare(&self.broker, &policies).await;
     }
 
     async fn heartbeat(&mut self) {

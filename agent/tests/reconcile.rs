@@ -54,6 +54,7 @@ fn object(stack: Uuid, sequence: i64, yaml: &str, marker: bool) -> DeploymentObj
 
 fn target(agent: Uuid, stacks: Vec<(Uuid, DeploymentObject)>) -> TargetState {
     TargetState {
+        policies: Vec::new(),
         agent_id: agent,
         etag: Uuid::new_v4().to_string(),
         stacks: stacks
@@ -375,4 +376,99 @@ async fn health_follows_the_rollout() {
             .as_str()
             .contains("CrashLoopBackOff")
     );
+}
+
+/// A guest plugin built by scripts/build-plugins.sh.
+fn plugin_wasm(name: &str) -> Vec<u8> {
+    let path = format!(
+        "{}/../plugins/target/wasm32-wasip2/release/{name}.wasm",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    std::fs::read(&path)
+        .unwrap_or_else(|e| panic!("{path}: {e}; build the guests with scripts/build-plugins.sh"))
+}
+
+fn policy(
+    digest: &str,
+    stack: Uuid,
+    mode: brokkr_types::plugins::PluginMode,
+) -> brokkr_types::plugins::TargetPolicy {
+    brokkr_types::plugins::TargetPolicy {
+        binding_id: Uuid::new_v4(),
+        plugin_id: Uuid::new_v4(),
+        plugin: "required-labels".into(),
+        digest: digest.into(),
+        config: r#"{"keys":["team"]}"#.into(),
+        mode,
+        scope: brokkr_types::plugins::PluginScope::Stack,
+        scope_id: Some(stack),
+    }
+}
+
+#[tokio::test]
+async fn enforcing_plugins_block_the_apply_and_say_why() {
+    use brokkr_types::plugins::PluginMode;
+    let mut rig = rig();
+    let host =
+        brokkr_policy::plugin::PluginHost::new(brokkr_policy::plugin::Limits::default()).unwrap();
+    let dir = std::env::temp_dir().join(format!("brokkr-modules-{}", Uuid::new_v4()));
+    let enforcer = brokkr_agent::policy::Enforcer::new(host, dir);
+    let digest = enforcer.insert(&plugin_wasm("required_labels")).unwrap();
+    rig.reconciler.enforcer = Some(enforcer);
+    let (guarded, warned) = (Uuid::new_v4(), Uuid::new_v4());
+    let mut target = target(
+        rig.agent,
+        vec![
+            (
+                guarded,
+                object(guarded, 1, &config_maps(&["guarded"]), false),
+            ),
+            (warned, object(warned, 1, &config_maps(&["warned"]), false)),
+        ],
+    );
+    target.policies = vec![
+        policy(&digest, guarded, PluginMode::Enforce),
+        policy(&digest, warned, PluginMode::Warn),
+    ];
+    rig.state.target = Some(target.clone());
+    let outcome = rig
+        .reconciler
+        .reconcile(&mut rig.state, false, Instant::now())
+        .await;
+    assert_eq!((outcome.applied, outcome.failed), (1, 1));
+    assert!(
+        rig.config_map("guarded").is_none(),
+        "an enforcing plugin blocks the apply"
+    );
+    assert!(
+        rig.config_map("warned").is_some(),
+        "a warning plugin does not"
+    );
+    let validations: Vec<_> = rig
+        .state
+        .outbox
+        .iter()
+        .filter(|e| e.event_type == EventType::Validation)
+        .collect();
+    assert_eq!(validations.len(), 2);
+    assert!(validations.iter().all(|e| {
+        e.message
+            .as_ref()
+            .unwrap()
+            .as_str()
+            .contains("missing required label `team`")
+    }));
+
+    // A compliant version passes.
+    let labelled =
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: guarded\n  labels:\n    team: core\n";
+    target.stacks[0].deployment_object = object(guarded, 2, labelled, false);
+    rig.state.target = Some(target);
+    while !rig.reconciler.retry_due(Instant::now()) {
+        tokio::task::yield_now().await;
+    }
+    rig.reconciler
+        .reconcile(&mut rig.state, false, Instant::now())
+        .await;
+    assert!(rig.config_map("guarded").is_some());
 }

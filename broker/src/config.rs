@@ -16,7 +16,47 @@ pub struct Settings {
     pub database: DatabaseSettings,
     pub broker: BrokerSettings,
     pub targeting: TargetingSettings,
+    pub plugins: PluginSettings,
     pub log: LogSettings,
+}
+
+/// Limits of WASM policy plugins.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PluginSettings {
+    /// Fuel units per call (roughly WebAssembly instructions).
+    pub fuel: u64,
+    /// Wall-clock limit per call, in milliseconds.
+    pub timeout_ms: u64,
+    /// Linear memory per call, in MiB.
+    pub memory_mib: u64,
+    /// Largest list of violations a call may return, in KiB.
+    pub max_output_kib: u64,
+    /// Largest plugin upload, in bytes (components built by ordinary toolchains can be large).
+    pub max_upload_bytes: u64,
+}
+
+impl Default for PluginSettings {
+    fn default() -> Self {
+        Self {
+            fuel: 2_000_000_000,
+            timeout_ms: 2_000,
+            memory_mib: 64,
+            max_output_kib: 1024,
+            max_upload_bytes: 64 * 1024 * 1024,
+        }
+    }
+}
+
+impl PluginSettings {
+    pub fn limits(&self) -> brokkr_policy::plugin::Limits {
+        brokkr_policy::plugin::Limits {
+            fuel: self.fuel,
+            timeout: std::time::Duration::from_millis(self.timeout_ms.max(1)),
+            memory_bytes: usize::try_from(self.memory_mib.max(1) << 20).unwrap_or(usize::MAX),
+            max_output_bytes: usize::try_from(self.max_output_kib << 10).unwrap_or(usize::MAX),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -11,6 +11,7 @@ pub mod error;
 pub mod extract;
 pub mod feed;
 pub mod metrics;
+pub mod policies;
 pub mod request_id;
 pub mod routes;
 pub mod startup;

@@ -27,6 +27,8 @@ pub enum StartupError {
     Migrate(StoreError),
     #[error("cannot create the admin PAK: {0}")]
     Bootstrap(StoreError),
+    #[error("cannot start the plugin host: {0}")]
+    Plugins(String),
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: SocketAddr,
@@ -77,6 +79,10 @@ impl Application {
             Duration::from_secs(settings.broker.auth_cache_ttl_seconds),
             settings.broker.auth_cache_capacity,
         );
+        let policies = Arc::new(
+            crate::policies::Policies::new(settings.plugins.limits())
+                .map_err(|e| StartupError::Plugins(e.to_string()))?,
+        );
         let listener = TcpListener::bind(addr)
             .await
             .map_err(|source| StartupError::Bind { addr, source })?;
@@ -86,6 +92,7 @@ impl Application {
             settings: Arc::new(settings),
             targeting: crate::targeting::Targeting::new(),
             metrics: Default::default(),
+            policies,
         };
         Ok(Self {
             listener,

@@ -15,4 +15,5 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     pub targeting: Arc<Targeting>,
     pub metrics: Arc<crate::metrics::Metrics>,
+    pub policies: Arc<crate::policies::Policies>,
 }

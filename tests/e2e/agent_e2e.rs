@@ -391,3 +391,43 @@ e2e!(agent_restart_neither_repeats_nor_deletes, |env| {
     assert!(restarted_at.elapsed() < PATIENCE * 2);
     let _ = env.agent.state_dir();
 });
+
+e2e!(agent_enforces_bound_plugins, |env| {
+    // The stored object predates the policy, so only the agent can stop it.
+    let stack = env.broker.plain_stack(&env.generator, "guarded").await;
+    let unlabelled = env.publish(stack, &env.config_map("guarded", "1")).await;
+    env.broker
+        .enforce_plugin(
+            "required_labels",
+            serde_json::json!({ "keys": ["team"] }),
+            stack,
+            "enforce",
+        )
+        .await;
+    env.broker.target(&env.generator, env.agent.id, stack).await;
+    let events = env.wait_events(unlabelled, "validation", 1).await;
+    assert_eq!(events[0]["status"], "failure");
+    assert!(
+        events[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("missing required label `team`"),
+        "{}",
+        events[0]
+    );
+    assert!(
+        env.config_map_value("guarded").await.is_none(),
+        "nothing was applied"
+    );
+
+    let labelled = format!(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: guarded\n  namespace: {}\n  labels:\n    team: core\ndata:\n  value: \"2\"\n",
+        env.ns
+    );
+    let compliant = env.publish(stack, &labelled).await;
+    env.wait_value("guarded", "2").await;
+    assert_eq!(
+        env.wait_events(compliant, "apply", 1).await[0]["status"],
+        "success"
+    );
+});

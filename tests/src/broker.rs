@@ -130,6 +130,61 @@ impl TestBroker {
         )
     }
 
+    /// A stack targeted at nobody yet; returns its id.
+    pub async fn plain_stack(&self, pak: &str, name: &str) -> Uuid {
+        let stack = self
+            .created("/api/v1/stacks", pak, json!({ "name": name }))
+            .await;
+        stack["id"].as_str().unwrap().parse().unwrap()
+    }
+
+    /// Targets a stack at an agent.
+    pub async fn target(&self, pak: &str, agent: Uuid, stack: Uuid) {
+        self.created(
+            &format!("/api/v1/agents/{agent}/targets"),
+            pak,
+            json!({ "stack_id": stack }),
+        )
+        .await;
+    }
+
+    /// Uploads a plugin built by scripts/build-plugins.sh and binds it to a stack; returns its id.
+    pub async fn enforce_plugin(&self, name: &str, config: Value, stack: Uuid, mode: &str) -> Uuid {
+        let path = format!(
+            "{}/../plugins/target/wasm32-wasip2/release/{name}.wasm",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        let wasm = std::fs::read(&path).unwrap_or_else(|e| {
+            panic!("{path}: {e}; build the guests with scripts/build-plugins.sh")
+        });
+        let form = reqwest::multipart::Form::new()
+            .text("name", name.replace('_', "-"))
+            .text("config", config.to_string())
+            .part(
+                "wasm",
+                reqwest::multipart::Part::bytes(wasm).file_name("plugin.wasm"),
+            );
+        let response = self
+            .client
+            .post(format!("{}/api/v1/plugins", self.url))
+            .bearer_auth(&self.admin)
+            .multipart(form)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 201);
+        let plugin: Value = response.json().await.unwrap();
+        let id: Uuid = plugin["id"].as_str().unwrap().parse().unwrap();
+        let binding = json!({ "scope": "stack", "scope_id": stack, "mode": mode });
+        self.created(
+            &format!("/api/v1/plugins/{id}/bindings"),
+            &self.admin,
+            binding,
+        )
+        .await;
+        id
+    }
+
     /// A stack targeted at `agent`; returns its id.
     pub async fn stack(&self, pak: &str, name: &str, agent: Uuid) -> Uuid {
         let stack = self

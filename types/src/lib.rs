@@ -4,6 +4,7 @@
 #[cfg(feature = "config")]
 pub mod config;
 pub mod names;
+pub mod plugins;
 pub mod problem;
 pub mod requests;
 pub mod resources;

@@ -130,6 +130,16 @@ impl fmt::Debug for DeploymentObject {
     }
 }
 
+/// A newly stored deployment object, with what plugins in `warn` mode found.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct CreatedDeploymentObject {
+    #[serde(flatten)]
+    pub object: DeploymentObject,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub policy: Vec<crate::plugins::PolicyFinding>,
+}
+
 /// A deployment object without its YAML, as listed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

@@ -14,6 +14,9 @@ pub struct TargetState {
     /// The same value as the `ETag` header (without quotes).
     pub etag: String,
     pub stacks: Vec<TargetStack>,
+    /// Plugins to run before applying the stacks they cover.
+    #[serde(default)]
+    pub policies: Vec<crate::plugins::TargetPolicy>,
 }
 
 /// One targeted stack and the deployment object the agent must converge to.

@@ -67,6 +67,12 @@ pub async fn get(db: &Db, id: Uuid) -> StoreResult<Option<Generator>> {
     Ok(row.map(Into::into))
 }
 
+/// A generator's name, deleted or not.
+pub async fn get_any_name(db: &Db, id: Uuid) -> StoreResult<Option<String>> {
+    const SQL: &str = "SELECT name FROM generators WHERE id = $1";
+    Ok(with_db!(db, pool => sqlx::query_scalar(SQL).bind(id).fetch_optional(pool).await)?)
+}
+
 /// A live generator, read inside a transaction.
 pub async fn get_in(tx: &mut Tx, id: Uuid) -> StoreResult<Option<Generator>> {
     const SQL: &str = concat!(

@@ -9,6 +9,7 @@ pub mod events;
 pub mod generators;
 pub mod metadata;
 pub mod paks;
+pub mod plugins;
 pub mod stacks;
 pub mod target_state;
 pub mod targets;

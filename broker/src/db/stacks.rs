@@ -98,6 +98,16 @@ pub async fn owner_of_any(db: &Db, id: Uuid) -> StoreResult<Option<Uuid>> {
     Ok(with_db!(db, pool => sqlx::query_scalar(SQL).bind(id).fetch_optional(pool).await)?)
 }
 
+/// A stack, deleted or not, with its labels and annotations.
+pub async fn get_any(db: &Db, id: Uuid) -> StoreResult<Option<Stack>> {
+    const SQL: &str = concat!("SELECT ", columns!(), " FROM stacks WHERE id = $1");
+    let row: Option<StackRow> =
+        with_db!(db, pool => sqlx::query_as(SQL).bind(id).fetch_optional(pool).await)?;
+    let Some(row) = row else { return Ok(None) };
+    let metadata = metadata::load_one(db, Owner::Stack, id).await?;
+    Ok(Some(row.with_metadata(metadata)))
+}
+
 /// A live stack with its labels and annotations.
 pub async fn get(db: &Db, id: Uuid) -> StoreResult<Option<Stack>> {
     let Some(row) = get_row(db, id).await? else {

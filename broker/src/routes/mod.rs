@@ -8,6 +8,7 @@ pub mod events;
 pub mod generators;
 pub mod health;
 pub mod metadata;
+pub mod plugins;
 pub mod stacks;
 pub mod target_state;
 pub mod targeting;
@@ -62,9 +63,20 @@ impl utoipa::Modify for PakSecurity {
     }
 }
 
-/// Every route of the API, with its OpenAPI description.
-fn api() -> OpenApiRouter<AppState> {
+/// Every route of the API, with its OpenAPI description. Plugin uploads get their own,
+/// larger body limit (`upload_limit`).
+fn api(upload_limit: usize) -> OpenApiRouter<AppState> {
+    let uploads = OpenApiRouter::new()
+        .routes(routes!(plugins::upload, plugins::list))
+        .layer(DefaultBodyLimit::max(upload_limit));
     OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(uploads)
+        .routes(routes!(plugins::get, plugins::update, plugins::delete))
+        .routes(routes!(plugins::bind))
+        .routes(routes!(plugins::unbind))
+        .routes(routes!(plugins::verdicts))
+        .routes(routes!(plugins::dry_run))
+        .routes(routes!(plugins::module))
         .routes(routes!(health::healthz))
         .routes(routes!(health::readyz))
         .routes(routes!(whoami::whoami))
@@ -108,13 +120,15 @@ fn api() -> OpenApiRouter<AppState> {
 
 /// The OpenAPI document generated from the handlers.
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    api().into_openapi()
+    api(0).into_openapi()
 }
 
 /// The complete application: routes, OpenAPI document, fallbacks and layers.
 pub fn router(state: AppState) -> Router {
     let body_limit = usize::try_from(state.settings.broker.max_body_bytes).unwrap_or(usize::MAX);
-    let (routes, document) = api().split_for_parts();
+    let upload_limit =
+        usize::try_from(state.settings.plugins.max_upload_bytes).unwrap_or(usize::MAX);
+    let (routes, document) = api(upload_limit).split_for_parts();
     let document = Arc::new(document);
     routes
         .route(

@@ -17,7 +17,7 @@ use uuid::Uuid;
 
 use crate::auth::Principal;
 use crate::auth::caller::{AdminOrAgent, Caller};
-use crate::db::{agents, target_state};
+use crate::db::{agents, plugins, target_state};
 use crate::domain::target_etag;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiQuery, IdPath};
@@ -54,11 +54,12 @@ async fn current_view(state: &AppState, agent: Uuid) -> ApiResult<Arc<View>> {
         .await?
         .ok_or(ApiError::NotFound("agent"))?;
     let pairs = target_state::fingerprint(&state.db, agent).await?;
-    let view = Arc::new(View {
-        etag: target_etag::etag(agent, &pairs),
-        active: row.status() == AgentStatus::Active,
-        pairs,
-    });
+    let policies = plugins::policies_for_agent(&state.db, agent).await?;
+    let policies: Arc<str> = serde_json::to_string(&policies)
+        .map_err(|e| ApiError::Internal(format!("cannot serialise policies: {e}")))?
+        .into();
+    let active = row.status() == AgentStatus::Active;
+    let view = Arc::new(View::new(agent, active, pairs, policies));
     hub.store(agent, generation, view.clone());
     Ok(view)
 }
@@ -106,9 +107,7 @@ pub async fn get(
             .is_some_and(|h| target_etag::matches(h, &view.etag));
         if !unchanged {
             let fragments = &state.targeting.fragments;
-            let body = fragments
-                .body(&state.db, id, &view.etag, &view.pairs)
-                .await?;
+            let body = fragments.body(&state.db, id, &view).await?;
             Metrics::inc(&state.metrics.target_state_full);
             let response = ([(header::CONTENT_TYPE, "application/json")], body).into_response();
             return Ok(with_etag(response, &view.etag));

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use uuid::Uuid;
 
+use super::View;
 use crate::db::{Db, StoreError, StoreResult, target_state};
 
 /// Bytes of serialized entries kept in memory.
@@ -62,14 +63,9 @@ impl Fragments {
             .map_err(StoreError::Shared)
     }
 
-    /// The JSON body of a target state with these `(stack, deployment object)` pairs.
-    pub async fn body(
-        &self,
-        db: &Db,
-        agent: Uuid,
-        etag: &str,
-        pairs: &[(Uuid, Uuid)],
-    ) -> StoreResult<String> {
+    /// The JSON body of an agent's target state as its view describes it.
+    pub async fn body(&self, db: &Db, agent: Uuid, view: &View) -> StoreResult<String> {
+        let (etag, pairs) = (view.etag.as_str(), view.pairs.as_slice());
         let missing: Vec<Uuid> = pairs
             .iter()
             .map(|(_, o)| *o)
@@ -83,7 +79,8 @@ impl Fragments {
         for (_, object) in pairs {
             parts.push(self.entry(db, *object, vec![*object]).await?);
         }
-        let size: usize = parts.iter().map(|p| p.len() + 1).sum::<usize>() + 128;
+        let size: usize =
+            parts.iter().map(|p| p.len() + 1).sum::<usize>() + view.policies.len() + 128;
         let mut body = String::with_capacity(size);
         body.push_str("{\"agent_id\":\"");
         body.push_str(&agent.to_string());
@@ -96,7 +93,9 @@ impl Fragments {
             }
             body.push_str(part);
         }
-        body.push_str("]}");
+        body.push_str("],\"policies\":");
+        body.push_str(&view.policies);
+        body.push('}');
         Ok(body)
     }
 }

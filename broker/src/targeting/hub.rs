@@ -18,6 +18,21 @@ pub struct View {
     pub active: bool,
     /// `(stack, deployment object)` ordered by stack.
     pub pairs: Vec<(Uuid, Uuid)>,
+    /// The policies the agent must run, as the JSON array sent in the body.
+    pub policies: Arc<str>,
+}
+
+impl View {
+    /// A view; the ETag covers the pairs and the policies.
+    pub fn new(agent: Uuid, active: bool, pairs: Vec<(Uuid, Uuid)>, policies: Arc<str>) -> Self {
+        let etag = crate::domain::target_etag::etag(agent, &pairs, &policies);
+        Self {
+            etag,
+            active,
+            pairs,
+            policies,
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -172,12 +187,12 @@ fn advanced(agent: Uuid, view: &View, stack: Uuid, object: Uuid) -> Option<Arc<V
     let index = view.pairs.iter().position(|(s, _)| *s == stack)?;
     let mut pairs = view.pairs.clone();
     pairs[index].1 = object;
-    let etag = crate::domain::target_etag::etag(agent, &pairs);
-    Some(Arc::new(View {
-        etag,
-        active: view.active,
+    Some(Arc::new(View::new(
+        agent,
+        view.active,
         pairs,
-    }))
+        view.policies.clone(),
+    )))
 }
 
 #[cfg(test)]
@@ -189,6 +204,7 @@ mod tests {
             etag: etag.into(),
             active: true,
             pairs: Vec::new(),
+            policies: "[]".into(),
         })
     }
 
@@ -215,22 +231,17 @@ mod tests {
             Uuid::new_v4(),
         );
         let (generation, _) = hub.snapshot(agent);
-        let etag = crate::domain::target_etag::etag(agent, &[(stack, old)]);
         hub.store(
             agent,
             generation,
-            Arc::new(View {
-                etag,
-                active: true,
-                pairs: vec![(stack, old)],
-            }),
+            Arc::new(View::new(agent, true, vec![(stack, old)], "[]".into())),
         );
         hub.advance([agent], stack, new);
         let view = hub.snapshot(agent).1.expect("kept");
         assert_eq!(view.pairs, vec![(stack, new)]);
         assert_eq!(
             view.etag,
-            crate::domain::target_etag::etag(agent, &[(stack, new)])
+            View::new(agent, true, vec![(stack, new)], "[]".into()).etag
         );
         hub.advance([agent], Uuid::new_v4(), new);
         assert!(

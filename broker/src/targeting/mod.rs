@@ -90,6 +90,11 @@ impl Targeting {
         notify(tx, self.payloads(agents)).await
     }
 
+    /// Announces, inside `tx`, that every agent's target state changed.
+    pub async fn announce_all(&self, tx: &mut Tx) -> StoreResult<()> {
+        notify(tx, vec![format!("{}|*", self.replica)]).await
+    }
+
     /// Announces, inside `tx`, that `stack` moved to deployment object `object`.
     pub async fn announce_advance(
         &self,
@@ -135,16 +140,8 @@ mod tests {
 
     fn held(targeting: &Targeting, agent: Uuid, stack: Uuid, object: Uuid) {
         let (generation, _) = targeting.hub.snapshot(agent);
-        let etag = crate::domain::target_etag::etag(agent, &[(stack, object)]);
-        targeting.hub.store(
-            agent,
-            generation,
-            Arc::new(View {
-                etag,
-                active: true,
-                pairs: vec![(stack, object)],
-            }),
-        );
+        let view = View::new(agent, true, vec![(stack, object)], "[]".into());
+        targeting.hub.store(agent, generation, Arc::new(view));
     }
 
     #[test]

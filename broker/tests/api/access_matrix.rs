@@ -21,6 +21,8 @@ struct World {
     object_a: Uuid,
     rotated: String,
     deleted: String,
+    /// A plugin, one of its bindings, and its digest.
+    plugin: (Uuid, Uuid, String),
 }
 
 async fn world(app: &TestApp) -> World {
@@ -49,6 +51,31 @@ async fn world(app: &TestApp) -> World {
     let stack_a2 = app.create_stack(&gen_a.1, json!({ "name": "sa2" })).await;
     let object_a = id_of(&app.add_object(&gen_a.1, stack_a, CONFIG_MAP).await);
     app.target(&gen_a.1, agent_x.0, stack_a).await;
+    let uploaded = app
+        .upload_plugin(
+            &format!("p-{tag}"),
+            plugin_wasm("required_labels"),
+            Some(json!({ "keys": ["team"] })),
+        )
+        .await;
+    let uploaded = expect_json(uploaded, 201).await;
+    let plugin_id = id_of(&uploaded);
+    let binding = json!({ "scope": "stack", "scope_id": stack_a2, "mode": "shadow" });
+    let binding = expect_json(
+        app.post(
+            &format!("/api/v1/plugins/{plugin_id}/bindings"),
+            &app.admin,
+            binding,
+        )
+        .await,
+        201,
+    )
+    .await;
+    let plugin = (
+        plugin_id,
+        id_of(&binding),
+        uploaded["digest"].as_str().unwrap().to_string(),
+    );
     World {
         gen_a,
         gen_b,
@@ -59,6 +86,7 @@ async fn world(app: &TestApp) -> World {
         object_a,
         rotated,
         deleted,
+        plugin,
     }
 }
 
@@ -431,6 +459,67 @@ fn cases() -> Vec<Case> {
             none,
             [200, 403, 403, 403, 403],
         ),
+        // Plugins.
+        case(
+            M::POST,
+            |_| "/api/v1/plugins".into(),
+            |_| Some(json!({ "multipart": true })),
+            [201, 403, 403, 403, 403],
+        ),
+        case(
+            M::GET,
+            |_| "/api/v1/plugins".into(),
+            none,
+            [200, 403, 403, 403, 403],
+        ),
+        case(
+            M::GET,
+            |w| format!("/api/v1/plugins/{}", w.plugin.0),
+            none,
+            [200, 403, 403, 403, 403],
+        ),
+        case(
+            M::PATCH,
+            |w| format!("/api/v1/plugins/{}", w.plugin.0),
+            |_| Some(json!({ "description": "d" })),
+            [200, 403, 403, 403, 403],
+        ),
+        case(
+            M::DELETE,
+            |w| format!("/api/v1/plugins/{}", w.plugin.0),
+            none,
+            [204, 403, 403, 403, 403],
+        ),
+        case(
+            M::POST,
+            |w| format!("/api/v1/plugins/{}/bindings", w.plugin.0),
+            |w| Some(json!({ "scope": "stack", "scope_id": w.stack_a, "mode": "warn" })),
+            [201, 403, 403, 403, 403],
+        ),
+        case(
+            M::DELETE,
+            |w| format!("/api/v1/plugins/{}/bindings/{}", w.plugin.0, w.plugin.1),
+            none,
+            [204, 403, 403, 403, 403],
+        ),
+        case(
+            M::GET,
+            |w| format!("/api/v1/plugins/{}/verdicts", w.plugin.0),
+            none,
+            [200, 403, 403, 403, 403],
+        ),
+        case(
+            M::POST,
+            |w| format!("/api/v1/plugins/{}/dry-run", w.plugin.0),
+            |w| Some(json!({ "scope": "stack", "scope_id": w.stack_a })),
+            [200, 403, 403, 403, 403],
+        ),
+        case(
+            M::GET,
+            |w| format!("/api/v1/plugins/modules/{}", w.plugin.2),
+            none,
+            [200, 403, 403, 200, 200],
+        ),
     ]
 }
 
@@ -439,6 +528,17 @@ async fn call(app: &TestApp, case: &Case, who: Who, w: &World) -> u16 {
     let pak = pak_of(who, &app.admin, w);
     let mut request = app.request(case.method.clone(), &path, pak.as_deref());
     request = match (case.body)(w) {
+        Some(body) if body.get("multipart").is_some() => {
+            let form = reqwest::multipart::Form::new()
+                .text("name", format!("up-{}", Uuid::new_v4().simple()))
+                .text("config", r#"{"keys":["team"]}"#)
+                .part(
+                    "wasm",
+                    reqwest::multipart::Part::bytes(plugin_wasm("required_labels"))
+                        .file_name("p.wasm"),
+                );
+            request.multipart(form)
+        }
         Some(body) => request.json(&body),
         None if case.method == Method::POST => request.json(&json!({})),
         None => request,
@@ -520,7 +620,10 @@ both_backends!(every_documented_route_is_in_the_matrix, |app| {
 
 /// Turns a concrete path back into its template (`/api/v1/agents/{id}/targets/{stack_id}`).
 fn normalise(path: &str, w: &World) -> String {
-    path.replace(&w.agent_x.0.to_string(), "{id}")
+    path.replace(&w.plugin.1.to_string(), "{binding_id}")
+        .replace(&w.plugin.0.to_string(), "{id}")
+        .replace(&w.plugin.2, "{digest}")
+        .replace(&w.agent_x.0.to_string(), "{id}")
         .replace(
             &format!("{{id}}/targets/{}", w.stack_a),
             "{id}/targets/{stack_id}",

@@ -271,4 +271,39 @@ pub async fn expect_problem(response: Response, status: u16, code: &str) -> Valu
     body
 }
 
+/// A guest plugin built by scripts/build-plugins.sh.
+pub fn plugin_wasm(name: &str) -> Vec<u8> {
+    let path = format!(
+        "{}/../plugins/target/wasm32-wasip2/release/{name}.wasm",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    std::fs::read(&path)
+        .unwrap_or_else(|e| panic!("{path}: {e}; build the guests with scripts/build-plugins.sh"))
+}
+
+impl TestApp {
+    /// Uploads a plugin as admin; returns the response.
+    pub async fn upload_plugin(
+        &self,
+        name: &str,
+        wasm: Vec<u8>,
+        config: Option<Value>,
+    ) -> Response {
+        let mut form = reqwest::multipart::Form::new()
+            .text("name", name.to_string())
+            .part(
+                "wasm",
+                reqwest::multipart::Part::bytes(wasm).file_name("plugin.wasm"),
+            );
+        if let Some(config) = config {
+            form = form.text("config", config.to_string());
+        }
+        self.request(Method::POST, "/api/v1/plugins", Some(&self.admin))
+            .multipart(form)
+            .send()
+            .await
+            .unwrap()
+    }
+}
+
 pub const CONFIG_MAP: &str = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: app-config\n  namespace: default\ndata:\n  key: value\n";

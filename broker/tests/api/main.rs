@@ -11,6 +11,7 @@ mod auth;
 mod deployment_objects;
 mod generators;
 mod platform;
+mod plugins;
 mod replicas;
 mod secrets;
 mod stacks;

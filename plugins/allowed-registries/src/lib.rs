@@ -4,7 +4,7 @@
 
 wit_bindgen::generate!({ path: "../../wit/plugin-0.1.0", world: "validator" });
 
-use brokkr::plugin::types::{Deployment, ObjectRef, Violation};
+use brokkr::plugin::types::ObjectRef;
 use serde_json::Value;
 
 struct AllowedRegistries;

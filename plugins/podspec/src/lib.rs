@@ -4,7 +4,7 @@
 use serde_json::Value;
 
 /// The pod spec of an object and its JSON path, for every kind that has one.
-pub fn pod_spec(kind: &str, object: &Value) -> Option<(&Value, &'static str)> {
+pub fn pod_spec<'a>(kind: &str, object: &'a Value) -> Option<(&'a Value, &'static str)> {
     let (spec, path) = match kind {
         "Pod" => (object.get("spec"), "spec"),
         "Deployment" | "StatefulSet" | "DaemonSet" | "ReplicaSet" | "Job" => {

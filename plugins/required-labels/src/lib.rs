@@ -3,7 +3,7 @@
 
 wit_bindgen::generate!({ path: "../../wit/plugin-0.1.0", world: "validator" });
 
-use brokkr::plugin::types::{Deployment, ObjectRef, Violation};
+use brokkr::plugin::types::ObjectRef;
 
 struct RequiredLabels;
 
