@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-pub use brokkr_types::config::ConfigError;
+pub use brokkr_types::config::{ConfigError, LogSettings};
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -44,13 +44,6 @@ pub struct AgentSettings {
     pub request_timeout_seconds: u64,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct LogSettings {
-    pub level: String,
-    pub format: String,
-}
-
 impl Default for AgentSettings {
     fn default() -> Self {
         Self {
@@ -65,15 +58,6 @@ impl Default for AgentSettings {
             retry_max_seconds: 300,
             crd_timeout_seconds: 60,
             request_timeout_seconds: 30,
-        }
-    }
-}
-
-impl Default for LogSettings {
-    fn default() -> Self {
-        Self {
-            level: "info".into(),
-            format: "text".into(),
         }
     }
 }
@@ -128,6 +112,7 @@ impl Settings {
                 "agent.broker_url must start with http:// or https://".into(),
             ));
         }
+        self.log.check()?;
         Ok(())
     }
 }

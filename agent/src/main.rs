@@ -17,19 +17,6 @@ struct Cli {
     broker_url: Option<String>,
 }
 
-fn init_tracing(settings: &Settings) {
-    let filter = tracing_subscriber::EnvFilter::try_new(&settings.log.level)
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    if settings.log.format == "json" {
-        builder.json().init();
-    } else {
-        builder.init();
-    }
-}
-
 async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
@@ -57,7 +44,7 @@ async fn main() -> Result<()> {
         settings.agent.broker_url = url;
     }
     settings.check().context("checking configuration")?;
-    init_tracing(&settings);
+    settings.log.init();
     brokkr_agent::broker::install_crypto_provider();
     let kube = kube::Client::try_default()
         .await

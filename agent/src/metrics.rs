@@ -74,10 +74,7 @@ impl Metrics {
                 u64::from(self.kubernetes_reachable.load(Ordering::Relaxed)),
             ),
         ];
-        rows.iter()
-            .map(|(name, kind, help, value)| {
-                format!("# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}\n")
-            })
-            .collect()
+        let rows = rows.map(|(name, kind, help, value)| (name, kind, help, value as i64));
+        brokkr_types::prometheus::render(&rows)
     }
 }

@@ -7,7 +7,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-pub use brokkr_types::config::ConfigError;
+pub use brokkr_types::config::{ConfigError, LogSettings};
 
 /// Everything the broker can be configured with.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -96,15 +96,6 @@ pub struct BrokerSettings {
     pub max_body_bytes: u64,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct LogSettings {
-    /// A tracing filter such as `info` or `brokkr_broker=debug,info`.
-    pub level: String,
-    /// `text` or `json`.
-    pub format: String,
-}
-
 impl Default for DatabaseSettings {
     fn default() -> Self {
         Self {
@@ -121,15 +112,6 @@ impl Default for BrokerSettings {
             auth_cache_ttl_seconds: 60,
             auth_cache_capacity: 100_000,
             max_body_bytes: 4 * 1024 * 1024,
-        }
-    }
-}
-
-impl Default for LogSettings {
-    fn default() -> Self {
-        Self {
-            level: "info".into(),
-            format: "text".into(),
         }
     }
 }
@@ -177,11 +159,7 @@ impl Settings {
                 "broker.max_body_bytes must be positive".into(),
             ));
         }
-        if !matches!(self.log.format.as_str(), "text" | "json") {
-            return Err(ConfigError::Invalid(
-                "log.format must be \"text\" or \"json\"".into(),
-            ));
-        }
+        self.log.check()?;
         Ok(())
     }
 

@@ -78,19 +78,6 @@ enum CreateTarget {
     },
 }
 
-fn init_tracing(settings: &Settings) {
-    let filter = tracing_subscriber::EnvFilter::try_new(&settings.log.level)
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    if settings.log.format == "json" {
-        builder.json().init();
-    } else {
-        builder.init();
-    }
-}
-
 #[tokio::main]
 async fn main() -> Result<()> {
     let cli = Cli::parse();
@@ -105,7 +92,7 @@ async fn main() -> Result<()> {
         settings.broker.listen_addr = addr.clone();
     }
     settings.check().context("checking configuration")?;
-    init_tracing(&settings);
+    settings.log.init();
     match cli.command {
         Command::Serve { .. } => serve(settings).await,
         Command::Migrate => {

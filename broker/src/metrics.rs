@@ -88,11 +88,6 @@ pub async fn metrics(
             state.auth.entries() as i64,
         ),
     ];
-    let body: String = rows
-        .iter()
-        .map(|(name, kind, help, value)| {
-            format!("# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}\n")
-        })
-        .collect();
+    let body = brokkr_types::prometheus::render(&rows);
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body)
 }

@@ -133,6 +133,50 @@ fn typed_like(current: &toml::Value, name: &str, raw: String) -> Result<toml::Va
     })
 }
 
+/// Logging: a tracing filter (`info`, `brokkr_broker=debug,info`) and a format.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogSettings {
+    pub level: String,
+    /// `text` or `json`.
+    pub format: String,
+}
+
+impl Default for LogSettings {
+    fn default() -> Self {
+        Self {
+            level: "info".into(),
+            format: "text".into(),
+        }
+    }
+}
+
+impl LogSettings {
+    pub fn check(&self) -> Result<(), ConfigError> {
+        if matches!(self.format.as_str(), "text" | "json") {
+            Ok(())
+        } else {
+            Err(ConfigError::Invalid(
+                "log.format must be \"text\" or \"json\"".into(),
+            ))
+        }
+    }
+
+    /// Installs the process's tracing subscriber, writing to stderr.
+    pub fn init(&self) {
+        let filter = tracing_subscriber::EnvFilter::try_new(&self.level)
+            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        let builder = tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr);
+        if self.format == "json" {
+            builder.json().init();
+        } else {
+            builder.init();
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use serde::Deserialize;

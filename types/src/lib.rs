@@ -6,6 +6,7 @@ pub mod config;
 pub mod names;
 pub mod plugins;
 pub mod problem;
+pub mod prometheus;
 pub mod requests;
 pub mod resources;
 pub mod secret;

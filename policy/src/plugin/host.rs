@@ -165,6 +165,12 @@ impl PluginHost {
         }
     }
 
+    /// Creates the per-call store and instance and drops them: what every call pays before the
+    /// guest runs (for benchmarks).
+    pub fn instantiate_only(&self, plugin: &Plugin) -> Result<(), PluginError> {
+        self.instantiate(plugin).map(|_| ())
+    }
+
     /// Asks the plugin whether `config` suits it.
     pub fn check_config(&self, plugin: &Plugin, config: &str) -> Result<(), PluginError> {
         let (mut store, instance) = self.instantiate(plugin)?;
