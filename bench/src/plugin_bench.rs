@@ -129,8 +129,41 @@ fn main() -> Result<()> {
         validations.push(started.elapsed());
     }
     println!(
-        "| 100-object deployment object, 3 plugins | {} |",
+        "| 100-object deployment object, 3 plugins one after another | {} |",
         summary(validations)
+    );
+    for (i, (name, _)) in specs.iter().enumerate() {
+        let (plugin, config) = &plugins[i];
+        let mut alone = Vec::with_capacity(args.validations);
+        for _ in 0..args.validations {
+            let started = Instant::now();
+            host.validate(plugin, &deployment, config)
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            alone.push(started.elapsed());
+        }
+        println!(
+            "| 100-object deployment object, {name} alone | {} |",
+            summary(alone)
+        );
+    }
+    let mut parallel = Vec::with_capacity(args.validations);
+    for _ in 0..args.validations {
+        let started = Instant::now();
+        let passed = std::thread::scope(|scope| {
+            let calls: Vec<_> = plugins
+                .iter()
+                .map(|(plugin, config)| scope.spawn(|| host.validate(plugin, &deployment, config)))
+                .collect();
+            calls
+                .into_iter()
+                .all(|c| matches!(c.join(), Ok(Ok(v)) if v.is_empty()))
+        });
+        anyhow::ensure!(passed, "a plugin failed in parallel");
+        parallel.push(started.elapsed());
+    }
+    println!(
+        "| 100-object deployment object, 3 plugins in parallel | {} |",
+        summary(parallel)
     );
     Ok(())
 }

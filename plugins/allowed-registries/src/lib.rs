@@ -5,7 +5,6 @@
 wit_bindgen::generate!({ path: "../../wit/plugin-0.1.0", world: "validator" });
 
 use brokkr::plugin::types::ObjectRef;
-use serde_json::Value;
 
 struct AllowedRegistries;
 
@@ -38,10 +37,10 @@ impl Guest for AllowedRegistries {
         let allowed = registries(&config)?;
         let mut violations = Vec::new();
         for object in &deployment.objects {
-            let parsed: Value = serde_json::from_str(&object.json).map_err(|e| e.to_string())?;
+            let parsed = podspec::parse(&object.json)?;
             let Some((spec, spec_path)) = podspec::pod_spec(&object.kind, &parsed) else { continue };
             for (container, path) in podspec::containers(spec, spec_path) {
-                let image = container.get("image").and_then(Value::as_str).unwrap_or_default();
+                let image = container.image.as_str();
                 let full = qualified(image);
                 if !allowed.iter().any(|prefix| full.starts_with(prefix.as_str())) {
                     violations.push(Violation {

@@ -4,7 +4,6 @@
 wit_bindgen::generate!({ path: "../../wit/plugin-0.1.0", world: "validator" });
 
 use brokkr::plugin::types::{Object, ObjectRef};
-use serde_json::Value;
 
 struct NoPrivileged;
 
@@ -21,24 +20,22 @@ fn violation(object: &Object, message: String, path: String) -> Violation {
     }
 }
 
-fn check(object: &Object, parsed: &Value, out: &mut Vec<Violation>) {
+fn check(object: &Object, parsed: &podspec::Object, out: &mut Vec<Violation>) {
     let Some((spec, spec_path)) = podspec::pod_spec(&object.kind, parsed) else { return };
     for (container, path) in podspec::containers(spec, spec_path) {
-        if container.pointer("/securityContext/privileged") == Some(&Value::Bool(true)) {
-            let name = container.get("name").and_then(Value::as_str).unwrap_or("?");
+        if container.security_context.as_ref().and_then(|s| s.privileged) == Some(true) {
+            let name = &container.name;
             out.push(violation(object, format!("container `{name}` is privileged"), format!("{path}.securityContext.privileged")));
         }
     }
-    if let Some(volumes) = spec.get("volumes").and_then(Value::as_array) {
-        for (i, volume) in volumes.iter().enumerate() {
-            if volume.get("hostPath").is_some() {
-                let name = volume.get("name").and_then(Value::as_str).unwrap_or("?");
-                out.push(violation(object, format!("volume `{name}` mounts a hostPath"), format!("{spec_path}.volumes[{i}].hostPath")));
-            }
+    for (i, volume) in spec.volumes.iter().enumerate() {
+        if volume.host_path.is_some() {
+            let name = &volume.name;
+            out.push(violation(object, format!("volume `{name}` mounts a hostPath"), format!("{spec_path}.volumes[{i}].hostPath")));
         }
     }
-    for field in ["hostNetwork", "hostPID", "hostIPC"] {
-        if spec.get(field) == Some(&Value::Bool(true)) {
+    for (field, enabled) in [("hostNetwork", spec.host_network), ("hostPID", spec.host_pid), ("hostIPC", spec.host_ipc)] {
+        if enabled {
             out.push(violation(object, format!("{field} is enabled"), format!("{spec_path}.{field}")));
         }
     }
@@ -52,7 +49,7 @@ impl Guest for NoPrivileged {
     fn validate(deployment: Deployment, _config: String) -> Result<Vec<Violation>, String> {
         let mut violations = Vec::new();
         for object in &deployment.objects {
-            let parsed: Value = serde_json::from_str(&object.json).map_err(|e| e.to_string())?;
+            let parsed = podspec::parse(&object.json)?;
             check(object, &parsed, &mut violations);
         }
         Ok(violations)

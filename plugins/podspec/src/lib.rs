@@ -1,32 +1,102 @@
-//! Helpers for Brokkr guest plugins: where the pod spec of a workload object lives, and the
-//! containers in it.
+//! Helpers for Brokkr guest plugins: the few fields of Kubernetes objects the shipped policies
+//! read, deserialised into typed structs (unknown fields are skipped without allocating), and
+//! the configuration helpers.
 
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use serde::de::IgnoredAny;
 use serde_json::Value;
 
+/// What the policies read of any object.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct Object {
+    pub metadata: Metadata,
+    pub spec: Option<Spec>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct Metadata {
+    /// Label keys (values are not read).
+    pub labels: BTreeMap<String, IgnoredAny>,
+}
+
+/// The union of the spec shapes that hold a pod spec: a Pod's own spec, a workload's
+/// `template.spec`, a CronJob's `jobTemplate.spec.template.spec`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct Spec {
+    pub containers: Vec<Container>,
+    pub init_containers: Vec<Container>,
+    pub ephemeral_containers: Vec<Container>,
+    pub volumes: Vec<Volume>,
+    pub host_network: bool,
+    #[serde(rename = "hostPID")]
+    pub host_pid: bool,
+    #[serde(rename = "hostIPC")]
+    pub host_ipc: bool,
+    pub template: Option<Box<Template>>,
+    pub job_template: Option<Box<Template>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct Template {
+    pub spec: Spec,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct Container {
+    pub name: String,
+    pub image: String,
+    pub security_context: Option<SecurityContext>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct SecurityContext {
+    pub privileged: Option<bool>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct Volume {
+    pub name: String,
+    pub host_path: Option<IgnoredAny>,
+}
+
+/// Parses the fields the policies read.
+pub fn parse(json: &str) -> Result<Object, String> {
+    serde_json::from_str(json).map_err(|e| format!("object is not valid JSON: {e}"))
+}
+
 /// The pod spec of an object and its JSON path, for every kind that has one.
-pub fn pod_spec<'a>(kind: &str, object: &'a Value) -> Option<(&'a Value, &'static str)> {
-    let (spec, path) = match kind {
-        "Pod" => (object.get("spec"), "spec"),
+pub fn pod_spec<'a>(kind: &str, object: &'a Object) -> Option<(&'a Spec, &'static str)> {
+    let spec = object.spec.as_ref()?;
+    match kind {
+        "Pod" => Some((spec, "spec")),
         "Deployment" | "StatefulSet" | "DaemonSet" | "ReplicaSet" | "Job" => {
-            (object.pointer("/spec/template/spec"), "spec.template.spec")
+            spec.template.as_ref().map(|t| (&t.spec, "spec.template.spec"))
         }
-        "CronJob" => (object.pointer("/spec/jobTemplate/spec/template/spec"), "spec.jobTemplate.spec.template.spec"),
-        _ => (None, ""),
-    };
-    spec.map(|s| (s, path))
+        "CronJob" => spec
+            .job_template
+            .as_ref()
+            .and_then(|j| j.spec.template.as_ref())
+            .map(|t| (&t.spec, "spec.jobTemplate.spec.template.spec")),
+        _ => None,
+    }
 }
 
 /// Every container (init, regular and ephemeral) with its path, such as `…containers[0]`.
-pub fn containers<'a>(spec: &'a Value, spec_path: &str) -> Vec<(&'a Value, String)> {
-    let mut out = Vec::new();
-    for field in ["initContainers", "containers", "ephemeralContainers"] {
-        if let Some(list) = spec.get(field).and_then(Value::as_array) {
-            for (i, container) in list.iter().enumerate() {
-                out.push((container, format!("{spec_path}.{field}[{i}]")));
-            }
-        }
-    }
-    out
+pub fn containers<'a>(spec: &'a Spec, spec_path: &str) -> Vec<(&'a Container, String)> {
+    let groups = [("initContainers", &spec.init_containers), ("containers", &spec.containers), ("ephemeralContainers", &spec.ephemeral_containers)];
+    groups
+        .into_iter()
+        .flat_map(|(field, list)| list.iter().enumerate().map(move |(i, c)| (c, format!("{spec_path}.{field}[{i}]"))))
+        .collect()
 }
 
 /// Parses a plugin configuration, naming what is wrong.

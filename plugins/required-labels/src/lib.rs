@@ -25,10 +25,9 @@ impl Guest for RequiredLabels {
         let keys = keys(&config)?;
         let mut violations = Vec::new();
         for object in &deployment.objects {
-            let parsed: serde_json::Value = serde_json::from_str(&object.json).map_err(|e| e.to_string())?;
-            let labels = parsed.pointer("/metadata/labels");
+            let parsed = podspec::parse(&object.json)?;
             for key in &keys {
-                if labels.and_then(|l| l.get(key)).is_none() {
+                if !parsed.metadata.labels.contains_key(key) {
                     violations.push(Violation {
                         object: Some(ObjectRef {
                             api_version: object.api_version.clone(),
