@@ -9,6 +9,7 @@ scripts/build-plugins.sh
 
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
+(cd plugins && cargo fmt --all -- --check && cargo clippy --release --target wasm32-wasip2 --quiet -- -D warnings)
 # The end-to-end tests run the agent binary; build every binary first.
 cargo build --workspace --bins
 cargo test --workspace

@@ -94,6 +94,8 @@ pub struct BrokerSettings {
     pub auth_cache_capacity: u64,
     /// Largest accepted request body, in bytes (413 beyond).
     pub max_body_bytes: u64,
+    /// Bad PAKs one client address may present per minute before it gets 429 (0: no limit).
+    pub auth_failures_per_minute: u32,
 }
 
 impl Default for DatabaseSettings {
@@ -112,6 +114,7 @@ impl Default for BrokerSettings {
             auth_cache_ttl_seconds: 60,
             auth_cache_capacity: 100_000,
             max_body_bytes: 4 * 1024 * 1024,
+            auth_failures_per_minute: 60,
         }
     }
 }

@@ -83,6 +83,9 @@ impl Application {
             crate::policies::Policies::new(settings.plugins.limits())
                 .map_err(|e| StartupError::Plugins(e.to_string()))?,
         );
+        let throttle = Arc::new(crate::auth::throttle::Throttle::new(
+            settings.broker.auth_failures_per_minute,
+        ));
         let listener = TcpListener::bind(addr)
             .await
             .map_err(|source| StartupError::Bind { addr, source })?;
@@ -93,6 +96,7 @@ impl Application {
             targeting: crate::targeting::Targeting::new(),
             metrics: Default::default(),
             policies,
+            throttle,
         };
         Ok(Self {
             listener,
@@ -121,6 +125,7 @@ impl Application {
         );
         let db = self.state.db.clone();
         let app = routes::router(self.state);
+        let app = app.into_make_service_with_connect_info::<SocketAddr>();
         let served = axum::serve(self.listener, app)
             .with_graceful_shutdown(shutdown)
             .await;

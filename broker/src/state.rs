@@ -16,4 +16,5 @@ pub struct AppState {
     pub targeting: Arc<Targeting>,
     pub metrics: Arc<crate::metrics::Metrics>,
     pub policies: Arc<crate::policies::Policies>,
+    pub throttle: Arc<crate::auth::throttle::Throttle>,
 }

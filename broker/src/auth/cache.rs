@@ -15,7 +15,7 @@ use crate::db::{Db, StoreError};
 pub const INVALIDATION_CHANNEL: &str = "brokkr_pak_invalidated";
 
 /// Why a presented key was not accepted.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum AuthError {
     #[error("no PAK was presented")]
     Missing,

@@ -1,8 +1,9 @@
 //! The [`Caller`] extractor: authenticates the request's PAK and offers the role checks.
 
 use std::marker::PhantomData;
+use std::net::{IpAddr, SocketAddr};
 
-use axum::extract::FromRequestParts;
+use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, header};
 
@@ -73,15 +74,30 @@ impl<R: RoleSet> FromRequestParts<AppState> for Caller<R> {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let checked = match presented_pak(&parts.headers) {
+        let address = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0.ip());
+        if address.is_some_and(|a| state.throttle.blocked(a)) {
+            crate::metrics::Metrics::inc(&state.metrics.auth_failures);
+            return Err(ApiError::TooManyFailures {
+                retry_after: super::throttle::WINDOW.as_secs(),
+            });
+        }
+        let presented = presented_pak(&parts.headers);
+        let checked = match &presented {
             Ok(pak) => state.auth.authenticate(pak).await,
-            Err(e) => Err(e),
+            Err(e) => Err(e.clone()),
         };
-        let principal = checked.inspect_err(|e| {
-            if !matches!(e, AuthError::Lookup(_)) {
-                crate::metrics::Metrics::inc(&state.metrics.auth_failures);
+        let principal = match checked {
+            Ok(principal) => principal,
+            Err(e) => {
+                if matches!(e, AuthError::Malformed | AuthError::Invalid) {
+                    record_failure(state, address, presented.ok(), &e);
+                }
+                return Err(e.into());
             }
-        })?;
+        };
         if !R::ALLOWED.contains(&principal.role()) {
             return Err(ApiError::forbidden(format!(
                 "the {} role may not perform this action",
@@ -96,6 +112,42 @@ impl<R: RoleSet> Caller<R> {
     pub fn principal(&self) -> Principal {
         self.0
     }
+}
+
+/// Counts a failed authentication against the client's address and audits it (in the
+/// background; the throttle bounds how many are written).
+fn record_failure(
+    state: &AppState,
+    address: Option<IpAddr>,
+    presented: Option<&str>,
+    error: &AuthError,
+) {
+    crate::metrics::Metrics::inc(&state.metrics.auth_failures);
+    if let Some(address) = address {
+        state.throttle.failed(address);
+    }
+    let short = presented
+        .and_then(super::pak::parse)
+        .map(|p| p.short.to_string());
+    let details = serde_json::json!({ "address": address, "short_token": short, "reason": error.to_string() });
+    let db = state.db.clone();
+    tokio::spawn(async move {
+        let record = crate::db::audit::Record {
+            actor: crate::db::audit::Actor::ANONYMOUS,
+            action: "auth.failed",
+            resource_type: "pak",
+            resource_id: None,
+            details,
+        };
+        let written = async {
+            let mut tx = db.begin().await?;
+            crate::db::audit::record(&mut tx, record).await?;
+            tx.commit().await
+        };
+        if let Err(e) = written.await {
+            tracing::warn!(error = %e, "cannot audit a failed authentication");
+        }
+    });
 }
 
 fn role_name(role: Role) -> &'static str {

@@ -3,6 +3,7 @@
 pub mod cache;
 pub mod caller;
 pub mod pak;
+pub mod throttle;
 
 use uuid::Uuid;
 

@@ -23,6 +23,10 @@ impl Actor {
         kind: "system",
         id: None,
     };
+    pub const ANONYMOUS: Self = Self {
+        kind: "anonymous",
+        id: None,
+    };
 }
 
 impl From<Principal> for Actor {

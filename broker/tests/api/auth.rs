@@ -61,3 +61,52 @@ both_backends!(whoami_names_the_principal, |app| {
     assert_eq!(admin["principal_type"], "admin");
     assert!(admin["id"].is_null());
 });
+
+both_backends!(repeated_failures_are_throttled_and_audited, |app| {
+    let mut settings = settings_for(&app.database_url);
+    settings.broker.auth_failures_per_minute = 3;
+    let first = app;
+    let app = spawn_app_with(settings, None)
+        .await
+        .with_admin(&first.admin);
+    let guess = "brokkr_BRguess123_0123456789abcdef0123456789abcdef";
+    for _ in 0..3 {
+        expect_problem(app.get("/api/v1/stacks", guess).await, 401, "invalid_pak").await;
+    }
+    let blocked = app.get("/api/v1/stacks", guess).await;
+    assert_eq!(blocked.headers()["retry-after"], "60");
+    expect_problem(blocked, 429, "too_many_failures").await;
+    let even_valid = app.get("/api/v1/generators", &app.admin).await;
+    assert_eq!(
+        even_valid.status(),
+        429,
+        "the address is refused for the rest of its minute"
+    );
+
+    // Another broker (its own throttle) reads the audit log: every failure was recorded.
+    let reader = spawn_app_with(settings_for(&app.database_url), None)
+        .await
+        .with_admin(&first.admin);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let log = expect_json(
+            reader
+                .get("/api/v1/admin/audit-logs?action=auth.failed", &reader.admin)
+                .await,
+            200,
+        )
+        .await;
+        let entries = log["items"].as_array().unwrap().clone();
+        if entries.len() >= 3 {
+            assert_eq!(entries[0]["actor_type"], "anonymous");
+            assert_eq!(entries[0]["details"]["short_token"], "guess123");
+            assert_eq!(entries[0]["details"]["address"], "127.0.0.1");
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "failures not audited: {entries:?}"
+        );
+        tokio::task::yield_now().await;
+    }
+});

@@ -20,7 +20,8 @@ fn registries(config: &str) -> Result<Vec<String>, String> {
 /// The image reference with its registry spelt out.
 fn qualified(image: &str) -> String {
     let first = image.split('/').next().unwrap_or_default();
-    let has_registry = image.contains('/') && (first.contains('.') || first.contains(':') || first == "localhost");
+    let has_registry =
+        image.contains('/') && (first.contains('.') || first.contains(':') || first == "localhost");
     match (has_registry, image.contains('/')) {
         (true, _) => image.to_string(),
         (false, true) => format!("docker.io/{image}"),
@@ -38,11 +39,16 @@ impl Guest for AllowedRegistries {
         let mut violations = Vec::new();
         for object in &deployment.objects {
             let parsed = podspec::parse(&object.json)?;
-            let Some((spec, spec_path)) = podspec::pod_spec(&object.kind, &parsed) else { continue };
+            let Some((spec, spec_path)) = podspec::pod_spec(&object.kind, &parsed) else {
+                continue;
+            };
             for (container, path) in podspec::containers(spec, spec_path) {
                 let image = container.image.as_str();
                 let full = qualified(image);
-                if !allowed.iter().any(|prefix| full.starts_with(prefix.as_str())) {
+                if !allowed
+                    .iter()
+                    .any(|prefix| full.starts_with(prefix.as_str()))
+                {
                     violations.push(Violation {
                         object: Some(ObjectRef {
                             api_version: object.api_version.clone(),
@@ -50,7 +56,10 @@ impl Guest for AllowedRegistries {
                             namespace: object.namespace.clone(),
                             name: object.name.clone(),
                         }),
-                        message: format!("image `{image}` is not from an allowed registry ({})", allowed.join(", ")),
+                        message: format!(
+                            "image `{image}` is not from an allowed registry ({})",
+                            allowed.join(", ")
+                        ),
                         path: Some(format!("{path}.image")),
                     });
                 }

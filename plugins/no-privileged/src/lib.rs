@@ -21,22 +21,45 @@ fn violation(object: &Object, message: String, path: String) -> Violation {
 }
 
 fn check(object: &Object, parsed: &podspec::Object, out: &mut Vec<Violation>) {
-    let Some((spec, spec_path)) = podspec::pod_spec(&object.kind, parsed) else { return };
+    let Some((spec, spec_path)) = podspec::pod_spec(&object.kind, parsed) else {
+        return;
+    };
     for (container, path) in podspec::containers(spec, spec_path) {
-        if container.security_context.as_ref().and_then(|s| s.privileged) == Some(true) {
+        if container
+            .security_context
+            .as_ref()
+            .and_then(|s| s.privileged)
+            == Some(true)
+        {
             let name = &container.name;
-            out.push(violation(object, format!("container `{name}` is privileged"), format!("{path}.securityContext.privileged")));
+            out.push(violation(
+                object,
+                format!("container `{name}` is privileged"),
+                format!("{path}.securityContext.privileged"),
+            ));
         }
     }
     for (i, volume) in spec.volumes.iter().enumerate() {
         if volume.host_path.is_some() {
             let name = &volume.name;
-            out.push(violation(object, format!("volume `{name}` mounts a hostPath"), format!("{spec_path}.volumes[{i}].hostPath")));
+            out.push(violation(
+                object,
+                format!("volume `{name}` mounts a hostPath"),
+                format!("{spec_path}.volumes[{i}].hostPath"),
+            ));
         }
     }
-    for (field, enabled) in [("hostNetwork", spec.host_network), ("hostPID", spec.host_pid), ("hostIPC", spec.host_ipc)] {
+    for (field, enabled) in [
+        ("hostNetwork", spec.host_network),
+        ("hostPID", spec.host_pid),
+        ("hostIPC", spec.host_ipc),
+    ] {
         if enabled {
-            out.push(violation(object, format!("{field} is enabled"), format!("{spec_path}.{field}")));
+            out.push(violation(
+                object,
+                format!("{field} is enabled"),
+                format!("{spec_path}.{field}"),
+            ));
         }
     }
 }

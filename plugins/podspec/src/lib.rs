@@ -78,9 +78,10 @@ pub fn pod_spec<'a>(kind: &str, object: &'a Object) -> Option<(&'a Spec, &'stati
     let spec = object.spec.as_ref()?;
     match kind {
         "Pod" => Some((spec, "spec")),
-        "Deployment" | "StatefulSet" | "DaemonSet" | "ReplicaSet" | "Job" => {
-            spec.template.as_ref().map(|t| (&t.spec, "spec.template.spec"))
-        }
+        "Deployment" | "StatefulSet" | "DaemonSet" | "ReplicaSet" | "Job" => spec
+            .template
+            .as_ref()
+            .map(|t| (&t.spec, "spec.template.spec")),
         "CronJob" => spec
             .job_template
             .as_ref()
@@ -92,10 +93,18 @@ pub fn pod_spec<'a>(kind: &str, object: &'a Object) -> Option<(&'a Spec, &'stati
 
 /// Every container (init, regular and ephemeral) with its path, such as `…containers[0]`.
 pub fn containers<'a>(spec: &'a Spec, spec_path: &str) -> Vec<(&'a Container, String)> {
-    let groups = [("initContainers", &spec.init_containers), ("containers", &spec.containers), ("ephemeralContainers", &spec.ephemeral_containers)];
+    let groups = [
+        ("initContainers", &spec.init_containers),
+        ("containers", &spec.containers),
+        ("ephemeralContainers", &spec.ephemeral_containers),
+    ];
     groups
         .into_iter()
-        .flat_map(|(field, list)| list.iter().enumerate().map(move |(i, c)| (c, format!("{spec_path}.{field}[{i}]"))))
+        .flat_map(|(field, list)| {
+            list.iter()
+                .enumerate()
+                .map(move |(i, c)| (c, format!("{spec_path}.{field}[{i}]")))
+        })
         .collect()
 }
 
@@ -109,8 +118,15 @@ pub fn config(text: &str) -> Result<Value, String> {
 
 /// A list of strings at `key` of a configuration.
 pub fn string_list(config: &Value, key: &str) -> Result<Vec<String>, String> {
-    let list = config.get(key).and_then(Value::as_array).ok_or_else(|| format!("`{key}` must be a list of strings"))?;
+    let list = config
+        .get(key)
+        .and_then(Value::as_array)
+        .ok_or_else(|| format!("`{key}` must be a list of strings"))?;
     list.iter()
-        .map(|v| v.as_str().map(str::to_string).ok_or_else(|| format!("`{key}` must contain only strings")))
+        .map(|v| {
+            v.as_str()
+                .map(str::to_string)
+                .ok_or_else(|| format!("`{key}` must contain only strings"))
+        })
         .collect()
 }

@@ -2,7 +2,6 @@
 
 wit_bindgen::generate!({ path: "../../../wit/plugin-0.1.0", world: "validator" });
 
-
 struct HugeOutput;
 
 impl Guest for HugeOutput {
@@ -12,7 +11,13 @@ impl Guest for HugeOutput {
 
     fn validate(_deployment: Deployment, _config: String) -> Result<Vec<Violation>, String> {
         let message = "x".repeat(200);
-        Ok((0..20_000).map(|_| Violation { object: None, message: message.clone(), path: None }).collect())
+        Ok((0..20_000)
+            .map(|_| Violation {
+                object: None,
+                message: message.clone(),
+                path: None,
+            })
+            .collect())
     }
 }
 

@@ -2,7 +2,6 @@
 
 wit_bindgen::generate!({ path: "../../../wit/plugin-0.1.0", world: "validator" });
 
-
 struct Spin;
 
 impl Guest for Spin {

@@ -2,7 +2,6 @@
 
 wit_bindgen::generate!({ path: "../../../wit/plugin-0.1.0", world: "validator" });
 
-
 struct Trap;
 
 impl Guest for Trap {
@@ -12,7 +11,11 @@ impl Guest for Trap {
 
     fn validate(deployment: Deployment, _config: String) -> Result<Vec<Violation>, String> {
         let first = &deployment.objects[deployment.objects.len() + 1];
-        Ok(vec![Violation { object: None, message: first.name.clone(), path: None }])
+        Ok(vec![Violation {
+            object: None,
+            message: first.name.clone(),
+            path: None,
+        }])
     }
 }
 
