@@ -251,6 +251,24 @@ async fn faults_fail_then_clear() {
 }
 
 #[tokio::test]
+async fn latency_can_be_injected() {
+    let double = KubeDouble::new();
+    double.inject(Fault {
+        path_contains: Some("/configmaps".into()),
+        delay: Duration::from_millis(200),
+        times: Some(1),
+        ..Fault::default()
+    });
+    let api: Api<ConfigMap> = Api::namespaced(double.client(), "default");
+    let started = Instant::now();
+    api.list(&ListParams::default()).await.unwrap();
+    assert!(started.elapsed() >= Duration::from_millis(200), "the request was held");
+    let started = Instant::now();
+    api.list(&ListParams::default()).await.unwrap();
+    assert!(started.elapsed() < Duration::from_millis(200), "only once");
+}
+
+#[tokio::test]
 async fn invalid_objects_are_refused_with_the_api_servers_message() {
     let double = KubeDouble::new();
     let api: Api<ConfigMap> = Api::namespaced(double.client(), "default");
