@@ -47,6 +47,17 @@ enum Command {
         #[command(subcommand)]
         what: CreateTarget,
     },
+    /// Check the audit log's hash chain (exit status 1 when it is broken).
+    Audit {
+        #[command(subcommand)]
+        action: AuditAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum AuditAction {
+    /// Recompute every entry's hash and link.
+    Verify,
 }
 
 #[derive(Debug, Subcommand)]
@@ -102,6 +113,9 @@ async fn main() -> Result<()> {
         }
         Command::Rotate { who } => rotate(&settings, who).await,
         Command::Create { what } => create(&settings, what).await,
+        Command::Audit {
+            action: AuditAction::Verify,
+        } => verify_audit(&settings).await,
     }
 }
 
@@ -155,6 +169,26 @@ async fn rotate(settings: &Settings, who: RotateTarget) -> Result<()> {
     );
     println!("{}", rotated.pak.expose());
     Ok(())
+}
+
+async fn verify_audit(settings: &Settings) -> Result<()> {
+    let db = startup::open_database(settings).await?;
+    let outcome = brokkr_broker::db::audit_chain::verify(&db)
+        .await
+        .context("reading the audit log")?;
+    match outcome.broken_at {
+        None => {
+            println!(
+                "audit log intact: {} entries checked ({} written before the log was chained)",
+                outcome.checked, outcome.unchained
+            );
+            Ok(())
+        }
+        Some(id) => bail!(
+            "audit log BROKEN at entry {id}: it was altered, or an entry before it was removed ({} entries checked before it)",
+            outcome.checked
+        ),
+    }
 }
 
 async fn create(settings: &Settings, what: CreateTarget) -> Result<()> {

@@ -1,10 +1,10 @@
 //! The append-only audit log (UPDATE and DELETE are refused by database triggers).
 
 use brokkr_types::resources::AuditLogEntry;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 use uuid::Uuid;
 
-use super::{Db, StoreResult, Tx, Window, like_escape, with_db, with_tx};
+use super::{Db, StoreResult, Tx, Window, audit_chain, like_escape, with_db, with_tx};
 use crate::auth::Principal;
 
 /// Who did something: a principal, or the CLI on the broker host.
@@ -46,17 +46,32 @@ pub struct Record<'a> {
     pub details: serde_json::Value,
 }
 
+/// Appends an entry, chained to the one before it.
 pub async fn record(tx: &mut Tx, record: Record<'_>) -> StoreResult<()> {
     const SQL: &str = "INSERT INTO audit_logs (created_at, actor_type, actor_id, action, resource_type, \
-                       resource_id, details) VALUES ($1, $2, $3, $4, $5, $6, $7)";
+                       resource_id, details, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
+    let details = record.details.to_string();
+    let content = audit_chain::Content {
+        created_at: Utc::now().trunc_subsecs(6),
+        actor_type: record.actor.kind,
+        actor_id: record.actor.id,
+        action: record.action,
+        resource_type: record.resource_type,
+        resource_id: record.resource_id.as_deref(),
+        details: &details,
+    };
+    let prev = audit_chain::last_hash(tx).await?;
+    let hash = audit_chain::hash(prev.as_deref(), &content);
     with_tx!(tx, conn => sqlx::query(SQL)
-        .bind(Utc::now())
-        .bind(record.actor.kind)
-        .bind(record.actor.id)
-        .bind(record.action)
-        .bind(record.resource_type)
-        .bind(record.resource_id.as_deref())
-        .bind(record.details.to_string())
+        .bind(content.created_at)
+        .bind(content.actor_type)
+        .bind(content.actor_id)
+        .bind(content.action)
+        .bind(content.resource_type)
+        .bind(content.resource_id)
+        .bind(content.details)
+        .bind(prev.as_deref())
+        .bind(&hash)
         .execute(conn).await.map(|r| r.rows_affected()))?;
     Ok(())
 }

@@ -4,6 +4,7 @@
 pub mod agents;
 pub mod assignments;
 pub mod audit;
+pub mod audit_chain;
 pub mod deployment_objects;
 pub mod events;
 pub mod generators;
@@ -73,6 +74,10 @@ pub enum Tx {
     Postgres(Transaction<'static, Postgres>),
     Sqlite(Transaction<'static, Sqlite>),
 }
+
+/// The PostgreSQL advisory lock every write transaction holds (serialising writers keeps the
+/// audit log's hash chain linear).
+const WRITER_LOCK: i64 = 0x6272_6f6b_6b72;
 
 /// Runs `$body` with `$pool` bound to the backend's pool (the same code, typed per backend).
 macro_rules! with_db {
@@ -154,7 +159,15 @@ impl Db {
     /// Starts a write transaction (`BEGIN IMMEDIATE` on SQLite, so read-then-write is safe).
     pub async fn begin(&self) -> StoreResult<Tx> {
         Ok(match self {
-            Self::Postgres(pool) => Tx::Postgres(pool.begin().await?),
+            Self::Postgres(pool) => {
+                let mut tx = pool.begin().await?;
+                // Writers take turns, as on SQLite: the audit chain must not fork.
+                sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                    .bind(WRITER_LOCK)
+                    .execute(&mut *tx)
+                    .await?;
+                Tx::Postgres(tx)
+            }
             Self::Sqlite(pool) => Tx::Sqlite(pool.begin_with("BEGIN IMMEDIATE").await?),
         })
     }

@@ -108,3 +108,73 @@ both_backends!(the_log_is_append_only, |app| {
     assert!(update.unwrap_err().to_string().contains("append-only"));
     assert!(delete.unwrap_err().to_string().contains("append-only"));
 });
+
+/// Runs `brokkr-broker audit verify`; returns (success, stdout + stderr).
+fn verify(database_url: &str) -> (bool, String) {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_brokkr-broker"))
+        .args(["audit", "verify"])
+        .env("BROKKR__DATABASE__URL", database_url)
+        .env("BROKKR__LOG__LEVEL", "warn")
+        .output()
+        .expect("brokkr-broker runs");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (output.status.success(), text)
+}
+
+both_backends!(the_log_is_hash_chained_and_verifiable, |app| {
+    let (id, pak) = app.create_generator("ci").await;
+    app.post(
+        &format!("/api/v1/generators/{id}/rotate-pak"),
+        &pak,
+        json!({}),
+    )
+    .await;
+    // Concurrent writers do not fork the chain.
+    let names: Vec<String> = (0..10).map(|i| format!("parallel-{i}")).collect();
+    futures::future::join_all(names.iter().map(|n| app.create_generator(n))).await;
+    let url = app.database_url.clone();
+    let (ok, text) = tokio::task::spawn_blocking(move || verify(&url))
+        .await
+        .unwrap();
+    assert!(
+        ok && text.contains("audit log intact: 24 entries checked"),
+        "{text}"
+    );
+
+    // Someone with database access edits history (getting past the append-only trigger).
+    let db = brokkr_broker::db::Db::connect(&app.database_url, 1)
+        .await
+        .unwrap();
+    match &db {
+        brokkr_broker::db::Db::Postgres(pool) => {
+            sqlx::query("ALTER TABLE audit_logs DISABLE TRIGGER audit_logs_no_update")
+                .execute(pool)
+                .await
+                .unwrap();
+            sqlx::query("UPDATE audit_logs SET actor_type = 'cli' WHERE id = 2")
+                .execute(pool)
+                .await
+                .unwrap();
+        }
+        brokkr_broker::db::Db::Sqlite(pool) => {
+            sqlx::query("DROP TRIGGER audit_logs_no_update")
+                .execute(pool)
+                .await
+                .unwrap();
+            sqlx::query("UPDATE audit_logs SET actor_type = 'cli' WHERE id = 2")
+                .execute(pool)
+                .await
+                .unwrap();
+        }
+    }
+    let url = app.database_url.clone();
+    let (ok, text) = tokio::task::spawn_blocking(move || verify(&url))
+        .await
+        .unwrap();
+    assert!(!ok, "a broken chain fails the command");
+    assert!(text.contains("BROKEN at entry 2"), "{text}");
+});

@@ -262,7 +262,10 @@ async fn latency_can_be_injected() {
     let api: Api<ConfigMap> = Api::namespaced(double.client(), "default");
     let started = Instant::now();
     api.list(&ListParams::default()).await.unwrap();
-    assert!(started.elapsed() >= Duration::from_millis(200), "the request was held");
+    assert!(
+        started.elapsed() >= Duration::from_millis(200),
+        "the request was held"
+    );
     let started = Instant::now();
     api.list(&ListParams::default()).await.unwrap();
     assert!(started.elapsed() < Duration::from_millis(200), "only once");
