@@ -42,6 +42,12 @@ pub struct AgentSettings {
     pub crd_timeout_seconds: u64,
     /// Timeout of one request to the broker, in seconds.
     pub request_timeout_seconds: u64,
+    /// Wall-clock limit of one policy plugin call, in milliseconds.
+    pub plugin_timeout_ms: u64,
+    /// Linear memory of one policy plugin call, in MiB.
+    pub plugin_memory_mib: u64,
+    /// Fuel of one policy plugin call (roughly WebAssembly instructions).
+    pub plugin_fuel: u64,
 }
 
 impl Default for AgentSettings {
@@ -58,6 +64,9 @@ impl Default for AgentSettings {
             retry_max_seconds: 300,
             crd_timeout_seconds: 60,
             request_timeout_seconds: 30,
+            plugin_timeout_ms: 2_000,
+            plugin_memory_mib: 64,
+            plugin_fuel: 2_000_000_000,
         }
     }
 }
@@ -83,6 +92,17 @@ impl fmt::Debug for AgentSettings {
 }
 
 impl AgentSettings {
+    /// The limits of every policy plugin call.
+    pub fn plugin_limits(&self) -> brokkr_policy::plugin::Limits {
+        brokkr_policy::plugin::Limits {
+            fuel: self.plugin_fuel,
+            timeout: Duration::from_millis(self.plugin_timeout_ms.max(1)),
+            memory_bytes: usize::try_from(self.plugin_memory_mib.max(1) << 20)
+                .unwrap_or(usize::MAX),
+            ..brokkr_policy::plugin::Limits::default()
+        }
+    }
+
     pub fn polling_interval(&self) -> Duration {
         Duration::from_secs(self.polling_interval.max(1))
     }

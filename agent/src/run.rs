@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use brokkr_policy::plugin::{Limits, PluginHost};
+use brokkr_policy::plugin::PluginHost;
 use brokkr_types::Pak;
 use tokio::sync::watch;
 use uuid::Uuid;
@@ -172,8 +172,8 @@ impl Agent {
             Duration::from_secs(settings.retry_max_seconds.max(1)),
         );
         let crd_timeout = Duration::from_secs(settings.crd_timeout_seconds.max(1));
-        let host =
-            PluginHost::new(Limits::default()).map_err(|e| AgentError::Plugins(e.to_string()))?;
+        let host = PluginHost::new(settings.plugin_limits())
+            .map_err(|e| AgentError::Plugins(e.to_string()))?;
         let modules = std::path::Path::new(&settings.state_path)
             .parent()
             .unwrap_or(std::path::Path::new("."))
