@@ -125,6 +125,15 @@ pub async fn get(db: &Db, id: Uuid) -> StoreResult<Option<DeploymentObject>> {
     Ok(row.map(Into::into))
 }
 
+/// Whether a deployment object is the deletion marker of a deleted stack.
+pub async fn is_deletion_marker(db: &Db, id: Uuid) -> StoreResult<bool> {
+    const SQL: &str = "SELECT COUNT(*) FROM deployment_objects d JOIN stacks s ON s.id = d.stack_id \
+                       WHERE d.id = $1 AND d.is_deletion_marker = $2 AND s.deleted_at IS NOT NULL";
+    let n: i64 =
+        with_db!(db, pool => sqlx::query_scalar(SQL).bind(id).bind(true).fetch_one(pool).await)?;
+    Ok(n > 0)
+}
+
 /// The stack of a deployment object, live or deleted.
 pub async fn stack_of_any(db: &Db, id: Uuid) -> StoreResult<Option<Uuid>> {
     const SQL: &str = "SELECT stack_id FROM deployment_objects WHERE id = $1";

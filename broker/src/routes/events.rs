@@ -6,14 +6,16 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use brokkr_types::Problem;
 use brokkr_types::requests::NewAgentEvent;
-use brokkr_types::resources::{AgentEvent, Page};
+use brokkr_types::resources::{AgentEvent, EventStatus, EventType, Page};
+use uuid::Uuid;
 
 use crate::access;
 use crate::auth::caller::{AdminOrGenerator, AgentOnly, AnyRole, Caller};
-use crate::db::{deployment_objects, events};
+use crate::db::{assignments, deployment_objects, events};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ApiQuery, IdPath, PageQuery};
 use crate::state::AppState;
+use crate::targeting::change;
 
 #[utoipa::path(post, path = "/api/v1/agents/{id}/events", tag = "events", params(("id" = Uuid, Path)),
     request_body = NewAgentEvent,
@@ -41,12 +43,33 @@ pub async fn create(
         None => None,
     };
     let (stored, created) = events::record(&state.db, id, stack_id, &event).await?;
+    if created && let (Some(object), Some(stack)) = (event.deployment_object_id, stack_id) {
+        forget_removed_stack(&state, id, &event, object, stack).await?;
+    }
     let status = if created {
         StatusCode::CREATED
     } else {
         StatusCode::OK
     };
     Ok((status, Json(stored)))
+}
+
+/// An agent that confirms it removed a deleted stack's objects (a successful prune of the
+/// deletion marker) no longer needs the marker: the stack leaves its target state.
+async fn forget_removed_stack(
+    state: &AppState,
+    agent: Uuid,
+    event: &NewAgentEvent,
+    object: Uuid,
+    stack: Uuid,
+) -> ApiResult<()> {
+    let pruned = event.event_type == EventType::Prune && event.status == EventStatus::Success;
+    if !pruned || !deployment_objects::is_deletion_marker(&state.db, object).await? {
+        return Ok(());
+    }
+    let mut tx = state.db.begin().await?;
+    assignments::remove(&mut tx, &[(agent, stack)]).await?;
+    change::commit_for_agents(state, tx, &[agent]).await
 }
 
 #[utoipa::path(get, path = "/api/v1/agents/{id}/events", tag = "events", params(("id" = Uuid, Path), PageQuery),

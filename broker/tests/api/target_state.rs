@@ -96,3 +96,48 @@ both_backends!(inactive_agents_get_nothing, |app| {
     .await;
     assert_eq!(app.get(&path, &agent_pak).await.status(), 200);
 });
+
+both_backends!(a_confirmed_deletion_leaves_the_target_state, |app| {
+    let (_, pak) = app.create_generator("ci").await;
+    let (agent, agent_pak) = app.create_agent("edge", json!({})).await;
+    let stack = app.create_stack(&pak, json!({ "name": "s" })).await;
+    app.add_object(&pak, stack, CONFIG_MAP).await;
+    app.target(&pak, agent, stack).await;
+    assert_eq!(
+        app.delete(&format!("/api/v1/stacks/{stack}"), &pak)
+            .await
+            .status(),
+        204
+    );
+    let path = format!("/api/v1/agents/{agent}/target-state");
+    let state = expect_json(app.get(&path, &agent_pak).await, 200).await;
+    let marker = state["stacks"][0]["deployment_object"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    // A failed prune keeps the marker; a successful one retires it.
+    let failed = json!({ "idempotency_key": "prune-1", "deployment_object_id": marker, "event_type": "prune", "status": "failure" });
+    app.post(
+        &format!("/api/v1/agents/{agent}/events"),
+        &agent_pak,
+        failed,
+    )
+    .await;
+    assert_eq!(
+        expect_json(app.get(&path, &agent_pak).await, 200).await["stacks"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    let done = json!({ "idempotency_key": "prune-2", "deployment_object_id": marker, "event_type": "prune", "status": "success" });
+    assert_eq!(
+        app.post(&format!("/api/v1/agents/{agent}/events"), &agent_pak, done)
+            .await
+            .status(),
+        201
+    );
+    let state = expect_json(app.get(&path, &agent_pak).await, 200).await;
+    assert!(state["stacks"].as_array().unwrap().is_empty(), "{state}");
+});
