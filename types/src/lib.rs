@@ -1,6 +1,20 @@
 //! Wire types shared by the Brokkr broker, agent and CLI: request and response bodies, validated
 //! names and the RFC 7807 problem body. No HTTP, database or Kubernetes code lives here.
 
+/// Gives a fieldless enum `as_str` and `parse` over the fixed text each variant is stored as.
+macro_rules! text_enum {
+    ($ty:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
+        impl $ty {
+            pub fn as_str(self) -> &'static str {
+                match self { $(Self::$variant => $text),+ }
+            }
+            pub fn parse(value: &str) -> Option<Self> {
+                match value { $($text => Some(Self::$variant),)+ _ => None }
+            }
+        }
+    };
+}
+
 #[cfg(feature = "config")]
 pub mod config;
 pub mod names;

@@ -33,18 +33,6 @@ pub enum PluginScope {
     Stack,
 }
 
-macro_rules! text_enum {
-    ($ty:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
-        impl $ty {
-            pub fn as_str(self) -> &'static str {
-                match self { $(Self::$variant => $text),+ }
-            }
-            pub fn parse(value: &str) -> Option<Self> {
-                match value { $($text => Some(Self::$variant),)+ _ => None }
-            }
-        }
-    };
-}
 text_enum!(PluginMode { Enforce => "enforce", Warn => "warn", Shadow => "shadow" });
 text_enum!(PluginScope { Global => "global", Generator => "generator", Stack => "stack" });
 

@@ -176,20 +176,8 @@ pub enum EventType {
     Validation,
 }
 
-macro_rules! str_enum {
-    ($ty:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
-        impl $ty {
-            pub fn as_str(self) -> &'static str {
-                match self { $(Self::$variant => $text),+ }
-            }
-            pub fn parse(value: &str) -> Option<Self> {
-                match value { $($text => Some(Self::$variant),)+ _ => None }
-            }
-        }
-    };
-}
-str_enum!(EventStatus { Success => "success", Failure => "failure" });
-str_enum!(EventType { Apply => "apply", Prune => "prune", Health => "health", Validation => "validation" });
+text_enum!(EventStatus { Success => "success", Failure => "failure" });
+text_enum!(EventType { Apply => "apply", Prune => "prune", Health => "health", Validation => "validation" });
 
 /// An event reported by an agent.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -82,29 +82,8 @@ both_backends!(pak_operations_are_recorded_and_filtered, |app| {
 
 both_backends!(the_log_is_append_only, |app| {
     app.create_generator("ci").await;
-    let db = brokkr_broker::db::Db::connect(&app.database_url, 1)
-        .await
-        .unwrap();
-    let update = match &db {
-        brokkr_broker::db::Db::Postgres(pool) => sqlx::query("UPDATE audit_logs SET action = 'x'")
-            .execute(pool)
-            .await
-            .map(|_| ()),
-        brokkr_broker::db::Db::Sqlite(pool) => sqlx::query("UPDATE audit_logs SET action = 'x'")
-            .execute(pool)
-            .await
-            .map(|_| ()),
-    };
-    let delete = match &db {
-        brokkr_broker::db::Db::Postgres(pool) => sqlx::query("DELETE FROM audit_logs")
-            .execute(pool)
-            .await
-            .map(|_| ()),
-        brokkr_broker::db::Db::Sqlite(pool) => sqlx::query("DELETE FROM audit_logs")
-            .execute(pool)
-            .await
-            .map(|_| ()),
-    };
+    let update = app.execute_sql("UPDATE audit_logs SET action = 'x'").await;
+    let delete = app.execute_sql("DELETE FROM audit_logs").await;
     assert!(update.unwrap_err().to_string().contains("append-only"));
     assert!(delete.unwrap_err().to_string().contains("append-only"));
 });
@@ -146,31 +125,15 @@ both_backends!(the_log_is_hash_chained_and_verifiable, |app| {
     );
 
     // Someone with database access edits history (getting past the append-only trigger).
-    let db = brokkr_broker::db::Db::connect(&app.database_url, 1)
+    let lift_trigger = if app.database_url.starts_with("postgres") {
+        "ALTER TABLE audit_logs DISABLE TRIGGER audit_logs_no_update"
+    } else {
+        "DROP TRIGGER audit_logs_no_update"
+    };
+    app.execute_sql(lift_trigger).await.unwrap();
+    app.execute_sql("UPDATE audit_logs SET actor_type = 'cli' WHERE id = 2")
         .await
         .unwrap();
-    match &db {
-        brokkr_broker::db::Db::Postgres(pool) => {
-            sqlx::query("ALTER TABLE audit_logs DISABLE TRIGGER audit_logs_no_update")
-                .execute(pool)
-                .await
-                .unwrap();
-            sqlx::query("UPDATE audit_logs SET actor_type = 'cli' WHERE id = 2")
-                .execute(pool)
-                .await
-                .unwrap();
-        }
-        brokkr_broker::db::Db::Sqlite(pool) => {
-            sqlx::query("DROP TRIGGER audit_logs_no_update")
-                .execute(pool)
-                .await
-                .unwrap();
-            sqlx::query("UPDATE audit_logs SET actor_type = 'cli' WHERE id = 2")
-                .execute(pool)
-                .await
-                .unwrap();
-        }
-    }
     let url = app.database_url.clone();
     let (ok, text) = tokio::task::spawn_blocking(move || verify(&url))
         .await

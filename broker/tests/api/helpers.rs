@@ -125,6 +125,18 @@ pub async fn spawn_app_with(settings: Settings, dir: Option<tempfile::TempDir>) 
 }
 
 impl TestApp {
+    /// Runs one statement straight against this broker's database, bypassing the API.
+    pub async fn execute_sql(&self, sql: &'static str) -> Result<(), sqlx::Error> {
+        use brokkr_broker::db::Db;
+        let db = Db::connect(&self.database_url, 1)
+            .await
+            .expect("the test database accepts a connection");
+        match &db {
+            Db::Postgres(pool) => sqlx::query(sql).execute(pool).await.map(|_| ()),
+            Db::Sqlite(pool) => sqlx::query(sql).execute(pool).await.map(|_| ()),
+        }
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.address, path)
     }

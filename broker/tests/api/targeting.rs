@@ -425,21 +425,11 @@ both_backends!(unchanged_polls_never_touch_the_database, |app| {
         .to_string();
 
     // Take away what target-state reads from the database.
-    let db = brokkr_broker::db::Db::connect(&app.database_url, 1)
-        .await
-        .unwrap();
     for sql in [
         "ALTER TABLE assignments RENAME TO assignments_away",
         "ALTER TABLE deployment_objects RENAME TO objects_away",
     ] {
-        match &db {
-            brokkr_broker::db::Db::Postgres(pool) => {
-                sqlx::query(sql).execute(pool).await.map(|_| ()).unwrap()
-            }
-            brokkr_broker::db::Db::Sqlite(pool) => {
-                sqlx::query(sql).execute(pool).await.map(|_| ()).unwrap()
-            }
-        }
+        app.execute_sql(sql).await.unwrap();
     }
     let cached = app
         .request(Method::GET, &path, Some(&pak))
