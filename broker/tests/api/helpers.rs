@@ -37,6 +37,14 @@ pub enum Backend {
     Postgres,
 }
 
+/// What [`TestApp::labelled_stack`] creates: PAKs, the stack and the agent's target-state path.
+pub struct LabelledStack {
+    pub generator: String,
+    pub agent_pak: String,
+    pub stack: Uuid,
+    pub target_state: String,
+}
+
 /// A running broker with its own database.
 pub struct TestApp {
     pub address: String,
@@ -233,6 +241,36 @@ impl TestApp {
     }
 
     /// The same broker, told the admin PAK of an earlier start on its database.
+    /// The ETag of the current answer to `path`.
+    pub async fn etag_of(&self, path: &str, pak: &str) -> String {
+        let response = self.get(path, pak).await;
+        let etag = response.headers()["etag"].to_str().unwrap();
+        etag.to_string()
+    }
+
+    /// A GET that carries `If-None-Match: etag`, ready to send.
+    pub fn get_if_none_match(&self, path: &str, pak: &str, etag: &str) -> RequestBuilder {
+        self.request(Method::GET, path, Some(pak))
+            .header("If-None-Match", etag)
+    }
+
+    /// A generator and a `prod`-labelled agent whose `prod`-labelled stack reaches it by label.
+    pub async fn labelled_stack(&self) -> LabelledStack {
+        let (_, generator) = self.create_generator("ci").await;
+        let (agent, agent_pak) = self
+            .create_agent("edge", json!({ "labels": ["prod"] }))
+            .await;
+        let stack = self
+            .create_stack(&generator, json!({ "name": "s", "labels": ["prod"] }))
+            .await;
+        LabelledStack {
+            generator,
+            agent_pak,
+            stack,
+            target_state: format!("/api/v1/agents/{agent}/target-state"),
+        }
+    }
+
     pub fn with_admin(mut self, admin: &str) -> Self {
         self.admin = admin.to_string();
         self

@@ -84,13 +84,9 @@ both_backends!(admin_pak_is_created_once, |app| {
 both_backends!(metrics_count_target_state_answers, |app| {
     let (agent, pak) = app.create_agent("edge", serde_json::json!({})).await;
     let path = format!("/api/v1/agents/{agent}/target-state");
-    let etag = app.get(&path, &pak).await.headers()["etag"]
-        .to_str()
-        .unwrap()
-        .to_string();
+    let etag = app.etag_of(&path, &pak).await;
     let unchanged = app
-        .request(Method::GET, &path, Some(&pak))
-        .header("If-None-Match", &etag)
+        .get_if_none_match(&path, &pak, &etag)
         .send()
         .await
         .unwrap();

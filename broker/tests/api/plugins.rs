@@ -329,23 +329,17 @@ both_backends!(a_plugin_can_be_tried_on_history, |app| {
 });
 
 both_backends!(agents_receive_the_policies_of_their_stacks, |app| {
-    let (_, generator) = app.create_generator("ci").await;
-    let (agent, pak) = app
-        .create_agent("edge", json!({ "labels": ["prod"] }))
-        .await;
-    let stack = app
-        .create_stack(&generator, json!({ "name": "s", "labels": ["prod"] }))
-        .await;
+    let LabelledStack {
+        generator,
+        agent_pak: pak,
+        stack,
+        target_state: path,
+    } = app.labelled_stack().await;
     app.add_object(&generator, stack, LABELLED).await;
-    let path = format!("/api/v1/agents/{agent}/target-state");
-    let before = app.get(&path, &pak).await.headers()["etag"]
-        .to_str()
-        .unwrap()
-        .to_string();
+    let before = app.etag_of(&path, &pak).await;
     let plugin = required_team(&app, stack, "enforce").await;
     let response = app
-        .request(Method::GET, &path, Some(&pak))
-        .header("If-None-Match", &before)
+        .get_if_none_match(&path, &pak, &before)
         .send()
         .await
         .unwrap();

@@ -1,6 +1,5 @@
 //! `GET /api/v1/agents/{id}/target-state`: the full desired state, ETag and 304.
 
-use reqwest::Method;
 use serde_json::json;
 
 use crate::helpers::*;
@@ -41,8 +40,7 @@ both_backends!(latest_object_per_stack_with_etag, |app| {
     assert!(objects.contains(&db_v1));
 
     let unchanged = app
-        .request(Method::GET, &path, Some(&agent_pak))
-        .header("If-None-Match", &etag)
+        .get_if_none_match(&path, &agent_pak, &etag)
         .send()
         .await
         .unwrap();
@@ -57,8 +55,7 @@ both_backends!(latest_object_per_stack_with_etag, |app| {
         204
     );
     let changed = app
-        .request(Method::GET, &path, Some(&agent_pak))
-        .header("If-None-Match", &etag)
+        .get_if_none_match(&path, &agent_pak, &etag)
         .send()
         .await
         .unwrap();

@@ -3,7 +3,6 @@
 
 use std::time::{Duration, Instant};
 
-use reqwest::Method;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
@@ -351,25 +350,19 @@ both_backends!(mass_untargeting_needs_confirmation, |app| {
 });
 
 both_backends!(long_polls_return_on_change, |app| {
-    let (_, generator) = app.create_generator("ci").await;
-    let (agent, pak) = app
-        .create_agent("edge", json!({ "labels": ["prod"] }))
-        .await;
-    let stack = app
-        .create_stack(&generator, json!({ "name": "s", "labels": ["prod"] }))
-        .await;
+    let LabelledStack {
+        generator,
+        agent_pak: pak,
+        stack,
+        target_state: path,
+    } = app.labelled_stack().await;
     app.add_object(&generator, stack, CONFIG_MAP).await;
-    let path = format!("/api/v1/agents/{agent}/target-state");
-    let etag = app.get(&path, &pak).await.headers()["etag"]
-        .to_str()
-        .unwrap()
-        .to_string();
+    let etag = app.etag_of(&path, &pak).await;
 
     // Nothing changes: the poll is held, then answers 304.
     let started = Instant::now();
     let idle = app
-        .request(Method::GET, &format!("{path}?wait=1"), Some(&pak))
-        .header("If-None-Match", &etag)
+        .get_if_none_match(&format!("{path}?wait=1"), &pak, &etag)
         .send()
         .await
         .unwrap();
@@ -381,8 +374,7 @@ both_backends!(long_polls_return_on_change, |app| {
 
     // A change answers the waiting poll at once.
     let poll = app
-        .request(Method::GET, &format!("{path}?wait=30"), Some(&pak))
-        .header("If-None-Match", &etag)
+        .get_if_none_match(&format!("{path}?wait=30"), &pak, &etag)
         .send();
     let publish = async {
         tokio::task::yield_now().await;
@@ -410,19 +402,14 @@ both_backends!(long_polls_return_on_change, |app| {
 });
 
 both_backends!(unchanged_polls_never_touch_the_database, |app| {
-    let (_, generator) = app.create_generator("ci").await;
-    let (agent, pak) = app
-        .create_agent("edge", json!({ "labels": ["prod"] }))
-        .await;
-    let stack = app
-        .create_stack(&generator, json!({ "name": "s", "labels": ["prod"] }))
-        .await;
+    let LabelledStack {
+        generator,
+        agent_pak: pak,
+        stack,
+        target_state: path,
+    } = app.labelled_stack().await;
     app.add_object(&generator, stack, CONFIG_MAP).await;
-    let path = format!("/api/v1/agents/{agent}/target-state");
-    let etag = app.get(&path, &pak).await.headers()["etag"]
-        .to_str()
-        .unwrap()
-        .to_string();
+    let etag = app.etag_of(&path, &pak).await;
 
     // Take away what target-state reads from the database.
     for sql in [
@@ -432,8 +419,7 @@ both_backends!(unchanged_polls_never_touch_the_database, |app| {
         app.execute_sql(sql).await.unwrap();
     }
     let cached = app
-        .request(Method::GET, &path, Some(&pak))
-        .header("If-None-Match", &etag)
+        .get_if_none_match(&path, &pak, &etag)
         .send()
         .await
         .unwrap();
@@ -447,21 +433,17 @@ async fn a_change_on_one_replica_wakes_polls_on_another() {
     let b = spawn_app_with(settings_for(&url), None)
         .await
         .with_admin(&a.admin);
-    let (_, generator) = a.create_generator("ci").await;
-    let (agent, pak) = a.create_agent("edge", json!({ "labels": ["prod"] })).await;
-    let stack = a
-        .create_stack(&generator, json!({ "name": "s", "labels": ["prod"] }))
-        .await;
+    let LabelledStack {
+        generator,
+        agent_pak: pak,
+        stack,
+        target_state: path,
+    } = a.labelled_stack().await;
     a.add_object(&generator, stack, CONFIG_MAP).await;
-    let path = format!("/api/v1/agents/{agent}/target-state");
-    let etag = b.get(&path, &pak).await.headers()["etag"]
-        .to_str()
-        .unwrap()
-        .to_string();
+    let etag = b.etag_of(&path, &pak).await;
 
     let poll = b
-        .request(Method::GET, &format!("{path}?wait=30"), Some(&pak))
-        .header("If-None-Match", &etag)
+        .get_if_none_match(&format!("{path}?wait=30"), &pak, &etag)
         .send();
     let publish = async {
         tokio::task::yield_now().await;
