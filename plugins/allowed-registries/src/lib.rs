@@ -9,12 +9,7 @@ use brokkr::plugin::types::ObjectRef;
 struct AllowedRegistries;
 
 fn registries(config: &str) -> Result<Vec<String>, String> {
-    let config = podspec::config(config)?;
-    let list = podspec::string_list(&config, "registries")?;
-    if list.is_empty() {
-        return Err("`registries` must name at least one registry prefix".into());
-    }
-    Ok(list)
+    podspec::required_list(config, "registries", "registry prefix")
 }
 
 /// The image reference with its registry spelt out.

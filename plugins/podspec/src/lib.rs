@@ -116,8 +116,18 @@ pub fn config(text: &str) -> Result<Value, String> {
     serde_json::from_str(text).map_err(|e| format!("the configuration is not valid JSON: {e}"))
 }
 
+/// The non-empty list of strings at `key` of a configuration text; `entry` names one item in
+/// the error an empty list gets.
+pub fn required_list(text: &str, key: &str, entry: &str) -> Result<Vec<String>, String> {
+    let list = string_list(&config(text)?, key)?;
+    if list.is_empty() {
+        return Err(format!("`{key}` must name at least one {entry}"));
+    }
+    Ok(list)
+}
+
 /// A list of strings at `key` of a configuration.
-pub fn string_list(config: &Value, key: &str) -> Result<Vec<String>, String> {
+fn string_list(config: &Value, key: &str) -> Result<Vec<String>, String> {
     let list = config
         .get(key)
         .and_then(Value::as_array)

@@ -8,12 +8,7 @@ use brokkr::plugin::types::ObjectRef;
 struct RequiredLabels;
 
 fn keys(config: &str) -> Result<Vec<String>, String> {
-    let config = podspec::config(config)?;
-    let keys = podspec::string_list(&config, "keys")?;
-    if keys.is_empty() {
-        return Err("`keys` must name at least one label".into());
-    }
-    Ok(keys)
+    podspec::required_list(config, "keys", "label")
 }
 
 impl Guest for RequiredLabels {
