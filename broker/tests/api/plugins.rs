@@ -65,59 +65,42 @@ both_backends!(uploads_are_checked, |app| {
     let listed = expect_json(app.get("/api/v1/plugins", &app.admin).await, 200).await;
     assert_eq!(listed["items"][0]["name"], "labels");
 
-    let garbage = expect_problem(
-        app.upload_plugin("g", b"not wasm".to_vec(), None).await,
-        422,
-        "invalid_plugin",
-    )
-    .await;
-    assert!(
-        garbage["detail"]
-            .as_str()
-            .unwrap()
-            .contains("not a WebAssembly component"),
-        "{garbage}"
-    );
-    let other = expect_problem(
-        app.upload_plugin("w", plugin_wasm("wrong_world"), None)
-            .await,
-        422,
-        "invalid_plugin",
-    )
-    .await;
-    assert!(
-        other["detail"]
-            .as_str()
-            .unwrap()
-            .contains("brokkr:plugin/validator"),
-        "{other}"
-    );
-    let sneaky = expect_problem(
-        app.upload_plugin("u", plugin_wasm("unknown_import"), None)
-            .await,
-        422,
-        "invalid_plugin",
-    )
-    .await;
-    assert!(
-        sneaky["detail"].as_str().unwrap().contains("open-socket"),
-        "{sneaky}"
-    );
-    let config = expect_problem(
-        app.upload_plugin(
+    let refused = [
+        (
+            "g",
+            b"not wasm".to_vec(),
+            None,
+            "invalid_plugin",
+            "not a WebAssembly component",
+        ),
+        (
+            "w",
+            plugin_wasm("wrong_world"),
+            None,
+            "invalid_plugin",
+            "brokkr:plugin/validator",
+        ),
+        (
+            "u",
+            plugin_wasm("unknown_import"),
+            None,
+            "invalid_plugin",
+            "open-socket",
+        ),
+        (
             "c",
             plugin_wasm("required_labels"),
             Some(json!({ "keys": [] })),
-        )
-        .await,
-        422,
-        "invalid_plugin_config",
-    )
-    .await;
-    assert!(
-        config["detail"].as_str().unwrap().contains("at least one"),
-        "{config}"
-    );
+            "invalid_plugin_config",
+            "at least one",
+        ),
+    ];
+    for (name, wasm, config, code, says) in refused {
+        let response = app.upload_plugin(name, wasm, config).await;
+        let problem = expect_problem(response, 422, code).await;
+        let detail = problem["detail"].as_str().unwrap();
+        assert!(detail.contains(says), "{name}: {problem}");
+    }
     expect_problem(
         app.upload_plugin(
             "labels",
