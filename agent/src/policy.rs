@@ -8,10 +8,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use brokkr_policy::plugin::{
-    ClusterInfo, Deployment, GeneratorInfo, Pair, PluginError, PluginHost, StackInfo, Violation,
-    digest, objects_from_yaml,
+    ClusterInfo, Deployment, GeneratorInfo, PluginError, PluginHost, StackInfo, Violation, digest,
+    objects_from_yaml, pairs,
 };
-use brokkr_types::plugins::{PluginMode, TargetPolicy};
+use brokkr_types::plugins::TargetPolicy;
 use brokkr_types::resources::Agent;
 use brokkr_types::target_state::TargetStack;
 
@@ -27,7 +27,8 @@ pub struct Finding {
 impl Finding {
     /// Whether this finding stops the apply.
     pub fn blocks(&self) -> bool {
-        self.policy.mode == PluginMode::Enforce && !matches!(&self.outcome, Ok(v) if v.is_empty())
+        let passed_cleanly = matches!(&self.outcome, Ok(v) if v.is_empty());
+        self.policy.mode.blocks(passed_cleanly)
     }
 
     /// A readable summary for an event.
@@ -78,15 +79,6 @@ impl std::fmt::Debug for Enforcer {
             .field("modules", &self.modules)
             .finish_non_exhaustive()
     }
-}
-
-fn pairs(map: &std::collections::BTreeMap<String, String>) -> Vec<Pair> {
-    map.iter()
-        .map(|(k, v)| Pair {
-            key: k.clone(),
-            value: v.clone(),
-        })
-        .collect()
 }
 
 impl Enforcer {

@@ -1,17 +1,18 @@
 //! The fleet under test: a `brokkr-broker serve` child process on a fresh database, agents
-//! registered straight into that database (fast), and HTTP helpers.
+//! registered in batches through the broker's application layer on that database (one
+//! transaction per 500 agents, each audited and placed exactly as the API would), and HTTP
+//! helpers.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
 use anyhow::{Context, Result, bail};
-use brokkr_broker::auth::Principal;
-use brokkr_broker::credentials;
-use brokkr_broker::db::audit::Actor;
-use brokkr_broker::db::metadata::{self, Owner};
-use brokkr_broker::db::{Db, agents};
-use brokkr_types::resources::AgentStatus;
+use brokkr_broker::app::{App, Requester};
+use brokkr_broker::config::Settings;
+use brokkr_broker::db::Db;
+use brokkr_types::requests::CreateAgent;
+use brokkr_types::{Label, Name};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
@@ -155,25 +156,29 @@ impl Fleet {
         Ok(value)
     }
 
-    /// Registers `count` agents labelled `fleet` directly in the database.
+    /// Registers `count` agents labelled `fleet`, 500 per transaction.
     pub async fn register(&self, count: usize) -> Result<Vec<SimAgent>> {
         let db = Db::connect(&self.database_url, 4).await?;
+        let app = App::new(db.clone(), Settings::default())?;
         let mut agents_out = Vec::with_capacity(count);
         for batch in 0..count.div_ceil(500) {
-            let mut tx = db.begin().await?;
-            for i in batch * 500..((batch + 1) * 500).min(count) {
-                let row =
-                    agents::insert(&mut tx, &format!("agent-{i}"), "bench", AgentStatus::Active)
-                        .await?;
-                metadata::add_label(&mut tx, Owner::Agent, row.id(), "fleet").await?;
-                let pak =
-                    credentials::issue(&mut tx, Actor::CLI, Principal::Agent(row.id())).await?;
+            let bodies = (batch * 500..((batch + 1) * 500).min(count))
+                .map(|i| {
+                    Ok(CreateAgent {
+                        name: Name::parse(format!("agent-{i}"))?,
+                        cluster_name: Name::parse("bench")?,
+                        labels: vec![Label::parse("fleet")?],
+                        annotations: Default::default(),
+                        status: None,
+                    })
+                })
+                .collect::<Result<Vec<_>, brokkr_types::NameError>>()?;
+            for created in app.create_agents(Requester::CLI, bodies).await? {
                 agents_out.push(SimAgent {
-                    id: row.id(),
-                    pak: pak.expose().to_string(),
+                    id: created.agent.id,
+                    pak: created.pak.expose().to_string(),
                 });
             }
-            tx.commit().await?;
         }
         db.close().await;
         Ok(agents_out)
@@ -186,7 +191,7 @@ impl Fleet {
                 reqwest::Method::POST,
                 "/api/v1/generators",
                 &self.admin,
-                Some(json!({ "name": "bench" })),
+                Some(json!({ "name": "bench", "reach": "true" })),
             )
             .await?;
         Ok(created["pak"].as_str().unwrap_or_default().to_string())

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use brokkr_policy::{AgentFacts, StackFacts, TargetExpression, decide_for_agents};
+use brokkr_policy::{AgentFacts, Pairing, StackFacts, TargetExpression, decide_for_agents};
 use clap::Parser;
 use fleet::{Fleet, SimAgent, config_map};
 use load::{Summary, run_load};
@@ -264,11 +264,14 @@ async fn cel(fleet: &Fleet, generator: &str, stack: uuid::Uuid, agents: usize) -
         annotations: [("region".to_string(), "us-east".to_string())].into(),
         ..StackFacts::default()
     };
+    let inside = |_: usize| Pairing {
+        within_reach: true,
+        ..Pairing::default()
+    };
     let mut runs = Vec::new();
     for _ in 0..5 {
         let started = Instant::now();
-        let verdicts =
-            decide_for_agents(&facts, &target, Some(&expression), &|_| false, &|_| false);
+        let verdicts = decide_for_agents(&facts, &target, Some(&expression), &inside);
         let matched = verdicts.iter().filter(|v| v.targeted).count();
         runs.push(started.elapsed());
         if matched != agents.div_ceil(3) {

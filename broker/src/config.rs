@@ -16,8 +16,27 @@ pub struct Settings {
     pub database: DatabaseSettings,
     pub broker: BrokerSettings,
     pub targeting: TargetingSettings,
+    pub tenancy: TenancySettings,
     pub plugins: PluginSettings,
     pub log: LogSettings,
+}
+
+/// The tenancy boundary between generators.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TenancySettings {
+    /// The reach of a generator created without one: a CEL expression over `agent`. `"false"`
+    /// (the default) reaches nothing until an admin says otherwise; `"true"` lets every
+    /// generator reach every agent (a single-team install).
+    pub default_reach: String,
+}
+
+impl Default for TenancySettings {
+    fn default() -> Self {
+        Self {
+            default_reach: "false".into(),
+        }
+    }
 }
 
 /// Limits of WASM policy plugins.
@@ -163,6 +182,9 @@ impl Settings {
             ));
         }
         self.log.check()?;
+        brokkr_policy::ReachExpression::parse(&self.tenancy.default_reach).map_err(|e| {
+            ConfigError::Invalid(format!("tenancy.default_reach does not compile: {e}"))
+        })?;
         Ok(())
     }
 

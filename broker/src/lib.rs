@@ -1,18 +1,18 @@
 //! The Brokkr broker: REST API, storage on SQLite or PostgreSQL, PAK authentication through a
 //! TTL cache, and the commands of the `brokkr-broker` CLI.
+//!
+//! Layers, from the outside in: `routes` and `http` (HTTP only) call `app` (one function per
+//! use case: row rules, one transaction, audit, announcements), which uses `db` (SQL),
+//! `targeting` (planning and the in-memory hub), `auth` and `domain` (pure rules).
 
-pub mod access;
+pub mod app;
 pub mod auth;
 pub mod config;
-pub mod credentials;
 pub mod db;
 pub mod domain;
-pub mod error;
-pub mod extract;
 pub mod feed;
+pub mod http;
 pub mod metrics;
-pub mod policies;
-pub mod request_id;
 pub mod routes;
 pub mod startup;
 pub mod state;

@@ -3,14 +3,12 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
-use brokkr_broker::auth::Principal;
+use brokkr_broker::app::{App, AppError, Requester};
 use brokkr_broker::config::Settings;
-use brokkr_broker::credentials;
-use brokkr_broker::db::audit::Actor;
-use brokkr_broker::db::{Db, agents, generators};
 use brokkr_broker::startup::{self, Application};
-use brokkr_types::Pak;
-use brokkr_types::resources::AgentStatus;
+use brokkr_policy::ReachExpression;
+use brokkr_types::requests::{CreateAgent, CreateGenerator};
+use brokkr_types::{Description, Name, Pak};
 use clap::{Parser, Subcommand};
 use uuid::Uuid;
 
@@ -86,6 +84,10 @@ enum CreateTarget {
         name: String,
         #[arg(long)]
         description: Option<String>,
+        /// The agents its stacks may reach: a CEL expression over `agent` (default:
+        /// tenancy.default_reach).
+        #[arg(long)]
+        reach: Option<String>,
     },
 }
 
@@ -111,8 +113,8 @@ async fn main() -> Result<()> {
             println!("database is up to date");
             Ok(())
         }
-        Command::Rotate { who } => rotate(&settings, who).await,
-        Command::Create { what } => create(&settings, what).await,
+        Command::Rotate { who } => rotate(settings, who).await,
+        Command::Create { what } => create(settings, what).await,
         Command::Audit {
             action: AuditAction::Verify,
         } => verify_audit(&settings).await,
@@ -147,27 +149,33 @@ fn print_first_admin_pak(pak: &Pak) {
     let _ = out.flush();
 }
 
-async fn rotate(settings: &Settings, who: RotateTarget) -> Result<()> {
-    let principal = match who {
-        RotateTarget::Admin => Principal::Admin,
-        RotateTarget::Agent { uuid } => Principal::Agent(uuid),
-        RotateTarget::Generator { uuid } => Principal::Generator(uuid),
+async fn rotate(settings: Settings, who: RotateTarget) -> Result<()> {
+    let app = startup::open_app(settings).await?;
+    let (what, pak) = match who {
+        RotateTarget::Admin => ("admin", app.rotate_admin_pak(Requester::CLI).await),
+        RotateTarget::Agent { uuid } => (
+            "agent",
+            app.rotate_agent_pak(Requester::CLI, uuid)
+                .await
+                .map(|a| a.pak),
+        ),
+        RotateTarget::Generator { uuid } => (
+            "generator",
+            app.rotate_generator_pak(Requester::CLI, uuid)
+                .await
+                .map(|g| g.pak),
+        ),
     };
-    let db = startup::open_database(settings).await?;
-    let mut tx = db.begin().await?;
-    let Some(rotated) = credentials::rotate(&mut tx, Actor::CLI, principal).await? else {
-        bail!(
-            "no such {} (deleted, or never created)",
-            principal.parts().0
-        );
+    let pak = match pak {
+        Ok(pak) => pak,
+        Err(AppError::NotFound(_)) => bail!("no such {what} (deleted, or never created)"),
+        Err(e) => return Err(e).context(format!("rotating the {what} PAK")),
     };
-    tx.commit().await?;
     eprintln!(
-        "Rotated the {} PAK. The old one stops working within broker.auth_cache_ttl_seconds, \
-         or at once after POST /api/v1/admin/config/reload.",
-        principal.parts().0
+        "Rotated the {what} PAK. The old one stops working within broker.auth_cache_ttl_seconds, \
+         or at once after POST /api/v1/admin/config/reload."
     );
-    println!("{}", rotated.pak.expose());
+    println!("{}", pak.expose());
     Ok(())
 }
 
@@ -191,54 +199,71 @@ async fn verify_audit(settings: &Settings) -> Result<()> {
     }
 }
 
-async fn create(settings: &Settings, what: CreateTarget) -> Result<()> {
-    let db = startup::open_database(settings).await?;
+async fn create(settings: Settings, what: CreateTarget) -> Result<()> {
+    let app = startup::open_app(settings).await?;
     let (label, pak) = match what {
         CreateTarget::Agent { name, cluster_name } => {
-            create_agent(&db, &name, &cluster_name).await?
+            create_agent(&app, &name, &cluster_name).await?
         }
-        CreateTarget::Generator { name, description } => {
-            create_generator(&db, &name, description.as_deref()).await?
-        }
+        CreateTarget::Generator {
+            name,
+            description,
+            reach,
+        } => create_generator(&app, &name, description.as_deref(), reach.as_deref()).await?,
     };
     println!("{label}");
     println!("{}", pak.expose());
     Ok(())
 }
 
-async fn create_agent(db: &Db, name: &str, cluster_name: &str) -> Result<(String, Pak)> {
-    let name = brokkr_types::Name::parse(name).context("--name")?;
-    let cluster = brokkr_types::Name::parse(cluster_name).context("--cluster-name")?;
-    let mut tx = db.begin().await?;
-    let row = agents::insert(
-        &mut tx,
-        name.as_str(),
-        cluster.as_str(),
-        AgentStatus::Active,
-    )
-    .await?;
-    let pak = credentials::issue(&mut tx, Actor::CLI, Principal::Agent(row.id())).await?;
-    tx.commit().await?;
-    Ok((format!("created agent {name} with id {}", row.id()), pak))
+/// Registers an agent exactly as the API does: audited (actor `cli`), placed in every
+/// generator's reach that admits it, and targeted.
+async fn create_agent(app: &App, name: &str, cluster_name: &str) -> Result<(String, Pak)> {
+    let body = CreateAgent {
+        name: Name::parse(name).context("--name")?,
+        cluster_name: Name::parse(cluster_name).context("--cluster-name")?,
+        labels: Vec::new(),
+        annotations: Default::default(),
+        status: None,
+    };
+    let created = app
+        .create_agent(Requester::CLI, body)
+        .await
+        .context("creating the agent")?;
+    let agent = created.agent;
+    Ok((
+        format!("created agent {} with id {}", agent.name, agent.id),
+        created.pak,
+    ))
 }
 
-async fn create_generator(db: &Db, name: &str, description: Option<&str>) -> Result<(String, Pak)> {
-    let name = brokkr_types::Name::parse(name).context("--name")?;
-    let description = description
-        .map(brokkr_types::Description::parse)
-        .transpose()
-        .context("--description")?;
-    let mut tx = db.begin().await?;
-    let generator = generators::insert(
-        &mut tx,
-        name.as_str(),
-        description.as_ref().map(|d| d.as_str()),
-    )
-    .await?;
-    let pak = credentials::issue(&mut tx, Actor::CLI, Principal::Generator(generator.id)).await?;
-    tx.commit().await?;
+async fn create_generator(
+    app: &App,
+    name: &str,
+    description: Option<&str>,
+    reach: Option<&str>,
+) -> Result<(String, Pak)> {
+    let body = CreateGenerator {
+        name: Name::parse(name).context("--name")?,
+        description: description
+            .map(Description::parse)
+            .transpose()
+            .context("--description")?,
+        reach: reach
+            .map(ReachExpression::parse)
+            .transpose()
+            .context("--reach")?,
+    };
+    let created = app
+        .create_generator(Requester::CLI, body)
+        .await
+        .context("creating the generator")?;
+    let generator = created.generator;
     Ok((
-        format!("created generator {name} with id {}", generator.id),
-        pak,
+        format!(
+            "created generator {} with id {} (reach: {})",
+            generator.name, generator.id, generator.reach
+        ),
+        created.pak,
     ))
 }

@@ -1,14 +1,7 @@
-//! Prometheus metrics of the broker (`brokkr_*`), kept in atomics (no labels, so cardinality is
-//! fixed) and served at `GET /metrics` to admins.
+//! Counters of the broker's Prometheus metrics (`brokkr_*`), kept in atomics (no labels, so
+//! cardinality is fixed); `routes::metrics` serves them.
 
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
-
-use axum::extract::State;
-use axum::http::header;
-use axum::response::IntoResponse;
-
-use crate::auth::caller::{AdminOnly, Caller};
-use crate::state::AppState;
 
 #[derive(Debug, Default)]
 pub struct Metrics {
@@ -39,55 +32,4 @@ impl Drop for Waiting<'_> {
     fn drop(&mut self) {
         self.0.fetch_sub(1, Ordering::Relaxed);
     }
-}
-
-#[utoipa::path(get, path = "/metrics", tag = "health",
-    responses((status = 200, description = "Prometheus text format", content_type = "text/plain"),
-               (status = "4XX", body = brokkr_types::Problem)))]
-pub async fn metrics(
-    State(state): State<AppState>,
-    _caller: Caller<AdminOnly>,
-) -> impl IntoResponse {
-    let m = &state.metrics;
-    let counter = |v: &AtomicU64| v.load(Ordering::Relaxed) as i64;
-    let rows: [(&str, &str, &str, i64); 6] = [
-        (
-            "brokkr_auth_failures_total",
-            "counter",
-            "Requests refused for a missing or invalid PAK.",
-            counter(&m.auth_failures),
-        ),
-        (
-            "brokkr_target_state_responses_total",
-            "counter",
-            "Target-state answers with a body.",
-            counter(&m.target_state_full),
-        ),
-        (
-            "brokkr_target_state_not_modified_total",
-            "counter",
-            "Target-state answers 304 Not Modified.",
-            counter(&m.target_state_not_modified),
-        ),
-        (
-            "brokkr_target_state_waiting",
-            "gauge",
-            "Long polls waiting for a change.",
-            m.long_polls_waiting.load(Ordering::Relaxed),
-        ),
-        (
-            "brokkr_target_state_views",
-            "gauge",
-            "Agents whose target-state view is in memory.",
-            state.targeting.hub.len() as i64,
-        ),
-        (
-            "brokkr_auth_cache_entries",
-            "gauge",
-            "PAK checks held in the cache.",
-            state.auth.entries() as i64,
-        ),
-    ];
-    let body = brokkr_types::prometheus::render(&rows);
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body)
 }

@@ -4,14 +4,12 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use brokkr_types::Pak;
 use tokio::net::TcpListener;
 
-use crate::auth::Authenticator;
+use crate::app::{App, AppError};
 use crate::config::{ConfigError, Settings};
-use crate::credentials;
 use crate::db::{Db, StoreError};
 use crate::routes;
 use crate::state::AppState;
@@ -26,9 +24,9 @@ pub enum StartupError {
     #[error("cannot migrate the database: {0}")]
     Migrate(StoreError),
     #[error("cannot create the admin PAK: {0}")]
-    Bootstrap(StoreError),
-    #[error("cannot start the plugin host: {0}")]
-    Plugins(String),
+    Bootstrap(AppError),
+    #[error("cannot start the broker: {0}")]
+    App(AppError),
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: SocketAddr,
@@ -49,14 +47,11 @@ pub async fn open_database(settings: &Settings) -> Result<Db, StartupError> {
     Ok(db)
 }
 
-/// Creates the admin PAK if the database has none; returns it only when it was just created.
-pub async fn bootstrap_admin(db: &Db) -> Result<Option<Pak>, StartupError> {
-    let mut tx = db.begin().await.map_err(StartupError::Bootstrap)?;
-    let created = credentials::bootstrap_admin(&mut tx)
-        .await
-        .map_err(StartupError::Bootstrap)?;
-    tx.commit().await.map_err(StartupError::Bootstrap)?;
-    Ok(created)
+/// Opens and migrates the configured database and builds the application on it (the CLI's
+/// commands use this too).
+pub async fn open_app(settings: Settings) -> Result<App, StartupError> {
+    let db = open_database(&settings).await?;
+    App::new(db, settings).map_err(StartupError::App)
 }
 
 /// A broker bound to its listener, ready to serve.
@@ -72,32 +67,18 @@ impl Application {
     /// Opens the database, bootstraps the admin PAK and binds `broker.listen_addr`.
     pub async fn build(settings: Settings) -> Result<Self, StartupError> {
         let addr = settings.listen_addr()?;
-        let db = open_database(&settings).await?;
-        let admin_pak = bootstrap_admin(&db).await?;
-        let auth = Authenticator::new(
-            db.clone(),
-            Duration::from_secs(settings.broker.auth_cache_ttl_seconds),
-            settings.broker.auth_cache_capacity,
-        );
-        let policies = Arc::new(
-            crate::policies::Policies::new(settings.plugins.limits())
-                .map_err(|e| StartupError::Plugins(e.to_string()))?,
-        );
         let throttle = Arc::new(crate::auth::throttle::Throttle::new(
             settings.broker.auth_failures_per_minute,
         ));
+        let app = open_app(settings).await?;
+        let admin_pak = app
+            .bootstrap_admin()
+            .await
+            .map_err(StartupError::Bootstrap)?;
         let listener = TcpListener::bind(addr)
             .await
             .map_err(|source| StartupError::Bind { addr, source })?;
-        let state = AppState {
-            db,
-            auth,
-            settings: Arc::new(settings),
-            targeting: crate::targeting::Targeting::new(),
-            metrics: Default::default(),
-            policies,
-            throttle,
-        };
+        let state = AppState { app, throttle };
         Ok(Self {
             listener,
             state,
@@ -118,12 +99,9 @@ impl Application {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        let feed = crate::feed::spawn(
-            &self.state.db,
-            self.state.auth.clone(),
-            self.state.targeting.clone(),
-        );
-        let db = self.state.db.clone();
+        let app = &self.state.app;
+        let feed = crate::feed::spawn(&app.db, app.auth.clone(), app.targeting.clone());
+        let db = app.db.clone();
         let app = routes::router(self.state);
         let app = app.into_make_service_with_connect_info::<SocketAddr>();
         let served = axum::serve(self.listener, app)

@@ -139,6 +139,56 @@ fn measure(expr: &IdedExpr) -> (usize, usize) {
     (nodes, depth + own)
 }
 
+/// Identifiers the expression reads that no comprehension binds, in order of appearance. A
+/// function's receiver (`math` in `math.greatest(…)`) is not a variable.
+fn free_variables(expr: &IdedExpr, bound: &mut Vec<String>, out: &mut Vec<String>) {
+    match &expr.expr {
+        Expr::Ident(name) => {
+            if !bound.contains(name) && !out.contains(name) {
+                out.push(name.clone());
+            }
+        }
+        Expr::Call(call) => {
+            if let Some(target) = &call.target
+                && !matches!(target.expr, Expr::Ident(_))
+            {
+                free_variables(target, bound, out);
+            }
+            for arg in &call.args {
+                free_variables(arg, bound, out);
+            }
+        }
+        Expr::Comprehension(c) => {
+            free_variables(&c.iter_range, bound, out);
+            free_variables(&c.accu_init, bound, out);
+            let before = bound.len();
+            bound.push(c.iter_var.clone());
+            bound.extend(c.iter_var2.clone());
+            bound.push(c.accu_var.clone());
+            for part in [&c.loop_cond, &c.loop_step, &c.result] {
+                free_variables(part, bound, out);
+            }
+            bound.truncate(before);
+        }
+        Expr::List(list) => list
+            .elements
+            .iter()
+            .for_each(|e| free_variables(e, bound, out)),
+        Expr::Map(map) => map
+            .entries
+            .iter()
+            .flat_map(|e| entry_children(&e.expr))
+            .for_each(|e| free_variables(e, bound, out)),
+        Expr::Struct(s) => s
+            .entries
+            .iter()
+            .flat_map(|e| entry_children(&e.expr))
+            .for_each(|e| free_variables(e, bound, out)),
+        Expr::Select(select) => free_variables(&select.operand, bound, out),
+        Expr::Literal(_) | Expr::Unspecified => {}
+    }
+}
+
 fn entry_children(entry: &EntryExpr) -> Vec<&IdedExpr> {
     match entry {
         EntryExpr::StructField(f) => vec![&f.value],
@@ -151,9 +201,17 @@ fn environment() -> Arc<Env> {
     ENV.get_or_init(|| Arc::new(Env::stdlib())).clone()
 }
 
+/// The variables a targeting expression may read.
+pub const TARGETING_VARIABLES: &[&str] = &["agent", "stack"];
+
 impl TargetExpression {
-    /// Checks the limits, parses and compiles `source`.
+    /// Checks the limits, parses and compiles `source` with `agent` and `stack` in scope.
     pub fn parse(source: &str) -> Result<Self, ExpressionError> {
+        Self::parse_with(source, TARGETING_VARIABLES)
+    }
+
+    /// Checks the limits, parses and compiles `source`, which may read only `variables`.
+    pub fn parse_with(source: &str, variables: &[&str]) -> Result<Self, ExpressionError> {
         if source.trim().is_empty() {
             return Err(ExpressionError::new("the expression is empty", None));
         }
@@ -193,6 +251,20 @@ impl TargetExpression {
                 None,
             ));
         }
+        let (mut bound, mut free) = (Vec::new(), Vec::new());
+        free_variables(&parsed, &mut bound, &mut free);
+        if let Some(unknown) = free.iter().find(|v| !variables.contains(&v.as_str())) {
+            let known = variables
+                .iter()
+                .map(|v| format!("`{v}`"))
+                .collect::<Vec<_>>()
+                .join(" and ");
+            let verb = if variables.len() == 1 { "is" } else { "are" };
+            return Err(ExpressionError::new(
+                format!("unknown variable `{unknown}`: only {known} {verb} in scope"),
+                None,
+            ));
+        }
         let program = environment()
             .compile(source)
             .map_err(|e| ExpressionError::new(format!("syntax error: {e}"), None))?;
@@ -208,9 +280,15 @@ impl TargetExpression {
 
     /// Evaluates with `agent` and `stack` in scope; anything but a boolean is an error.
     pub fn evaluate(&self, facts: &Facts) -> Result<bool, String> {
+        self.evaluate_with(&[("agent", &facts.agent), ("stack", &facts.stack)])
+    }
+
+    /// Evaluates with `variables` in scope; anything but a boolean is an error.
+    pub fn evaluate_with(&self, variables: &[(&str, &Value)]) -> Result<bool, String> {
         let mut context = Context::with_env(environment());
-        context.add_variable_from_value("agent", facts.agent.clone());
-        context.add_variable_from_value("stack", facts.stack.clone());
+        for (name, value) in variables {
+            context.add_variable_from_value(*name, (*value).clone());
+        }
         let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             self.program.execute(&context)
         }));
@@ -294,6 +372,17 @@ mod tests {
         );
         assert!(TargetExpression::parse(&"x".repeat(MAX_SOURCE_BYTES + 1)).is_err());
         assert!(TargetExpression::parse("  ").is_err());
+    }
+
+    #[test]
+    fn unknown_variables_are_refused_when_written() {
+        let err = TargetExpression::parse("cluster.name == 'x'").unwrap_err();
+        assert!(err.message.contains("unknown variable `cluster`"), "{err}");
+        let scoped = "agent.labels.exists(l, l == stack.name) && math.greatest(1, 2) == 2";
+        assert!(TargetExpression::parse(scoped).is_ok());
+        let err = TargetExpression::parse_with("stack.name == 'x'", &["agent"]).unwrap_err();
+        assert!(err.message.contains("only `agent` is in scope"), "{err}");
+        assert!(TargetExpression::parse_with("agent.labels.all(l, l != 'x')", &["agent"]).is_ok());
     }
 
     #[test]

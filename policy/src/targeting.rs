@@ -77,17 +77,27 @@ impl StackFacts {
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(tag = "rule", rename_all = "snake_case")]
 pub enum Rule {
+    /// Assigned directly by the generator owning the stack (confined to its reach).
     Direct,
-    Label { label: String },
-    Annotation { key: String, value: String },
+    /// Assigned directly by an admin: not confined to the generator's reach.
+    AdminDirect,
+    Label {
+        label: String,
+    },
+    Annotation {
+        key: String,
+        value: String,
+    },
     Expression,
 }
 
 impl Rule {
-    /// A compact text form, as stored (`direct`, `label:prod`, `annotation:region=us`, `expression`).
+    /// A compact text form, as stored (`direct`, `admin_direct`, `label:prod`,
+    /// `annotation:region=us`, `expression`).
     pub fn code(&self) -> String {
         match self {
             Self::Direct => "direct".into(),
+            Self::AdminDirect => "admin_direct".into(),
             Self::Label { label } => format!("label:{label}"),
             Self::Annotation { key, value } => format!("annotation:{key}={value}"),
             Self::Expression => "expression".into(),
@@ -95,29 +105,85 @@ impl Rule {
     }
 }
 
+/// Whether, and by whom, a stack is assigned directly to an agent.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Direct {
+    #[default]
+    No,
+    /// By the generator owning the stack.
+    ByGenerator,
+    /// By an admin.
+    ByAdmin,
+}
+
+/// What is known about one (agent, stack) pair besides the facts of both.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Pairing {
+    pub direct: Direct,
+    /// The current decision, kept when the expression fails to evaluate.
+    pub previously: bool,
+    /// Whether the agent is inside the reach of the generator owning the stack.
+    pub within_reach: bool,
+}
+
 /// The decision for one (agent, stack) pair and why.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Verdict {
     pub targeted: bool,
     pub rules: Vec<Rule>,
     /// The evaluation error, when the expression could not be evaluated.
     pub error: Option<String>,
+    /// Whether the agent is inside the owning generator's reach. Outside it only an admin's
+    /// direct assignment holds; no other rule is even evaluated.
+    pub within_reach: bool,
 }
 
-/// Decides whether `stack` reaches `agent`. `previously` is the current decision, kept when
-/// the expression fails to evaluate. `cel` carries the precomputed CEL values of both.
+/// The rules of labels and annotations shared by the stack and the agent.
+fn shared_metadata(agent: &AgentFacts, stack: &StackFacts) -> Vec<Rule> {
+    let labels = stack
+        .labels
+        .iter()
+        .filter(|l| agent.labels.contains(l))
+        .map(|label| Rule::Label {
+            label: label.clone(),
+        });
+    let annotations = stack
+        .annotations
+        .iter()
+        .filter(|(k, v)| agent.annotations.get(*k) == Some(*v))
+        .map(|(key, value)| Rule::Annotation {
+            key: key.clone(),
+            value: value.clone(),
+        });
+    labels.chain(annotations).collect()
+}
+
+/// Decides whether `stack` reaches `agent`. `cel` carries the precomputed CEL values of both.
 pub fn decide(
     agent: &AgentFacts,
     stack: &StackFacts,
     expression: Option<&TargetExpression>,
-    direct: bool,
-    previously: bool,
+    pairing: Pairing,
     cel: Option<&Facts>,
 ) -> Verdict {
-    let mut rules = Vec::new();
-    if direct {
-        rules.push(Rule::Direct);
+    if !pairing.within_reach {
+        let admin = pairing.direct == Direct::ByAdmin;
+        return Verdict {
+            targeted: admin,
+            rules: if admin {
+                vec![Rule::AdminDirect]
+            } else {
+                Vec::new()
+            },
+            error: None,
+            within_reach: false,
+        };
     }
+    let mut rules = match pairing.direct {
+        Direct::No => Vec::new(),
+        Direct::ByGenerator => vec![Rule::Direct],
+        Direct::ByAdmin => vec![Rule::AdminDirect],
+    };
     let mut error = None;
     match expression {
         Some(expression) => {
@@ -138,83 +204,41 @@ pub fn decide(
                 Err(e) => error = Some(e),
             }
         }
-        None => {
-            for label in stack.labels.iter().filter(|l| agent.labels.contains(l)) {
-                rules.push(Rule::Label {
-                    label: label.clone(),
-                });
-            }
-            for (key, value) in stack
-                .annotations
-                .iter()
-                .filter(|(k, v)| agent.annotations.get(*k) == Some(*v))
-            {
-                rules.push(Rule::Annotation {
-                    key: key.clone(),
-                    value: value.clone(),
-                });
-            }
-        }
+        None => rules.extend(shared_metadata(agent, stack)),
     }
-    let targeted = !rules.is_empty() || (error.is_some() && previously);
+    let targeted = !rules.is_empty() || (error.is_some() && pairing.previously);
     Verdict {
         targeted,
         rules,
         error,
+        within_reach: true,
     }
 }
 
-/// Below this many agents, one thread decides them all.
-const PARALLEL_FROM: usize = 2048;
-
 /// Decides one stack for many agents, spreading the work over the machine's cores when there
-/// are enough agents. `direct` and `previously` are looked up per agent index.
+/// are enough agents. `pairing` is looked up per agent index.
 pub fn decide_for_agents(
     agents: &[AgentFacts],
     stack: &StackFacts,
     expression: Option<&TargetExpression>,
-    direct: &(dyn Fn(usize) -> bool + Sync),
-    previously: &(dyn Fn(usize) -> bool + Sync),
+    pairing: &(dyn Fn(usize) -> Pairing + Sync),
 ) -> Vec<Verdict> {
     let stack_cel = expression.map(|_| stack.to_cel());
     let one = |index: usize, agent: &AgentFacts| {
-        let facts = stack_cel.as_ref().map(|s| Facts {
-            agent: agent.to_cel(),
-            stack: s.clone(),
-        });
-        decide(
-            agent,
-            stack,
-            expression,
-            direct(index),
-            previously(index),
-            facts.as_ref(),
-        )
+        let pairing = pairing(index);
+        let facts = stack_cel
+            .as_ref()
+            .filter(|_| pairing.within_reach)
+            .map(|s| Facts {
+                agent: agent.to_cel(),
+                stack: s.clone(),
+            });
+        decide(agent, stack, expression, pairing, facts.as_ref())
     };
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    if expression.is_none() || agents.len() < PARALLEL_FROM || threads < 2 {
+    if expression.is_none() {
         return agents.iter().enumerate().map(|(i, a)| one(i, a)).collect();
     }
-    let chunk = agents.len().div_ceil(threads);
-    std::thread::scope(|scope| {
-        let workers: Vec<_> = agents
-            .chunks(chunk)
-            .enumerate()
-            .map(|(n, part)| {
-                let one = &one;
-                scope.spawn(move || {
-                    part.iter()
-                        .enumerate()
-                        .map(|(i, a)| one(n * chunk + i, a))
-                        .collect::<Vec<_>>()
-                })
-            })
-            .collect();
-        workers
-            .into_iter()
-            .flat_map(|w| w.join().unwrap_or_default())
-            .collect()
-    })
+    crate::parallel::map_indexed(agents, &one)
 }
 
 #[cfg(test)]
@@ -234,6 +258,15 @@ mod tests {
         }
     }
 
+    /// Inside the reach, with the given direct assignment.
+    fn inside(direct: Direct) -> Pairing {
+        Pairing {
+            direct,
+            previously: false,
+            within_reach: true,
+        }
+    }
+
     fn stack(labels: &[&str], annotations: &[(&str, &str)]) -> StackFacts {
         StackFacts {
             id: "s1".into(),
@@ -250,7 +283,7 @@ mod tests {
     #[test]
     fn labels_and_annotations_match_by_sharing() {
         let a = agent(&["prod", "gpu"], &[("region", "us-east")]);
-        let v = decide(&a, &stack(&["prod"], &[]), None, false, false, None);
+        let v = decide(&a, &stack(&["prod"], &[]), None, inside(Direct::No), None);
         assert_eq!(
             v.rules,
             vec![Rule::Label {
@@ -261,8 +294,7 @@ mod tests {
             &a,
             &stack(&[], &[("region", "us-east")]),
             None,
-            false,
-            false,
+            inside(Direct::No),
             None,
         );
         assert!(v.targeted);
@@ -271,18 +303,24 @@ mod tests {
                 &a,
                 &stack(&["staging"], &[("region", "eu")]),
                 None,
-                false,
-                false,
+                inside(Direct::No),
                 None
             )
             .targeted
         );
         assert!(
-            !decide(&a, &stack(&[], &[]), None, false, false, None).targeted,
+            !decide(&a, &stack(&[], &[]), None, inside(Direct::No), None).targeted,
             "an unlabelled stack needs a direct assignment"
         );
         assert_eq!(
-            decide(&a, &stack(&[], &[]), None, true, false, None).rules,
+            decide(
+                &a,
+                &stack(&[], &[]),
+                None,
+                inside(Direct::ByGenerator),
+                None
+            )
+            .rules,
             vec![Rule::Direct]
         );
     }
@@ -296,12 +334,12 @@ mod tests {
         )
         .unwrap();
         assert_eq!(
-            decide(&a, &s, Some(&e), false, false, None).rules,
+            decide(&a, &s, Some(&e), inside(Direct::No), None).rules,
             vec![Rule::Expression]
         );
         let never = TargetExpression::parse("agent.cluster_name == 'nowhere'").unwrap();
         assert!(
-            !decide(&a, &s, Some(&never), false, false, None).targeted,
+            !decide(&a, &s, Some(&never), inside(Direct::No), None).targeted,
             "labels do not apply when an expression is set"
         );
     }
@@ -312,8 +350,14 @@ mod tests {
             .map(|i| agent(if i % 2 == 0 { &["prod"] } else { &["dev"] }, &[]))
             .collect();
         let e = TargetExpression::parse("'prod' in agent.labels").unwrap();
-        let verdicts =
-            decide_for_agents(&agents, &stack(&[], &[]), Some(&e), &|i| i == 1, &|_| false);
+        let direct_second = |i: usize| {
+            inside(if i == 1 {
+                Direct::ByGenerator
+            } else {
+                Direct::No
+            })
+        };
+        let verdicts = decide_for_agents(&agents, &stack(&[], &[]), Some(&e), &direct_second);
         assert_eq!(verdicts.len(), 5000);
         assert!(verdicts[0].targeted && verdicts[1].targeted && !verdicts[3].targeted);
         assert_eq!(verdicts[1].rules, vec![Rule::Direct]);
@@ -324,8 +368,41 @@ mod tests {
     fn evaluation_errors_keep_the_previous_decision() {
         let a = agent(&[], &[]);
         let e = TargetExpression::parse("agent.annotations.missing == 'x'").unwrap();
-        let kept = decide(&a, &stack(&[], &[]), Some(&e), false, true, None);
+        let previously = Pairing {
+            previously: true,
+            ..inside(Direct::No)
+        };
+        let kept = decide(&a, &stack(&[], &[]), Some(&e), previously, None);
         assert!(kept.targeted && kept.error.is_some());
-        assert!(!decide(&a, &stack(&[], &[]), Some(&e), false, false, None).targeted);
+        assert!(!decide(&a, &stack(&[], &[]), Some(&e), inside(Direct::No), None).targeted);
+    }
+
+    #[test]
+    fn outside_the_reach_only_an_admin_assignment_holds() {
+        let a = agent(&["prod"], &[("region", "us-east")]);
+        let s = stack(&["prod"], &[("region", "us-east")]);
+        let always = TargetExpression::parse("true").unwrap();
+        for direct in [Direct::No, Direct::ByGenerator] {
+            let outside = Pairing {
+                direct,
+                previously: true,
+                within_reach: false,
+            };
+            for expression in [None, Some(&always)] {
+                let v = decide(&a, &s, expression, outside, None);
+                assert!(
+                    !v.targeted && v.rules.is_empty() && !v.within_reach,
+                    "{v:?}"
+                );
+            }
+        }
+        let admin = Pairing {
+            direct: Direct::ByAdmin,
+            ..Pairing::default()
+        };
+        let v = decide(&a, &s, Some(&always), admin, None);
+        assert!(v.targeted && !v.within_reach);
+        assert_eq!(v.rules, vec![Rule::AdminDirect]);
+        assert_eq!(v.rules[0].code(), "admin_direct");
     }
 }

@@ -107,11 +107,10 @@ impl TestBroker {
         value
     }
 
-    /// A generator; returns its PAK.
+    /// A generator reaching every agent; returns its PAK.
     pub async fn generator(&self, name: &str) -> String {
-        let body = self
-            .created("/api/v1/generators", &self.admin, json!({ "name": name }))
-            .await;
+        let body = json!({ "name": name, "reach": "true" });
+        let body = self.created("/api/v1/generators", &self.admin, body).await;
         body["pak"].as_str().unwrap().to_string()
     }
 

@@ -33,6 +33,14 @@ pub enum PluginScope {
     Stack,
 }
 
+impl PluginMode {
+    /// Whether a judgement stops the deployment: only an enforcing plugin that did not pass
+    /// cleanly (it found violations, or could not judge) blocks.
+    pub fn blocks(self, passed_cleanly: bool) -> bool {
+        self == Self::Enforce && !passed_cleanly
+    }
+}
+
 text_enum!(PluginMode { Enforce => "enforce", Warn => "warn", Shadow => "shadow" });
 text_enum!(PluginScope { Global => "global", Generator => "generator", Stack => "stack" });
 
@@ -183,6 +191,20 @@ impl TargetPolicy {
             PluginScope::Global => true,
             PluginScope::Generator => self.scope_id == Some(generator),
             PluginScope::Stack => self.scope_id == Some(stack),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_an_enforcing_plugin_that_did_not_pass_blocks() {
+        assert!(PluginMode::Enforce.blocks(false));
+        assert!(!PluginMode::Enforce.blocks(true));
+        for mode in [PluginMode::Warn, PluginMode::Shadow] {
+            assert!(!mode.blocks(false) && !mode.blocks(true), "{mode:?}");
         }
     }
 }

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Deserializer, Serialize};
 use uuid::Uuid;
 
-use brokkr_policy::TargetExpression;
+use brokkr_policy::{ReachExpression, TargetExpression};
 
 use crate::resources::{AgentStatus, EventStatus, EventType};
 use crate::{
@@ -31,6 +31,11 @@ pub struct CreateGenerator {
     pub name: Name,
     #[serde(default)]
     pub description: Option<Description>,
+    /// The agents this generator's stacks may reach: a CEL expression over `agent` (admin
+    /// only). Defaults to `tenancy.default_reach` (`"false"`: nothing).
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    pub reach: Option<ReachExpression>,
 }
 
 /// Partial update of a generator; absent fields stay unchanged, `description: null` clears it.
@@ -43,6 +48,10 @@ pub struct UpdateGenerator {
     #[serde(default, deserialize_with = "present")]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     pub description: Option<Option<Description>>,
+    /// A new reach (admin only; a generator sending it gets 403). Retargets at once.
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    pub reach: Option<ReachExpression>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -16,6 +16,8 @@ pub struct Generator {
     pub id: Uuid,
     pub name: String,
     pub description: Option<String>,
+    /// The CEL expression over `agent` that confines where this generator's stacks may go.
+    pub reach: String,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -200,6 +202,8 @@ pub struct AgentEvent {
 pub struct AgentTarget {
     pub agent_id: Uuid,
     pub stack_id: Uuid,
+    /// `admin` or `generator`: an admin's assignment is not confined to the generator's reach.
+    pub assigned_by: String,
     pub created_at: DateTime<Utc>,
 }
 
@@ -255,6 +259,9 @@ pub struct StackVerdict {
     pub target_expression: Option<String>,
     /// Why the expression could not be evaluated for this agent.
     pub error: Option<String>,
+    /// Whether the agent is inside the reach of the generator owning the stack. Outside it,
+    /// only an admin's direct assignment (`admin_direct`) reaches the agent.
+    pub within_reach: bool,
 }
 
 /// An agent a stack reaches, and by which rules.
@@ -264,6 +271,9 @@ pub struct AgentReach {
     pub agent_id: Uuid,
     pub agent_name: String,
     pub rules: Vec<String>,
+    /// Whether the agent is inside the owning generator's reach (always true for a
+    /// generator's view: agents outside it are never shown to it).
+    pub within_reach: bool,
 }
 
 /// A named resource in a targeting preview.

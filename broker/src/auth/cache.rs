@@ -11,8 +11,7 @@ use super::{Principal, pak};
 use crate::db::paks::{self, Credential};
 use crate::db::{Db, StoreError};
 
-/// The PostgreSQL channel whose payload is a short token to drop from every cache.
-pub const INVALIDATION_CHANNEL: &str = "brokkr_pak_invalidated";
+pub use crate::db::paks::INVALIDATION_CHANNEL;
 
 /// Why a presented key was not accepted.
 #[derive(Debug, Clone, thiserror::Error)]

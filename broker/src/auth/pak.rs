@@ -4,8 +4,11 @@
 use rand::RngExt;
 use rand::distr::Alphanumeric;
 use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
 
 use brokkr_types::Pak;
+
+use crate::db::paks::StoredPak;
 
 const PREFIX: &str = "brokkr_BR";
 pub const SHORT_LEN: usize = 8;
@@ -17,6 +20,16 @@ pub struct NewPak {
     pub pak: Pak,
     pub short: String,
     pub long_hash: [u8; 32],
+}
+
+impl NewPak {
+    /// What the database keeps of it.
+    pub fn stored(&self) -> StoredPak<'_> {
+        StoredPak {
+            short: &self.short,
+            long_hash: &self.long_hash,
+        }
+    }
 }
 
 /// The two halves of a presented PAK.
@@ -61,15 +74,7 @@ pub fn hash_long(long: &str) -> [u8; 32] {
 
 /// Compares the presented long token with a stored hash in constant time.
 pub fn verify(long: &str, stored_hash: &[u8]) -> bool {
-    let presented = hash_long(long);
-    if stored_hash.len() != presented.len() {
-        return false;
-    }
-    presented
-        .iter()
-        .zip(stored_hash)
-        .fold(0u8, |diff, (a, b)| diff | (a ^ b))
-        == 0
+    hash_long(long).as_slice().ct_eq(stored_hash).into()
 }
 
 #[cfg(test)]
@@ -85,6 +90,10 @@ mod tests {
         assert_eq!(parsed.short, new.short);
         assert!(verify(parsed.long, &new.long_hash));
         assert!(!verify("x".repeat(LONG_LEN).as_str(), &new.long_hash));
+        assert!(
+            !verify(parsed.long, &new.long_hash[..31]),
+            "a short hash never matches"
+        );
     }
 
     #[test]

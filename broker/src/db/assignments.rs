@@ -112,10 +112,11 @@ fn group(labels: Vec<(Uuid, String)>, annotations: Vec<(Uuid, String, String)>) 
     (label_map, annotation_map)
 }
 
-/// A live stack's facts and its expression's source.
+/// A live stack's facts, its owner and its expression's source.
 #[derive(Debug, Clone)]
 pub struct StackRow {
     pub facts: StackFacts,
+    pub generator_id: Uuid,
     pub expression: Option<String>,
 }
 
@@ -127,9 +128,9 @@ pub async fn stack_facts(tx: &mut Tx, scope: Scope<'_>) -> StoreResult<Vec<Stack
     let stacks = fetch_scoped!(
         tx,
         scope,
-        "SELECT s.id, s.name, g.name, s.target_expression FROM stacks s JOIN generators g ON g.id = s.generator_id WHERE s.deleted_at IS NULL",
-        "SELECT s.id, s.name, g.name, s.target_expression FROM stacks s JOIN generators g ON g.id = s.generator_id WHERE s.deleted_at IS NULL AND s.id IN",
-        (Uuid, String, String, Option<String>)
+        "SELECT s.id, s.name, g.id, g.name, s.target_expression FROM stacks s JOIN generators g ON g.id = s.generator_id WHERE s.deleted_at IS NULL",
+        "SELECT s.id, s.name, g.id, g.name, s.target_expression FROM stacks s JOIN generators g ON g.id = s.generator_id WHERE s.deleted_at IS NULL AND s.id IN",
+        (Uuid, String, Uuid, String, Option<String>)
     );
     let labels = fetch_scoped!(
         tx,
@@ -148,7 +149,7 @@ pub async fn stack_facts(tx: &mut Tx, scope: Scope<'_>) -> StoreResult<Vec<Stack
     let (mut label_map, mut annotation_map) = group(labels, annotations);
     Ok(stacks
         .into_iter()
-        .map(|(id, name, generator, expression)| StackRow {
+        .map(|(id, name, generator_id, generator, expression)| StackRow {
             facts: StackFacts {
                 id: id.to_string(),
                 name,
@@ -156,6 +157,7 @@ pub async fn stack_facts(tx: &mut Tx, scope: Scope<'_>) -> StoreResult<Vec<Stack
                 labels: label_map.remove(&id).unwrap_or_default(),
                 annotations: annotation_map.remove(&id).unwrap_or_default(),
             },
+            generator_id,
             expression,
         })
         .collect())
@@ -226,22 +228,25 @@ pub async fn stacks_sharing(tx: &mut Tx, agent: &AgentFacts) -> StoreResult<Vec<
     .await
 }
 
-/// Live stacks that target with an expression.
-pub async fn stacks_with_expressions(tx: &mut Tx) -> StoreResult<Vec<Uuid>> {
-    const SQL: &str =
-        "SELECT id FROM stacks WHERE deleted_at IS NULL AND target_expression IS NOT NULL";
-    Ok(with_tx!(tx, conn => sqlx::query_scalar(SQL).fetch_all(conn).await)?)
-}
-
-/// Direct assignments of a stack (agents) or of an agent (stacks).
-pub async fn direct_of_stack(tx: &mut Tx, stack: Uuid) -> StoreResult<Vec<Uuid>> {
-    const SQL: &str = "SELECT agent_id FROM agent_targets WHERE stack_id = $1";
-    Ok(with_tx!(tx, conn => sqlx::query_scalar(SQL).bind(stack).fetch_all(conn).await)?)
-}
-
-pub async fn direct_of_agent(tx: &mut Tx, agent: Uuid) -> StoreResult<Vec<Uuid>> {
-    const SQL: &str = "SELECT stack_id FROM agent_targets WHERE agent_id = $1";
+/// Live stacks that target with an expression, of generators whose reach holds `agent`.
+pub async fn stacks_with_expressions_reaching(tx: &mut Tx, agent: Uuid) -> StoreResult<Vec<Uuid>> {
+    const SQL: &str = "SELECT s.id FROM stacks s JOIN reach r ON r.generator_id = s.generator_id \
+                       WHERE r.agent_id = $1 AND s.deleted_at IS NULL AND s.target_expression IS NOT NULL";
     Ok(with_tx!(tx, conn => sqlx::query_scalar(SQL).bind(agent).fetch_all(conn).await)?)
+}
+
+/// Direct assignments of a stack: `(agent, made by an admin)`.
+pub async fn direct_of_stack(tx: &mut Tx, stack: Uuid) -> StoreResult<Vec<(Uuid, bool)>> {
+    const SQL: &str =
+        "SELECT agent_id, assigned_by = 'admin' FROM agent_targets WHERE stack_id = $1";
+    Ok(with_tx!(tx, conn => sqlx::query_as(SQL).bind(stack).fetch_all(conn).await)?)
+}
+
+/// Direct assignments of an agent: `(stack, made by an admin)`.
+pub async fn direct_of_agent(tx: &mut Tx, agent: Uuid) -> StoreResult<Vec<(Uuid, bool)>> {
+    const SQL: &str =
+        "SELECT stack_id, assigned_by = 'admin' FROM agent_targets WHERE agent_id = $1";
+    Ok(with_tx!(tx, conn => sqlx::query_as(SQL).bind(agent).fetch_all(conn).await)?)
 }
 
 /// Current assignments of a stack: `(agent, rules)`.
@@ -263,7 +268,8 @@ pub async fn agents_of_stack(tx: &mut Tx, stack: Uuid) -> StoreResult<Vec<Uuid>>
     Ok(with_tx!(tx, conn => sqlx::query_scalar(SQL).bind(stack).fetch_all(conn).await)?)
 }
 
-/// Inserts or updates assignments `(agent, stack, rules)`.
+/// Inserts or updates assignments `(agent, stack, rules)`, remembering every pair in the
+/// assignment history.
 pub async fn upsert(tx: &mut Tx, rows: &[(Uuid, Uuid, String)]) -> StoreResult<()> {
     let now = Utc::now();
     for chunk in rows.chunks(CHUNK / 4) {
@@ -273,10 +279,24 @@ pub async fn upsert(tx: &mut Tx, rows: &[(Uuid, Uuid, String)]) -> StoreResult<(
                 row.push_bind(*agent).push_bind(*stack).push_bind(rules.clone()).push_bind(now);
             });
             b.push(" ON CONFLICT (agent_id, stack_id) DO UPDATE SET rules = excluded.rules, updated_at = excluded.updated_at");
-            b.build().execute(conn).await.map(|_| ())
+            b.build().execute(&mut *conn).await.map(|_| ())?;
+            let mut h = sqlx::QueryBuilder::new("INSERT INTO assignment_history (agent_id, stack_id, first_assigned_at) ");
+            h.push_values(chunk, |mut row, (agent, stack, _)| {
+                row.push_bind(*agent).push_bind(*stack).push_bind(now);
+            });
+            h.push(" ON CONFLICT (agent_id, stack_id) DO NOTHING");
+            h.build().execute(conn).await.map(|_| ())
         })?;
     }
     Ok(())
+}
+
+/// Whether `stack` is, or ever was, assigned to `agent`.
+pub async fn ever_assigned(tx: &mut Tx, agent: Uuid, stack: Uuid) -> StoreResult<bool> {
+    const SQL: &str =
+        "SELECT COUNT(*) FROM assignment_history WHERE agent_id = $1 AND stack_id = $2";
+    let n: i64 = with_tx!(tx, conn => sqlx::query_scalar(SQL).bind(agent).bind(stack).fetch_one(conn).await)?;
+    Ok(n > 0)
 }
 
 /// Removes assignments `(agent, stack)`.
@@ -295,22 +315,33 @@ pub async fn remove_agent(tx: &mut Tx, agent: Uuid) -> StoreResult<()> {
     Ok(())
 }
 
-/// The agents a stack reaches, by name, with their rules.
-pub async fn reach_of_stack(db: &Db, stack: Uuid, window: Window) -> StoreResult<Vec<AgentReach>> {
-    const SQL: &str = "SELECT a.agent_id, g.name, a.rules FROM assignments a JOIN agents g ON g.id = a.agent_id \
-                       WHERE a.stack_id = $1 AND g.deleted_at IS NULL ORDER BY g.name, a.agent_id LIMIT $2 OFFSET $3";
-    let rows: Vec<(Uuid, String, String)> = with_db!(db, pool => sqlx::query_as(SQL)
+/// The agents a stack reaches, by name, with their rules and whether each is inside the
+/// owning generator's reach. `only_within_reach` leaves out the agents outside it.
+pub async fn reach_of_stack(
+    db: &Db,
+    stack: Uuid,
+    only_within_reach: bool,
+    window: Window,
+) -> StoreResult<Vec<AgentReach>> {
+    const SQL: &str = "SELECT a.agent_id, g.name, a.rules, r.agent_id IS NOT NULL FROM assignments a \
+                       JOIN agents g ON g.id = a.agent_id JOIN stacks s ON s.id = a.stack_id \
+                       LEFT JOIN reach r ON r.generator_id = s.generator_id AND r.agent_id = a.agent_id \
+                       WHERE a.stack_id = $1 AND g.deleted_at IS NULL AND ($2 = FALSE OR r.agent_id IS NOT NULL) \
+                       ORDER BY g.name, a.agent_id LIMIT $3 OFFSET $4";
+    let rows: Vec<(Uuid, String, String, bool)> = with_db!(db, pool => sqlx::query_as(SQL)
         .bind(stack)
+        .bind(only_within_reach)
         .bind(window.probe_limit())
         .bind(window.offset())
         .fetch_all(pool)
         .await)?;
     Ok(rows
         .into_iter()
-        .map(|(agent_id, agent_name, rules)| AgentReach {
+        .map(|(agent_id, agent_name, rules, within_reach)| AgentReach {
             agent_id,
             agent_name,
             rules: split_rules(&rules),
+            within_reach,
         })
         .collect())
 }

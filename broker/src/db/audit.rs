@@ -5,7 +5,7 @@ use chrono::{DateTime, SubsecRound, Utc};
 use uuid::Uuid;
 
 use super::{Db, StoreResult, Tx, Window, audit_chain, like_escape, with_db, with_tx};
-use crate::auth::Principal;
+use crate::domain::Principal;
 
 /// Who did something: a principal, or the CLI on the broker host.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

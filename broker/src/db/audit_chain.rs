@@ -43,11 +43,7 @@ pub fn hash(prev: Option<&str>, content: &Content<'_>) -> String {
         hasher.update((field.len() as u64).to_be_bytes());
         hasher.update(field.as_bytes());
     }
-    hasher
-        .finalize()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    hex::encode(hasher.finalize())
 }
 
 /// The hash of the newest entry (inside the writing transaction).

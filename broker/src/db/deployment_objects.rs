@@ -63,10 +63,7 @@ impl From<SummaryRow> for DeploymentObjectSummary {
 
 /// Hex SHA-256 of the YAML text.
 pub fn checksum(yaml: &str) -> String {
-    Sha256::digest(yaml.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    hex::encode(Sha256::digest(yaml.as_bytes()))
 }
 
 /// Appends the next deployment object of a live stack; `None` when the stack is gone.
@@ -126,18 +123,18 @@ pub async fn get(db: &Db, id: Uuid) -> StoreResult<Option<DeploymentObject>> {
 }
 
 /// Whether a deployment object is the deletion marker of a deleted stack.
-pub async fn is_deletion_marker(db: &Db, id: Uuid) -> StoreResult<bool> {
+pub async fn is_deletion_marker(tx: &mut Tx, id: Uuid) -> StoreResult<bool> {
     const SQL: &str = "SELECT COUNT(*) FROM deployment_objects d JOIN stacks s ON s.id = d.stack_id \
                        WHERE d.id = $1 AND d.is_deletion_marker = $2 AND s.deleted_at IS NOT NULL";
     let n: i64 =
-        with_db!(db, pool => sqlx::query_scalar(SQL).bind(id).bind(true).fetch_one(pool).await)?;
+        with_tx!(tx, conn => sqlx::query_scalar(SQL).bind(id).bind(true).fetch_one(conn).await)?;
     Ok(n > 0)
 }
 
 /// The stack of a deployment object, live or deleted.
-pub async fn stack_of_any(db: &Db, id: Uuid) -> StoreResult<Option<Uuid>> {
+pub async fn stack_of_any(tx: &mut Tx, id: Uuid) -> StoreResult<Option<Uuid>> {
     const SQL: &str = "SELECT stack_id FROM deployment_objects WHERE id = $1";
-    Ok(with_db!(db, pool => sqlx::query_scalar(SQL).bind(id).fetch_optional(pool).await)?)
+    Ok(with_tx!(tx, conn => sqlx::query_scalar(SQL).bind(id).fetch_optional(conn).await)?)
 }
 
 /// The live deployment objects of a stack, newest first, without content.

@@ -5,7 +5,7 @@ use brokkr_types::resources::{AgentEvent, EventStatus, EventType};
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use super::{Db, StoreResult, Window, with_db};
+use super::{Db, StoreResult, Tx, Window, with_db, with_tx};
 
 macro_rules! columns {
     () => {
@@ -45,7 +45,7 @@ impl From<Row> for AgentEvent {
 /// Stores an event unless one with the same idempotency key exists; returns the stored event
 /// and whether this call created it.
 pub async fn record(
-    db: &Db,
+    tx: &mut Tx,
     agent_id: Uuid,
     stack_id: Option<Uuid>,
     event: &NewAgentEvent,
@@ -61,7 +61,7 @@ pub async fn record(
         columns!(),
         " FROM agent_events WHERE agent_id = $1 AND idempotency_key = $2"
     );
-    let inserted: Option<Row> = with_db!(db, pool => sqlx::query_as(INSERT)
+    let inserted: Option<Row> = with_tx!(tx, conn => sqlx::query_as(INSERT)
         .bind(Uuid::new_v4())
         .bind(agent_id)
         .bind(event.deployment_object_id)
@@ -71,15 +71,15 @@ pub async fn record(
         .bind(event.status.as_str())
         .bind(event.message.as_ref().map(|m| m.as_str()))
         .bind(Utc::now())
-        .fetch_optional(pool)
+        .fetch_optional(conn)
         .await)?;
     if let Some(row) = inserted {
         return Ok((row.into(), true));
     }
-    let row: Row = with_db!(db, pool => sqlx::query_as(EXISTING)
+    let row: Row = with_tx!(tx, conn => sqlx::query_as(EXISTING)
         .bind(agent_id)
         .bind(event.idempotency_key.as_str())
-        .fetch_one(pool)
+        .fetch_one(conn)
         .await)?;
     Ok((row.into(), false))
 }
@@ -106,19 +106,24 @@ pub async fn list_for_agent(
     Ok(rows.into_iter().map(Into::into).collect())
 }
 
-/// Events about one stack, newest first.
+/// Events about one stack, newest first; with `only_reach_of`, only those of agents inside
+/// that generator's reach.
 pub async fn list_for_stack(
     db: &Db,
     stack_id: Uuid,
+    only_reach_of: Option<Uuid>,
     window: Window,
 ) -> StoreResult<Vec<AgentEvent>> {
     const SQL: &str = concat!(
         "SELECT ",
         columns!(),
-        " FROM agent_events WHERE stack_id = $1 ORDER BY created_at DESC, id DESC LIMIT $2 OFFSET $3"
+        " FROM agent_events WHERE stack_id = $1 AND ($2 IS NULL OR agent_id IN ",
+        "(SELECT agent_id FROM reach WHERE generator_id = $2)) ",
+        "ORDER BY created_at DESC, id DESC LIMIT $3 OFFSET $4"
     );
     let rows: Vec<Row> = with_db!(db, pool => sqlx::query_as(SQL)
         .bind(stack_id)
+        .bind(only_reach_of)
         .bind(window.probe_limit())
         .bind(window.offset())
         .fetch_all(pool)

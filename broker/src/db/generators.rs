@@ -9,7 +9,7 @@ use super::{Db, StoreError, StoreResult, Tx, Window, with_db, with_tx};
 
 macro_rules! columns {
     () => {
-        "id, name, description, created_at, updated_at"
+        "id, name, description, reach, created_at, updated_at"
     };
 }
 
@@ -18,6 +18,7 @@ struct Row {
     id: Uuid,
     name: String,
     description: Option<String>,
+    reach: String,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
 }
@@ -28,6 +29,7 @@ impl From<Row> for Generator {
             id: r.id,
             name: r.name,
             description: r.description,
+            reach: r.reach,
             created_at: r.created_at,
             updated_at: r.updated_at,
         }
@@ -38,16 +40,26 @@ fn name_taken(err: sqlx::Error, name: &str) -> StoreError {
     StoreError::unique(err, &format!("a generator named {name:?} already exists"))
 }
 
-pub async fn insert(tx: &mut Tx, name: &str, description: Option<&str>) -> StoreResult<Generator> {
+/// A new generator's fields.
+#[derive(Debug, Clone, Copy)]
+pub struct NewGenerator<'a> {
+    pub name: &'a str,
+    pub description: Option<&'a str>,
+    pub reach: &'a str,
+}
+
+pub async fn insert(tx: &mut Tx, new: NewGenerator<'_>) -> StoreResult<Generator> {
     const SQL: &str = concat!(
-        "INSERT INTO generators (id, name, description, created_at, updated_at) ",
-        "VALUES ($1, $2, $3, $4, $4) RETURNING ",
+        "INSERT INTO generators (id, name, description, reach, created_at, updated_at) ",
+        "VALUES ($1, $2, $3, $4, $5, $5) RETURNING ",
         columns!()
     );
+    let name = new.name;
     let row: Row = with_tx!(tx, conn => sqlx::query_as(SQL)
         .bind(Uuid::new_v4())
         .bind(name)
-        .bind(description)
+        .bind(new.description)
+        .bind(new.reach)
         .bind(Utc::now())
         .fetch_one(conn)
         .await)
@@ -71,6 +83,18 @@ pub async fn get(db: &Db, id: Uuid) -> StoreResult<Option<Generator>> {
 pub async fn get_any_name(db: &Db, id: Uuid) -> StoreResult<Option<String>> {
     const SQL: &str = "SELECT name FROM generators WHERE id = $1";
     Ok(with_db!(db, pool => sqlx::query_scalar(SQL).bind(id).fetch_optional(pool).await)?)
+}
+
+/// The reach of a live generator.
+pub async fn reach_of(tx: &mut Tx, id: Uuid) -> StoreResult<Option<String>> {
+    const SQL: &str = "SELECT reach FROM generators WHERE id = $1 AND deleted_at IS NULL";
+    Ok(with_tx!(tx, conn => sqlx::query_scalar(SQL).bind(id).fetch_optional(conn).await)?)
+}
+
+/// `(id, reach)` of every live generator.
+pub async fn reaches(tx: &mut Tx) -> StoreResult<Vec<(Uuid, String)>> {
+    const SQL: &str = "SELECT id, reach FROM generators WHERE deleted_at IS NULL";
+    Ok(with_tx!(tx, conn => sqlx::query_as(SQL).fetch_all(conn).await)?)
 }
 
 /// A live generator, read inside a transaction.
@@ -107,7 +131,8 @@ pub async fn update(
 ) -> StoreResult<Option<Generator>> {
     const SQL: &str = concat!(
         "UPDATE generators SET name = COALESCE($2, name), \
-                       description = CASE WHEN $3 THEN $4 ELSE description END, updated_at = $5 \
+                       description = CASE WHEN $3 THEN $4 ELSE description END, updated_at = $5, \
+                       reach = COALESCE($6, reach) \
                        WHERE id = $1 AND deleted_at IS NULL RETURNING ",
         columns!()
     );
@@ -122,6 +147,7 @@ pub async fn update(
         .bind(patch.description.is_some())
         .bind(description)
         .bind(Utc::now())
+        .bind(patch.reach.as_ref().map(|r| r.source()))
         .fetch_optional(conn)
         .await)
     .map_err(|e| name_taken(e, name.unwrap_or_default()))?;

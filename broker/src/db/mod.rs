@@ -11,6 +11,7 @@ pub mod generators;
 pub mod metadata;
 pub mod paks;
 pub mod plugins;
+pub mod reach;
 pub mod stacks;
 pub mod target_state;
 pub mod targets;
@@ -156,7 +157,8 @@ impl Db {
         Ok(())
     }
 
-    /// Starts a write transaction (`BEGIN IMMEDIATE` on SQLite, so read-then-write is safe).
+    /// Starts a write transaction that may append to the audit log (`BEGIN IMMEDIATE` on
+    /// SQLite, so read-then-write is safe; on PostgreSQL it takes the writer lock).
     pub async fn begin(&self) -> StoreResult<Tx> {
         Ok(match self {
             Self::Postgres(pool) => {
@@ -168,6 +170,23 @@ impl Db {
                     .await?;
                 Tx::Postgres(tx)
             }
+            Self::Sqlite(pool) => Tx::Sqlite(pool.begin_with("BEGIN IMMEDIATE").await?),
+        })
+    }
+
+    /// Starts a read-only transaction (a consistent view for reads that span queries).
+    pub async fn begin_read(&self) -> StoreResult<Tx> {
+        Ok(match self {
+            Self::Postgres(pool) => Tx::Postgres(pool.begin().await?),
+            Self::Sqlite(pool) => Tx::Sqlite(pool.begin().await?),
+        })
+    }
+
+    /// Starts a write transaction that must not touch the audit log: on PostgreSQL it does not
+    /// wait for the writer lock (agent events and heartbeats never queue behind a retarget).
+    pub async fn begin_unaudited(&self) -> StoreResult<Tx> {
+        Ok(match self {
+            Self::Postgres(pool) => Tx::Postgres(pool.begin().await?),
             Self::Sqlite(pool) => Tx::Sqlite(pool.begin_with("BEGIN IMMEDIATE").await?),
         })
     }
@@ -194,35 +213,7 @@ impl Tx {
     }
 }
 
-/// `LIMIT`/`OFFSET` of a list query, already checked.
-#[derive(Debug, Clone, Copy)]
-pub struct Window {
-    pub limit: u32,
-    pub offset: u64,
-}
-
-impl Window {
-    /// Fetches one row more than asked, to know whether another page follows.
-    pub fn probe_limit(self) -> i64 {
-        i64::from(self.limit) + 1
-    }
-
-    pub fn offset(self) -> i64 {
-        i64::try_from(self.offset).unwrap_or(i64::MAX)
-    }
-
-    /// Cuts the probe row off and builds the page.
-    pub fn page<T>(self, mut items: Vec<T>) -> brokkr_types::resources::Page<T> {
-        let more = items.len() > self.limit as usize;
-        items.truncate(self.limit as usize);
-        brokkr_types::resources::Page {
-            next_offset: more.then(|| self.offset + u64::from(self.limit)),
-            items,
-            limit: self.limit,
-            offset: self.offset,
-        }
-    }
-}
+pub use crate::domain::Window;
 
 /// Escapes `%`, `_` and `\` for a `LIKE … ESCAPE '\'` pattern.
 pub fn like_escape(text: &str) -> String {

@@ -4,8 +4,17 @@ use chrono::Utc;
 use uuid::Uuid;
 
 use super::{Db, StoreResult, Tx, with_db, with_tx};
-use crate::auth::Principal;
-use crate::auth::pak::NewPak;
+use crate::domain::Principal;
+
+/// The PostgreSQL channel whose payload is a short token to drop from every cache.
+pub const INVALIDATION_CHANNEL: &str = "brokkr_pak_invalidated";
+
+/// What is stored of a PAK: its short token and SHA-256 of its long token.
+#[derive(Debug, Clone, Copy)]
+pub struct StoredPak<'a> {
+    pub short: &'a str,
+    pub long_hash: &'a [u8],
+}
 
 /// What the authentication cache needs to check a presented PAK.
 #[derive(Debug, Clone)]
@@ -39,7 +48,7 @@ pub async fn find(db: &Db, short: &str) -> StoreResult<Option<Credential>> {
 pub async fn replace(
     tx: &mut Tx,
     principal: Principal,
-    new: &NewPak,
+    new: StoredPak<'_>,
 ) -> StoreResult<Option<String>> {
     let old = remove(tx, principal).await?;
     insert(tx, principal, new).await?;
@@ -47,14 +56,14 @@ pub async fn replace(
 }
 
 /// Inserts a credential; fails with a conflict if the principal already has one.
-pub async fn insert(tx: &mut Tx, principal: Principal, new: &NewPak) -> StoreResult<()> {
+pub async fn insert(tx: &mut Tx, principal: Principal, new: StoredPak<'_>) -> StoreResult<()> {
     const SQL: &str = "INSERT INTO pak_credentials \
                        (short_token, long_hash, principal_type, principal_id, created_at) \
                        VALUES ($1, $2, $3, $4, $5)";
     let (kind, id) = principal.parts();
     with_tx!(tx, conn => sqlx::query(SQL)
-        .bind(&new.short)
-        .bind(new.long_hash.as_slice())
+        .bind(new.short)
+        .bind(new.long_hash)
         .bind(kind)
         .bind(id)
         .bind(Utc::now())
@@ -77,14 +86,14 @@ pub async fn remove(tx: &mut Tx, principal: Principal) -> StoreResult<Option<Str
 }
 
 /// Creates the admin credential unless one exists. Returns whether it was created.
-pub async fn insert_admin_if_absent(tx: &mut Tx, new: &NewPak) -> StoreResult<bool> {
+pub async fn insert_admin_if_absent(tx: &mut Tx, new: StoredPak<'_>) -> StoreResult<bool> {
     const SQL: &str = "INSERT INTO pak_credentials \
                        (short_token, long_hash, principal_type, principal_id, created_at) \
                        VALUES ($1, $2, 'admin', $3, $4) \
                        ON CONFLICT (principal_type, principal_id) DO NOTHING";
     let result = with_tx!(tx, conn => sqlx::query(SQL)
-        .bind(&new.short)
-        .bind(new.long_hash.as_slice())
+        .bind(new.short)
+        .bind(new.long_hash)
         .bind(Uuid::nil())
         .bind(Utc::now())
         .execute(conn).await.map(|r| r.rows_affected()))?;
@@ -96,7 +105,7 @@ pub async fn insert_admin_if_absent(tx: &mut Tx, new: &NewPak) -> StoreResult<bo
 pub async fn notify_invalidation(tx: &mut Tx, short: &str) -> StoreResult<()> {
     if let Tx::Postgres(t) = tx {
         sqlx::query("SELECT pg_notify($1, $2)")
-            .bind(crate::auth::cache::INVALIDATION_CHANNEL)
+            .bind(INVALIDATION_CHANNEL)
             .bind(short)
             .execute(&mut **t)
             .await?;

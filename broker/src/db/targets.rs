@@ -1,4 +1,5 @@
-//! Direct assignments of stacks to agents.
+//! Direct assignments of stacks to agents, each remembering whether an admin or the owning
+//! generator made it.
 
 use brokkr_types::resources::AgentTarget;
 use chrono::{DateTime, Utc};
@@ -10,6 +11,7 @@ use super::{Db, StoreResult, Tx, Window, with_db, with_tx};
 struct Row {
     agent_id: Uuid,
     stack_id: Uuid,
+    assigned_by: String,
     created_at: DateTime<Utc>,
 }
 
@@ -18,24 +20,36 @@ impl From<Row> for AgentTarget {
         Self {
             agent_id: r.agent_id,
             stack_id: r.stack_id,
+            assigned_by: r.assigned_by,
             created_at: r.created_at,
         }
     }
 }
 
-/// Assigns a stack to an agent; returns the assignment and whether it is new.
-pub async fn add(tx: &mut Tx, agent_id: Uuid, stack_id: Uuid) -> StoreResult<(AgentTarget, bool)> {
-    const INSERT: &str = "INSERT INTO agent_targets (agent_id, stack_id, created_at) VALUES ($1, $2, $3) \
-                          ON CONFLICT (agent_id, stack_id) DO NOTHING";
-    const GET: &str = "SELECT agent_id, stack_id, created_at FROM agent_targets \
+/// Assigns a stack to an agent; returns the assignment and whether it is new. An admin's
+/// assignment of a pair the generator assigned makes it the admin's; never the reverse.
+pub async fn add(
+    tx: &mut Tx,
+    agent_id: Uuid,
+    stack_id: Uuid,
+    by_admin: bool,
+) -> StoreResult<(AgentTarget, bool)> {
+    const INSERT: &str = "INSERT INTO agent_targets (agent_id, stack_id, assigned_by, created_at) \
+                          VALUES ($1, $2, $3, $4) ON CONFLICT (agent_id, stack_id) DO UPDATE \
+                          SET assigned_by = CASE WHEN excluded.assigned_by = 'admin' THEN 'admin' \
+                          ELSE agent_targets.assigned_by END";
+    const GET: &str = "SELECT agent_id, stack_id, assigned_by, created_at FROM agent_targets \
                        WHERE agent_id = $1 AND stack_id = $2";
-    let done = with_tx!(tx, conn => sqlx::query(INSERT)
+    let existed: Option<Row> = with_tx!(tx, conn => sqlx::query_as(GET).bind(agent_id).bind(stack_id).fetch_optional(conn).await)?;
+    let by = if by_admin { "admin" } else { "generator" };
+    with_tx!(tx, conn => sqlx::query(INSERT)
         .bind(agent_id)
         .bind(stack_id)
+        .bind(by)
         .bind(Utc::now())
         .execute(conn).await.map(|r| r.rows_affected()))?;
     let row: Row = with_tx!(tx, conn => sqlx::query_as(GET).bind(agent_id).bind(stack_id).fetch_one(conn).await)?;
-    Ok((row.into(), done == 1))
+    Ok((row.into(), existed.is_none()))
 }
 
 /// Removes an assignment; returns whether it existed.
@@ -52,7 +66,7 @@ pub async fn list_for_agent(
     generator: Option<Uuid>,
     window: Window,
 ) -> StoreResult<Vec<AgentTarget>> {
-    const SQL: &str = "SELECT t.agent_id, t.stack_id, t.created_at FROM agent_targets t \
+    const SQL: &str = "SELECT t.agent_id, t.stack_id, t.assigned_by, t.created_at FROM agent_targets t \
                        JOIN stacks s ON s.id = t.stack_id \
                        WHERE t.agent_id = $1 AND ($2 IS NULL OR s.generator_id = $2) \
                        ORDER BY t.created_at, t.stack_id LIMIT $3 OFFSET $4";
@@ -64,11 +78,4 @@ pub async fn list_for_agent(
         .fetch_all(pool)
         .await)?;
     Ok(rows.into_iter().map(Into::into).collect())
-}
-
-/// Whether a stack is assigned to an agent.
-pub async fn exists(db: &Db, agent_id: Uuid, stack_id: Uuid) -> StoreResult<bool> {
-    const SQL: &str = "SELECT COUNT(*) FROM agent_targets WHERE agent_id = $1 AND stack_id = $2";
-    let n: i64 = with_db!(db, pool => sqlx::query_scalar(SQL).bind(agent_id).bind(stack_id).fetch_one(pool).await)?;
-    Ok(n > 0)
 }

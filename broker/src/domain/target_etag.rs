@@ -13,10 +13,7 @@ pub fn etag(agent_id: Uuid, pairs: &[(Uuid, Uuid)], policies: &str) -> String {
         hasher.update(stack.as_bytes());
         hasher.update(object.as_bytes());
     }
-    hasher.finalize()[..16]
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    hex::encode(&hasher.finalize()[..16])
 }
 
 /// Whether an `If-None-Match` header value matches `etag` (handles lists, `W/` and `*`).

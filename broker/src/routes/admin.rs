@@ -5,13 +5,12 @@ use axum::extract::State;
 use brokkr_types::Problem;
 use brokkr_types::resources::{AuditLogEntry, Page};
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use uuid::Uuid;
 
-use crate::auth::caller::{AdminOnly, Caller};
-use crate::db::audit::{self, Actor, Filter, Record};
-use crate::error::ApiResult;
-use crate::extract::{ApiQuery, PageQuery};
+use crate::app::admin::AuditFilter as Filter;
+use crate::http::ApiResult;
+use crate::http::caller::{AdminOnly, Caller};
+use crate::http::extract::{ApiQuery, PageQuery};
 use crate::state::AppState;
 
 /// What a reload did.
@@ -27,20 +26,7 @@ pub async fn reload(
     State(state): State<AppState>,
     caller: Caller<AdminOnly>,
 ) -> ApiResult<Json<ReloadOutcome>> {
-    state.auth.invalidate_all();
-    let mut tx = state.db.begin().await?;
-    audit::record(
-        &mut tx,
-        Record {
-            actor: Actor::from(caller.principal()),
-            action: "config.reloaded",
-            resource_type: "config",
-            resource_id: None,
-            details: json!({ "auth_cache_flushed": true }),
-        },
-    )
-    .await?;
-    tx.commit().await?;
+    state.app.reload(caller.requester()).await?;
     Ok(Json(ReloadOutcome {
         auth_cache_flushed: true,
     }))
@@ -63,7 +49,7 @@ pub struct AuditQuery {
     responses((status = 200, body = Page<AuditLogEntry>), (status = "4XX", body = Problem)))]
 pub async fn audit_logs(
     State(state): State<AppState>,
-    _caller: Caller<AdminOnly>,
+    caller: Caller<AdminOnly>,
     ApiQuery(query): ApiQuery<AuditQuery>,
 ) -> ApiResult<Json<Page<AuditLogEntry>>> {
     let window = PageQuery {
@@ -77,6 +63,9 @@ pub async fn audit_logs(
         actor_id: query.actor_id,
     };
     Ok(Json(
-        window.page(audit::query(&state.db, &filter, window).await?),
+        state
+            .app
+            .audit_logs(caller.requester(), filter, window)
+            .await?,
     ))
 }

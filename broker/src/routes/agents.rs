@@ -1,26 +1,17 @@
 //! `/api/v1/agents`: create, list, update and delete (admin); read and rotate (admin or the
-//! agent itself); heartbeat (the agent itself). An agent never changes its own status.
+//! agent itself); heartbeat (the agent itself, while active).
 
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use brokkr_types::Problem;
 use brokkr_types::requests::{CreateAgent, Heartbeat, UpdateAgent};
-use brokkr_types::resources::{Agent, AgentStatus, AgentWithPak, Page};
-use serde_json::json;
+use brokkr_types::resources::{Agent, AgentWithPak, Page};
 
-use super::audit_change;
-use super::stacks::inline_metadata;
-use crate::access;
-use crate::auth::Principal;
-use crate::auth::caller::{AdminOnly, AdminOrAgent, AgentOnly, Caller};
-use crate::credentials;
-use crate::db::metadata::{self, Owner};
-use crate::db::{agents, assignments};
-use crate::error::{ApiError, ApiResult};
-use crate::extract::{ApiJson, ApiQuery, IdPath, PageQuery};
+use crate::http::ApiResult;
+use crate::http::caller::{AdminOnly, AdminOrAgent, AgentOnly, Caller};
+use crate::http::extract::{ApiJson, ApiQuery, IdPath, PageQuery};
 use crate::state::AppState;
-use crate::targeting::change::{self, ChangeOptions, Subject};
 
 #[utoipa::path(post, path = "/api/v1/agents", tag = "agents", request_body = CreateAgent,
     responses((status = 201, body = AgentWithPak), (status = "4XX", body = Problem)))]
@@ -29,42 +20,21 @@ pub async fn create(
     caller: Caller<AdminOnly>,
     ApiJson(body): ApiJson<CreateAgent>,
 ) -> ApiResult<(StatusCode, Json<AgentWithPak>)> {
-    let status = body.status.unwrap_or(AgentStatus::Active);
-    let mut tx = state.db.begin().await?;
-    let row = agents::insert(
-        &mut tx,
-        body.name.as_str(),
-        body.cluster_name.as_str(),
-        status,
-    )
-    .await?;
-    let id = row.id();
-    let metadata = inline_metadata(&body.labels, &body.annotations);
-    metadata::write_all(&mut tx, Owner::Agent, id, &metadata).await?;
-    let pak = credentials::issue(&mut tx, caller.principal().into(), Principal::Agent(id)).await?;
-    audit_change(
-        &mut tx,
-        caller.principal(),
-        "agent.created",
-        "agent",
-        id,
-        json!({ "name": body.name }),
-    )
-    .await?;
-    change::settle(&state, tx, Subject::Agent(id), ChangeOptions::default()).await?;
-    let agent = row.with_metadata(metadata);
-    Ok((StatusCode::CREATED, Json(AgentWithPak { agent, pak })))
+    let created = state.app.create_agent(caller.requester(), body).await?;
+    Ok((StatusCode::CREATED, Json(created)))
 }
 
 #[utoipa::path(get, path = "/api/v1/agents", tag = "agents", params(PageQuery),
     responses((status = 200, body = Page<Agent>), (status = "4XX", body = Problem)))]
 pub async fn list(
     State(state): State<AppState>,
-    _caller: Caller<AdminOnly>,
+    caller: Caller<AdminOnly>,
     ApiQuery(page): ApiQuery<PageQuery>,
 ) -> ApiResult<Json<Page<Agent>>> {
     let window = page.window()?;
-    Ok(Json(window.page(agents::list(&state.db, window).await?)))
+    Ok(Json(
+        state.app.list_agents(caller.requester(), window).await?,
+    ))
 }
 
 #[utoipa::path(get, path = "/api/v1/agents/{id}", tag = "agents", params(("id" = Uuid, Path)),
@@ -74,9 +44,7 @@ pub async fn get(
     caller: Caller<AdminOrAgent>,
     IdPath(id): IdPath,
 ) -> ApiResult<Json<Agent>> {
-    let row = access::agent(&state.db, caller.principal(), id).await?;
-    let metadata = metadata::load_one(&state.db, Owner::Agent, id).await?;
-    Ok(Json(row.with_metadata(metadata)))
+    Ok(Json(state.app.agent(caller.requester(), id).await?))
 }
 
 #[utoipa::path(method(put, patch), path = "/api/v1/agents/{id}", tag = "agents",
@@ -88,26 +56,12 @@ pub async fn update(
     IdPath(id): IdPath,
     ApiJson(patch): ApiJson<UpdateAgent>,
 ) -> ApiResult<Json<Agent>> {
-    let mut tx = state.db.begin().await?;
-    let row = agents::update(&mut tx, id, &patch)
-        .await?
-        .ok_or(ApiError::NotFound("agent"))?;
-    let details = json!({ "status": patch.status.map(AgentStatus::as_str), "name": patch.name });
-    audit_change(
-        &mut tx,
-        caller.principal(),
-        "agent.updated",
-        "agent",
-        id,
-        details,
-    )
-    .await?;
-    // Its status decides whether it may fetch its state; its names may feed expressions.
-    state.targeting.announce(&mut tx, &[id]).await?;
-    change::settle(&state, tx, Subject::Agent(id), ChangeOptions::default()).await?;
-    state.targeting.changed(&[id]);
-    let metadata = metadata::load_one(&state.db, Owner::Agent, id).await?;
-    Ok(Json(row.with_metadata(metadata)))
+    Ok(Json(
+        state
+            .app
+            .update_agent(caller.requester(), id, patch)
+            .await?,
+    ))
 }
 
 #[utoipa::path(delete, path = "/api/v1/agents/{id}", tag = "agents", params(("id" = Uuid, Path)),
@@ -117,25 +71,7 @@ pub async fn delete(
     caller: Caller<AdminOnly>,
     IdPath(id): IdPath,
 ) -> ApiResult<StatusCode> {
-    let mut tx = state.db.begin().await?;
-    if !agents::soft_delete(&mut tx, id).await? {
-        return Err(ApiError::NotFound("agent"));
-    }
-    let old = credentials::revoke(&mut tx, caller.principal().into(), Principal::Agent(id)).await?;
-    audit_change(
-        &mut tx,
-        caller.principal(),
-        "agent.deleted",
-        "agent",
-        id,
-        json!({}),
-    )
-    .await?;
-    assignments::remove_agent(&mut tx, id).await?;
-    change::commit_for_agents(&state, tx, &[id]).await?;
-    if let Some(short) = old {
-        state.auth.invalidate(&short).await;
-    }
+    state.app.delete_agent(caller.requester(), id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -146,22 +82,9 @@ pub async fn rotate_pak(
     caller: Caller<AdminOrAgent>,
     IdPath(id): IdPath,
 ) -> ApiResult<Json<AgentWithPak>> {
-    access::agent(&state.db, caller.principal(), id).await?;
-    let mut tx = state.db.begin().await?;
-    let rotated = credentials::rotate(&mut tx, caller.principal().into(), Principal::Agent(id))
-        .await?
-        .ok_or(ApiError::NotFound("agent"))?;
-    tx.commit().await?;
-    if let Some(short) = rotated.old_short {
-        state.auth.invalidate(&short).await;
-    }
-    let agent = agents::get(&state.db, id)
-        .await?
-        .ok_or(ApiError::NotFound("agent"))?;
-    Ok(Json(AgentWithPak {
-        agent,
-        pak: rotated.pak,
-    }))
+    Ok(Json(
+        state.app.rotate_agent_pak(caller.requester(), id).await?,
+    ))
 }
 
 #[utoipa::path(post, path = "/api/v1/agents/{id}/heartbeat", tag = "agents", params(("id" = Uuid, Path)),
@@ -172,9 +95,6 @@ pub async fn heartbeat(
     IdPath(id): IdPath,
     ApiJson(beat): ApiJson<Heartbeat>,
 ) -> ApiResult<StatusCode> {
-    access::agent(&state.db, caller.principal(), id).await?;
-    if !agents::heartbeat(&state.db, id, &beat).await? {
-        return Err(ApiError::NotFound("agent"));
-    }
+    state.app.heartbeat(caller.requester(), id, beat).await?;
     Ok(StatusCode::NO_CONTENT)
 }

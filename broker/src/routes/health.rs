@@ -5,7 +5,7 @@ use axum::extract::State;
 use brokkr_types::Problem;
 use serde::{Deserialize, Serialize};
 
-use crate::error::{ApiError, ApiResult};
+use crate::http::{ApiError, ApiResult};
 use crate::state::AppState;
 
 /// Probe answer.
@@ -24,11 +24,9 @@ pub async fn healthz() -> Json<Health> {
 #[utoipa::path(get, path = "/readyz", tag = "health",
     responses((status = 200, body = Health), (status = 503, body = Problem)))]
 pub async fn readyz(State(state): State<AppState>) -> ApiResult<Json<Health>> {
-    state
-        .db
-        .ping()
-        .await
-        .map_err(|_| ApiError::Unavailable("the database does not answer".into()))?;
+    if !state.app.database_answers().await {
+        return Err(ApiError::Unavailable("the database does not answer".into()));
+    }
     Ok(Json(Health {
         status: "ready".into(),
     }))

@@ -8,6 +8,7 @@ pub mod events;
 pub mod generators;
 pub mod health;
 pub mod metadata;
+pub mod metrics;
 pub mod plugins;
 pub mod stacks;
 pub mod target_state;
@@ -18,9 +19,11 @@ pub mod whoami;
 use std::sync::Arc;
 
 use axum::extract::DefaultBodyLimit;
-use axum::http::{HeaderName, HeaderValue, header};
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router, middleware};
+use serde::Serialize;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
@@ -28,13 +31,9 @@ use utoipa::OpenApi;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
-use uuid::Uuid;
 
-use crate::auth::Principal;
-use crate::db::audit::{self, Record};
-use crate::db::{StoreResult, Tx};
-use crate::error::ApiError;
-use crate::request_id;
+use crate::app::Retargeted;
+use crate::http::{ApiError, request_id};
 use crate::state::AppState;
 
 #[derive(OpenApi)]
@@ -115,7 +114,7 @@ fn api(upload_limit: usize) -> OpenApiRouter<AppState> {
         .routes(routes!(targeting::explain_stack))
         .routes(routes!(admin::reload))
         .routes(routes!(admin::audit_logs))
-        .routes(routes!(crate::metrics::metrics))
+        .routes(routes!(metrics::metrics))
 }
 
 /// The OpenAPI document generated from the handlers.
@@ -125,9 +124,9 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 
 /// The complete application: routes, OpenAPI document, fallbacks and layers.
 pub fn router(state: AppState) -> Router {
-    let body_limit = usize::try_from(state.settings.broker.max_body_bytes).unwrap_or(usize::MAX);
-    let upload_limit =
-        usize::try_from(state.settings.plugins.max_upload_bytes).unwrap_or(usize::MAX);
+    let settings = &state.app.settings;
+    let body_limit = usize::try_from(settings.broker.max_body_bytes).unwrap_or(usize::MAX);
+    let upload_limit = usize::try_from(settings.plugins.max_upload_bytes).unwrap_or(usize::MAX);
     let (routes, document) = api(upload_limit).split_for_parts();
     let document = Arc::new(document);
     routes
@@ -156,24 +155,11 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Records a change made through the API in the audit log, in the change's transaction.
-pub(crate) async fn audit_change(
-    tx: &mut Tx,
-    caller: Principal,
-    action: &str,
-    resource_type: &str,
-    resource_id: Uuid,
-    details: serde_json::Value,
-) -> StoreResult<()> {
-    audit::record(
-        tx,
-        Record {
-            actor: caller.into(),
-            action,
-            resource_type,
-            resource_id: Some(resource_id.to_string()),
-            details,
-        },
-    )
-    .await
+/// The answer to a change that can retarget: the preview of a dry run (200), or the changed
+/// resource with `status`.
+pub(crate) fn retargeted<T: Serialize>(outcome: Retargeted<T>, status: StatusCode) -> Response {
+    match outcome {
+        Retargeted::Preview(preview) => Json(preview).into_response(),
+        Retargeted::Applied(value) => (status, Json(value)).into_response(),
+    }
 }

@@ -6,7 +6,7 @@ use brokkr_types::Problem;
 use brokkr_types::resources::WhoAmI;
 
 use crate::auth::Principal;
-use crate::auth::caller::{AnyRole, Caller};
+use crate::http::caller::{AnyRole, Caller};
 
 #[utoipa::path(get, path = "/api/v1/whoami", tag = "auth",
     responses((status = 200, body = WhoAmI), (status = "4XX", body = Problem)))]

@@ -15,7 +15,6 @@ const SHARDS: usize = 16;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct View {
     pub etag: String,
-    pub active: bool,
     /// `(stack, deployment object)` ordered by stack.
     pub pairs: Vec<(Uuid, Uuid)>,
     /// The policies the agent must run, as the JSON array sent in the body.
@@ -24,11 +23,10 @@ pub struct View {
 
 impl View {
     /// A view; the ETag covers the pairs and the policies.
-    pub fn new(agent: Uuid, active: bool, pairs: Vec<(Uuid, Uuid)>, policies: Arc<str>) -> Self {
+    pub fn new(agent: Uuid, pairs: Vec<(Uuid, Uuid)>, policies: Arc<str>) -> Self {
         let etag = crate::domain::target_etag::etag(agent, &pairs, &policies);
         Self {
             etag,
-            active,
             pairs,
             policies,
         }
@@ -187,12 +185,7 @@ fn advanced(agent: Uuid, view: &View, stack: Uuid, object: Uuid) -> Option<Arc<V
     let index = view.pairs.iter().position(|(s, _)| *s == stack)?;
     let mut pairs = view.pairs.clone();
     pairs[index].1 = object;
-    Some(Arc::new(View::new(
-        agent,
-        view.active,
-        pairs,
-        view.policies.clone(),
-    )))
+    Some(Arc::new(View::new(agent, pairs, view.policies.clone())))
 }
 
 #[cfg(test)]
@@ -202,7 +195,6 @@ mod tests {
     fn view(etag: &str) -> Arc<View> {
         Arc::new(View {
             etag: etag.into(),
-            active: true,
             pairs: Vec::new(),
             policies: "[]".into(),
         })
@@ -234,14 +226,14 @@ mod tests {
         hub.store(
             agent,
             generation,
-            Arc::new(View::new(agent, true, vec![(stack, old)], "[]".into())),
+            Arc::new(View::new(agent, vec![(stack, old)], "[]".into())),
         );
         hub.advance([agent], stack, new);
         let view = hub.snapshot(agent).1.expect("kept");
         assert_eq!(view.pairs, vec![(stack, new)]);
         assert_eq!(
             view.etag,
-            View::new(agent, true, vec![(stack, new)], "[]".into()).etag
+            View::new(agent, vec![(stack, new)], "[]".into()).etag
         );
         hub.advance([agent], Uuid::new_v4(), new);
         assert!(

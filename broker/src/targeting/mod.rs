@@ -7,7 +7,7 @@
 //! `<replica>|*` (everything changed) or `<replica>|@<stack>=<object>` (a stack moved to a new
 //! deployment object). A replica ignores its own notifications.
 
-pub mod change;
+pub mod compiled;
 pub mod content;
 pub mod hub;
 pub mod plan;
@@ -140,7 +140,7 @@ mod tests {
 
     fn held(targeting: &Targeting, agent: Uuid, stack: Uuid, object: Uuid) {
         let (generation, _) = targeting.hub.snapshot(agent);
-        let view = View::new(agent, true, vec![(stack, object)], "[]".into());
+        let view = View::new(agent, vec![(stack, object)], "[]".into());
         targeting.hub.store(agent, generation, Arc::new(view));
     }
 

@@ -1,6 +1,7 @@
 //! The audit log: who did what, filtered by action (with `pak.*` prefixes) and actor.
 
 use serde_json::json;
+use uuid::Uuid;
 
 use crate::helpers::*;
 
@@ -88,21 +89,98 @@ both_backends!(the_log_is_append_only, |app| {
     assert!(delete.unwrap_err().to_string().contains("append-only"));
 });
 
-/// Runs `brokkr-broker audit verify`; returns (success, stdout + stderr).
-fn verify(database_url: &str) -> (bool, String) {
+/// Runs `brokkr-broker <args>` on a database; returns (success, stdout, stderr).
+fn cli(database_url: &str, args: &[&str]) -> (bool, String, String) {
     let output = std::process::Command::new(env!("CARGO_BIN_EXE_brokkr-broker"))
-        .args(["audit", "verify"])
+        .args(args)
         .env("BROKKR__DATABASE__URL", database_url)
         .env("BROKKR__LOG__LEVEL", "warn")
         .output()
         .expect("brokkr-broker runs");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    (output.status.success(), text)
+    let stdout = String::from_utf8_lossy(&output.stdout).to_string();
+    let stderr = String::from_utf8_lossy(&output.stderr).to_string();
+    (output.status.success(), stdout, stderr)
 }
+
+/// Runs `brokkr-broker audit verify`; returns (success, stdout + stderr).
+fn verify(database_url: &str) -> (bool, String) {
+    let (ok, stdout, stderr) = cli(database_url, &["audit", "verify"]);
+    (ok, format!("{stdout}{stderr}"))
+}
+
+/// Runs a CLI command off the async workers; returns its stdout, asserting success.
+async fn cli_ok(database_url: &str, args: &'static [&'static str]) -> String {
+    let url = database_url.to_string();
+    let (ok, stdout, stderr) = tokio::task::spawn_blocking(move || cli(&url, args))
+        .await
+        .unwrap();
+    assert!(ok, "brokkr-broker {args:?} failed: {stderr}");
+    stdout
+}
+
+both_backends!(cli_created_principals_are_audited_and_targeted, |app| {
+    let (_, generator) = app.create_generator("ci").await;
+    let stack = app
+        .create_stack(
+            &generator,
+            json!({ "name": "s", "target_expression": "agent.cluster_name == 'edge-c'" }),
+        )
+        .await;
+    app.add_object(&generator, stack, CONFIG_MAP).await;
+    let args = &[
+        "create",
+        "agent",
+        "--name",
+        "edge",
+        "--cluster-name",
+        "edge-c",
+    ];
+    let printed = cli_ok(&app.database_url, args).await;
+    let agent_pak = printed.lines().last().unwrap();
+    let me = expect_json(app.get("/api/v1/whoami", agent_pak).await, 200).await;
+    let agent = Uuid::parse_str(me["id"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        app.targeted_stacks(agent, agent_pak).await,
+        [stack.to_string()],
+        "a CLI-created agent is targeted like an API-created one"
+    );
+    let args = &[
+        "create",
+        "generator",
+        "--name",
+        "cli-ci",
+        "--reach",
+        "agent.name == 'edge'",
+    ];
+    let printed = cli_ok(&app.database_url, args).await;
+    assert!(
+        printed.contains("(reach: agent.name == 'edge')"),
+        "{printed}"
+    );
+
+    let audit = app
+        .get("/api/v1/admin/audit-logs?actor_type=cli", &app.admin)
+        .await;
+    let entries = expect_json(audit, 200).await;
+    let actions: Vec<&str> = entries["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            "generator.created",
+            "pak.created",
+            "agent.created",
+            "pak.created"
+        ],
+        "{entries}"
+    );
+    let agent_entry = &entries["items"][2];
+    assert_eq!(agent_entry["resource_id"], agent.to_string());
+});
 
 both_backends!(the_log_is_hash_chained_and_verifiable, |app| {
     let (id, pak) = app.create_generator("ci").await;

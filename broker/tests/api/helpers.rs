@@ -187,11 +187,16 @@ impl TestApp {
             .unwrap()
     }
 
-    /// Creates a generator as admin; returns `(id, pak)`.
+    /// Creates a generator that reaches every agent, as admin; returns `(id, pak)`.
     pub async fn create_generator(&self, name: &str) -> (Uuid, String) {
+        self.create_generator_reaching(name, "true").await
+    }
+
+    /// Creates a generator with the given reach, as admin; returns `(id, pak)`.
+    pub async fn create_generator_reaching(&self, name: &str, reach: &str) -> (Uuid, String) {
+        let body = json!({ "name": name, "reach": reach });
         let body = expect_json(
-            self.post("/api/v1/generators", &self.admin, json!({ "name": name }))
-                .await,
+            self.post("/api/v1/generators", &self.admin, body).await,
             201,
         )
         .await;
@@ -217,6 +222,13 @@ impl TestApp {
     /// Creates a stack with a generator's PAK; returns its id.
     pub async fn create_stack(&self, pak: &str, body: Value) -> Uuid {
         id_of(&expect_json(self.post("/api/v1/stacks", pak, body).await, 201).await)
+    }
+
+    /// Creates a stack with one deployment object (so it shows in target states).
+    pub async fn create_published_stack(&self, pak: &str, body: Value) -> Uuid {
+        let stack = self.create_stack(pak, body).await;
+        self.add_object(pak, stack, CONFIG_MAP).await;
+        stack
     }
 
     /// Appends a deployment object; returns the stored object.
@@ -269,6 +281,20 @@ impl TestApp {
             stack,
             target_state: format!("/api/v1/agents/{agent}/target-state"),
         }
+    }
+
+    /// The stack ids in an agent's target state, sorted.
+    pub async fn targeted_stacks(&self, agent: Uuid, pak: &str) -> Vec<String> {
+        let path = format!("/api/v1/agents/{agent}/target-state");
+        let state = expect_json(self.get(&path, pak).await, 200).await;
+        let mut ids: Vec<String> = state["stacks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["stack_id"].as_str().unwrap().to_string())
+            .collect();
+        ids.sort();
+        ids
     }
 
     pub fn with_admin(mut self, admin: &str) -> Self {

@@ -17,3 +17,4 @@ mod secrets;
 mod stacks;
 mod target_state;
 mod targeting;
+mod tenancy;

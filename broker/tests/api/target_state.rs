@@ -79,21 +79,6 @@ both_backends!(latest_object_per_stack_with_etag, |app| {
     assert_eq!(state["stacks"].as_array().unwrap().len(), 1);
 });
 
-both_backends!(inactive_agents_get_nothing, |app| {
-    let (agent, agent_pak) = app
-        .create_agent("edge", json!({ "status": "inactive" }))
-        .await;
-    let path = format!("/api/v1/agents/{agent}/target-state");
-    expect_problem(app.get(&path, &agent_pak).await, 403, "forbidden").await;
-    app.patch(
-        &format!("/api/v1/agents/{agent}"),
-        &app.admin,
-        json!({ "status": "active" }),
-    )
-    .await;
-    assert_eq!(app.get(&path, &agent_pak).await.status(), 200);
-});
-
 both_backends!(a_confirmed_deletion_leaves_the_target_state, |app| {
     let (_, pak) = app.create_generator("ci").await;
     let (agent, agent_pak) = app.create_agent("edge", json!({})).await;

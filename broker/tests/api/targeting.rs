@@ -4,27 +4,8 @@
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use uuid::Uuid;
 
 use crate::helpers::*;
-
-/// The stack ids in an agent's target state.
-async fn targeted(app: &TestApp, agent: Uuid, pak: &str) -> Vec<String> {
-    let state = expect_json(
-        app.get(&format!("/api/v1/agents/{agent}/target-state"), pak)
-            .await,
-        200,
-    )
-    .await;
-    let mut ids: Vec<String> = state["stacks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["stack_id"].as_str().unwrap().to_string())
-        .collect();
-    ids.sort();
-    ids
-}
 
 fn names(list: &Value) -> Vec<String> {
     let mut names: Vec<String> = list
@@ -67,11 +48,11 @@ both_backends!(labels_and_annotations_target_without_assignment, |app| {
         app.add_object(&generator, stack, CONFIG_MAP).await;
     }
     assert_eq!(
-        targeted(&app, prod, &prod_pak).await,
+        app.targeted_stacks(prod, &prod_pak).await,
         vec![by_label.to_string()]
     );
     assert_eq!(
-        targeted(&app, eu, &eu_pak).await,
+        app.targeted_stacks(eu, &eu_pak).await,
         vec![by_annotation.to_string()]
     );
 
@@ -84,14 +65,14 @@ both_backends!(labels_and_annotations_target_without_assignment, |app| {
     .await;
     let mut both = vec![by_label.to_string(), by_annotation.to_string()];
     both.sort();
-    assert_eq!(targeted(&app, eu, &eu_pak).await, both);
+    assert_eq!(app.targeted_stacks(eu, &eu_pak).await, both);
     app.delete(
         &format!("/api/v1/agents/{eu}/annotations/region"),
         &app.admin,
     )
     .await;
     assert_eq!(
-        targeted(&app, eu, &eu_pak).await,
+        app.targeted_stacks(eu, &eu_pak).await,
         vec![by_label.to_string()]
     );
 });
@@ -118,11 +99,11 @@ both_backends!(cel_expressions_target_and_explain, |app| {
     let stack = id_of(&stack);
     app.add_object(&generator, stack, CONFIG_MAP).await;
     assert_eq!(
-        targeted(&app, east, &east_pak).await,
+        app.targeted_stacks(east, &east_pak).await,
         vec![stack.to_string()]
     );
     assert!(
-        targeted(&app, west, &west_pak).await.is_empty(),
+        app.targeted_stacks(west, &west_pak).await.is_empty(),
         "shared labels do not apply when an expression is set"
     );
 
@@ -159,7 +140,7 @@ both_backends!(cel_expressions_target_and_explain, |app| {
         .await;
     assert!(expect_json(cleared, 200).await["target_expression"].is_null());
     assert_eq!(
-        targeted(&app, west, &west_pak).await,
+        app.targeted_stacks(west, &west_pak).await,
         vec![stack.to_string()]
     );
 });
@@ -213,7 +194,10 @@ both_backends!(evaluation_errors_never_untarget, |app| {
     let body = json!({ "name": "s", "target_expression": "agent.annotations.tier == 'gold'" });
     let stack = app.create_stack(&generator, body).await;
     app.add_object(&generator, stack, CONFIG_MAP).await;
-    assert_eq!(targeted(&app, agent, &pak).await, vec![stack.to_string()]);
+    assert_eq!(
+        app.targeted_stacks(agent, &pak).await,
+        vec![stack.to_string()]
+    );
 
     // Without the annotation the expression cannot be evaluated: the stack stays.
     app.delete(
@@ -221,7 +205,10 @@ both_backends!(evaluation_errors_never_untarget, |app| {
         &app.admin,
     )
     .await;
-    assert_eq!(targeted(&app, agent, &pak).await, vec![stack.to_string()]);
+    assert_eq!(
+        app.targeted_stacks(agent, &pak).await,
+        vec![stack.to_string()]
+    );
     let why = expect_json(
         app.get(&format!("/api/v1/agents/{agent}/targeting"), &app.admin)
             .await,
@@ -236,7 +223,7 @@ both_backends!(evaluation_errors_never_untarget, |app| {
 
     // An agent that was never targeted is not targeted by an error either.
     let (other, other_pak) = app.create_agent("plain", json!({})).await;
-    assert!(targeted(&app, other, &other_pak).await.is_empty());
+    assert!(app.targeted_stacks(other, &other_pak).await.is_empty());
 });
 
 both_backends!(dry_runs_preview_without_changing, |app| {
@@ -270,7 +257,10 @@ both_backends!(dry_runs_preview_without_changing, |app| {
         unchanged["target_expression"].is_null(),
         "nothing was written"
     );
-    assert_eq!(targeted(&app, a, &a_pak).await, vec![stack.to_string()]);
+    assert_eq!(
+        app.targeted_stacks(a, &a_pak).await,
+        vec![stack.to_string()]
+    );
 
     let label_preview = app
         .post(
@@ -303,7 +293,10 @@ both_backends!(dry_runs_preview_without_changing, |app| {
             .unwrap()
             .is_empty()
     );
-    assert_eq!(targeted(&app, a, &a_pak).await, vec![stack.to_string()]);
+    assert_eq!(
+        app.targeted_stacks(a, &a_pak).await,
+        vec![stack.to_string()]
+    );
 });
 
 both_backends!(mass_untargeting_needs_confirmation, |app| {

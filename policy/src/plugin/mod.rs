@@ -18,11 +18,18 @@ pub use engine::Limits;
 pub use host::{Plugin, PluginError, PluginHost};
 pub use input::{InputError, objects_from_yaml};
 
+/// Annotations (or any string map) as the key-value pairs plugins receive.
+pub fn pairs(map: &std::collections::BTreeMap<String, String>) -> Vec<Pair> {
+    map.iter()
+        .map(|(k, v)| Pair {
+            key: k.clone(),
+            value: v.clone(),
+        })
+        .collect()
+}
+
 /// Hex SHA-256 of a plugin's bytes: its identity.
 pub fn digest(wasm: &[u8]) -> String {
     use sha2::{Digest, Sha256};
-    Sha256::digest(wasm)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    hex::encode(Sha256::digest(wasm))
 }

@@ -81,6 +81,12 @@ pub(super) fn cases() -> Vec<Case> {
             [200, 200, 404, 403, 403],
         ),
         case(
+            M::PATCH,
+            |w| format!("/api/v1/generators/{}?dry_run=true", w.gen_a.0),
+            |_| Some(json!({ "reach": "true" })),
+            [200, 403, 404, 403, 403],
+        ),
+        case(
             M::DELETE,
             |w| format!("/api/v1/generators/{}", w.gen_a.0),
             none,
@@ -121,6 +127,12 @@ pub(super) fn cases() -> Vec<Case> {
             M::PATCH,
             |w| format!("/api/v1/stacks/{}", w.stack_a),
             |_| Some(json!({ "description": "d" })),
+            [200, 200, 404, 403, 403],
+        ),
+        case(
+            M::PATCH,
+            |w| format!("/api/v1/stacks/{}?dry_run=true", w.stack_a),
+            |_| Some(json!({ "target_expression": "agent.annotations.missing == 'x'" })),
             [200, 200, 404, 403, 403],
         ),
         case(
@@ -258,7 +270,7 @@ pub(super) fn cases() -> Vec<Case> {
             M::GET,
             |w| format!("/api/v1/agents/{}/targets", w.agent_x.0),
             none,
-            [200, 200, 200, 200, 404],
+            [200, 200, 404, 200, 404],
         ),
         case(
             M::POST,
@@ -286,7 +298,7 @@ pub(super) fn cases() -> Vec<Case> {
             M::GET,
             |w| format!("/api/v1/agents/{}/events", w.agent_x.0),
             none,
-            [200, 200, 200, 200, 404],
+            [200, 200, 404, 200, 404],
         ),
         case(
             M::GET,
@@ -299,7 +311,7 @@ pub(super) fn cases() -> Vec<Case> {
             M::GET,
             |w| format!("/api/v1/agents/{}/targeting", w.agent_x.0),
             none,
-            [200, 200, 200, 403, 403],
+            [200, 200, 404, 403, 403],
         ),
         case(
             M::GET,

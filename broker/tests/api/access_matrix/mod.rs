@@ -11,9 +11,11 @@ use crate::helpers::*;
 mod cases;
 use cases::cases;
 
-/// Principals and resources every case starts from: generator A owns stacks SA (targeted at
-/// agent X, labelled `prod`, annotated `region`) and SA2 (untargeted); B is another generator;
-/// Y another agent; C's PAK was rotated and D was deleted.
+/// Principals and resources every case starts from: generator A (reaching agents labelled
+/// `prod`) owns stacks SA (targeted at agent X, labelled `prod`, annotated `region`) and SA2
+/// (untargeted); B is another generator, reaching nothing; Y another agent, outside A's reach;
+/// Z an agent outside A's reach that an admin targeted SA at, and that reported on SA; C's PAK
+/// was rotated and D was deleted.
 struct World {
     gen_a: (Uuid, String),
     gen_b: String,
@@ -26,12 +28,19 @@ struct World {
     deleted: String,
     /// A plugin, one of its bindings, and its digest.
     plugin: (Uuid, Uuid, String),
+    /// Ids and names of agents A must never learn of (Y, Z), and B (those and X).
+    foreign_to_a: Vec<String>,
+    foreign_to_b: Vec<String>,
 }
 
 async fn world(app: &TestApp) -> World {
     let tag = Uuid::new_v4().simple().to_string();
-    let gen_a = app.create_generator(&format!("a-{tag}")).await;
-    let (_, gen_b) = app.create_generator(&format!("b-{tag}")).await;
+    let gen_a = app
+        .create_generator_reaching(&format!("a-{tag}"), r#""prod" in agent.labels"#)
+        .await;
+    let (_, gen_b) = app
+        .create_generator_reaching(&format!("b-{tag}"), "false")
+        .await;
     let (c, rotated) = app.create_generator(&format!("c-{tag}")).await;
     app.post(
         &format!("/api/v1/generators/{c}/rotate-pak"),
@@ -48,12 +57,31 @@ async fn world(app: &TestApp) -> World {
             json!({ "labels": ["prod"], "annotations": { "region": "us" } }),
         )
         .await;
-    let (_, agent_y) = app.create_agent(&format!("y-{tag}"), json!({})).await;
+    let (y, agent_y) = app.create_agent(&format!("y-{tag}"), json!({})).await;
+    let (z, agent_z) = app.create_agent(&format!("z-{tag}"), json!({})).await;
     let stack_body = json!({ "name": "sa", "labels": ["prod"], "annotations": { "region": "us" } });
     let stack_a = app.create_stack(&gen_a.1, stack_body).await;
     let stack_a2 = app.create_stack(&gen_a.1, json!({ "name": "sa2" })).await;
     let object_a = id_of(&app.add_object(&gen_a.1, stack_a, CONFIG_MAP).await);
     app.target(&gen_a.1, agent_x.0, stack_a).await;
+    app.target(&app.admin, z, stack_a).await;
+    let event = json!({ "idempotency_key": "z1", "deployment_object_id": object_a, "event_type": "apply", "status": "success" });
+    let reported = app
+        .post(&format!("/api/v1/agents/{z}/events"), &agent_z, event)
+        .await;
+    assert_eq!(
+        reported.status(),
+        201,
+        "Z reports on the stack it was given"
+    );
+    let foreign_to_a = vec![
+        y.to_string(),
+        format!("y-{tag}"),
+        z.to_string(),
+        format!("z-{tag}"),
+    ];
+    let mut foreign_to_b = foreign_to_a.clone();
+    foreign_to_b.extend([agent_x.0.to_string(), format!("x-{tag}")]);
     let uploaded = app
         .upload_plugin(
             &format!("p-{tag}"),
@@ -90,6 +118,8 @@ async fn world(app: &TestApp) -> World {
         rotated,
         deleted,
         plugin,
+        foreign_to_a,
+        foreign_to_b,
     }
 }
 
@@ -144,7 +174,8 @@ struct Case {
     public: bool,
 }
 
-async fn call(app: &TestApp, case: &Case, who: Who, w: &World) -> u16 {
+/// Calls a case's route as `who`; returns the status and the body.
+async fn call(app: &TestApp, case: &Case, who: Who, w: &World) -> (u16, String) {
     let path = (case.path)(w);
     let pak = pak_of(who, &app.admin, w);
     let mut request = app.request(case.method.clone(), &path, pak.as_deref());
@@ -164,7 +195,22 @@ async fn call(app: &TestApp, case: &Case, who: Who, w: &World) -> u16 {
         None if case.method == Method::POST => request.json(&json!({})),
         None => request,
     };
-    request.send().await.unwrap().status().as_u16()
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    (status, response.text().await.unwrap_or_default())
+}
+
+/// What a generator may never see in a response: the agents outside its reach.
+fn disclosed<'a>(who: Who, body: &str, w: &'a World) -> Option<&'a str> {
+    let foreign = match who {
+        Who::OwningGenerator => &w.foreign_to_a,
+        Who::OtherGenerator => &w.foreign_to_b,
+        _ => return None,
+    };
+    foreign
+        .iter()
+        .map(String::as_str)
+        .find(|f| body.contains(f))
 }
 
 /// Runs one case for every caller; returns mismatches as readable lines.
@@ -174,19 +220,30 @@ async fn check(app: &TestApp, case: &Case) -> Vec<String> {
     let fresh_worlds = join_all(AUTHENTICATED.iter().map(|_| world(app))).await;
     let authenticated = AUTHENTICATED.iter().zip(&fresh_worlds).zip(case.expect);
     let results = join_all(authenticated.map(|((who, w), expected)| async move {
-        (*who, expected, call(app, case, *who, w).await)
+        let (status, body) = call(app, case, *who, w).await;
+        (
+            *who,
+            expected,
+            status,
+            disclosed(*who, &body, w).map(str::to_string),
+        )
     }))
     .await;
     for who in UNAUTHENTICATED {
         let expected = if case.public { 200 } else { 401 };
-        let actual = call(app, case, who, &shared).await;
+        let (actual, _) = call(app, case, who, &shared).await;
         if actual != expected {
             failures.push(format!("{who:?}: expected {expected}, got {actual}"));
         }
     }
-    for (who, expected, actual) in results {
+    for (who, expected, actual, leaked) in results {
         if actual != expected {
             failures.push(format!("{who:?}: expected {expected}, got {actual}"));
+        }
+        if let Some(leaked) = leaked {
+            failures.push(format!(
+                "{who:?}: the answer names {leaked}, outside its reach"
+            ));
         }
     }
     let label = format!("{} {}", case.method, (case.path)(&shared));
@@ -254,4 +311,8 @@ fn normalise(path: &str, w: &World) -> String {
         .replace(&w.object_a.to_string(), "{id}")
         .replace("/labels/prod", "/labels/{label}")
         .replace("/annotations/region", "/annotations/{key}")
+        .split('?')
+        .next()
+        .unwrap_or_default()
+        .to_string()
 }

@@ -5,9 +5,10 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use brokkr_types::problem::{FieldError, PROBLEM_CONTENT_TYPE, Problem};
 
+use super::request_id;
+use crate::app::AppError;
+use crate::app::error::StoreError;
 use crate::auth::cache::AuthError;
-use crate::db::StoreError;
-use crate::request_id;
 
 /// An error answered to the client as `application/problem+json`.
 #[derive(Debug, thiserror::Error)]
@@ -17,8 +18,8 @@ pub enum ApiError {
         code: &'static str,
         detail: &'static str,
     },
-    #[error("{0}")]
-    Forbidden(String),
+    #[error("{detail}")]
+    Forbidden { code: &'static str, detail: String },
     #[error("{0} not found")]
     NotFound(&'static str),
     #[error("{detail}")]
@@ -51,7 +52,10 @@ pub enum ApiError {
 
 impl ApiError {
     pub fn forbidden(detail: impl Into<String>) -> Self {
-        Self::Forbidden(detail.into())
+        Self::Forbidden {
+            code: "forbidden",
+            detail: detail.into(),
+        }
     }
 
     pub fn bad_request(code: &'static str, detail: impl Into<String>) -> Self {
@@ -80,7 +84,7 @@ impl ApiError {
     fn status(&self) -> StatusCode {
         match self {
             Self::Unauthenticated { .. } => StatusCode::UNAUTHORIZED,
-            Self::Forbidden(_) => StatusCode::FORBIDDEN,
+            Self::Forbidden { .. } => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::Conflict { .. } => StatusCode::CONFLICT,
             Self::BadRequest { .. } => StatusCode::BAD_REQUEST,
@@ -97,7 +101,7 @@ impl ApiError {
     fn code(&self) -> &'static str {
         match self {
             Self::Unauthenticated { code, .. } => code,
-            Self::Forbidden(_) => "forbidden",
+            Self::Forbidden { code, .. } => code,
             Self::NotFound(_) => "not_found",
             Self::Conflict { code, .. } => code,
             Self::BadRequest { code, .. } => code,
@@ -162,14 +166,27 @@ impl IntoResponse for ApiError {
     }
 }
 
-impl From<StoreError> for ApiError {
-    fn from(err: StoreError) -> Self {
+impl From<AppError> for ApiError {
+    fn from(err: AppError) -> Self {
         match err {
-            StoreError::Conflict(detail) => Self::Conflict {
+            AppError::NotFound(what) => Self::NotFound(what),
+            AppError::Forbidden { code, detail } => Self::Forbidden { code, detail },
+            AppError::Conflict { code, detail } => Self::Conflict { code, detail },
+            AppError::Invalid {
+                code,
+                detail,
+                errors,
+            } => Self::Unprocessable {
+                code,
+                detail,
+                errors,
+            },
+            AppError::Store(StoreError::Conflict(detail)) => Self::Conflict {
                 code: "conflict",
                 detail,
             },
-            other => Self::Internal(other.to_string()),
+            AppError::Store(other) => Self::Internal(other.to_string()),
+            AppError::Internal(cause) => Self::Internal(cause),
         }
     }
 }

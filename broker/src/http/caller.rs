@@ -1,4 +1,5 @@
 //! The [`Caller`] extractor: authenticates the request's PAK and offers the role checks.
+//! Failed attempts are throttled per client address and audited.
 
 use std::marker::PhantomData;
 use std::net::{IpAddr, SocketAddr};
@@ -7,9 +8,11 @@ use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, header};
 
-use super::cache::AuthError;
-use super::{Principal, Role};
-use crate::error::ApiError;
+use super::error::ApiError;
+use crate::app::Requester;
+use crate::auth::cache::AuthError;
+use crate::auth::{Principal, Role, pak, throttle};
+use crate::metrics::Metrics;
 use crate::state::AppState;
 
 /// An authenticated caller whose role is one of `R::ALLOWED` (403 otherwise). Roles are
@@ -79,14 +82,14 @@ impl<R: RoleSet> FromRequestParts<AppState> for Caller<R> {
             .get::<ConnectInfo<SocketAddr>>()
             .map(|c| c.0.ip());
         if address.is_some_and(|a| state.throttle.blocked(a)) {
-            crate::metrics::Metrics::inc(&state.metrics.auth_failures);
+            Metrics::inc(&state.app.metrics.auth_failures);
             return Err(ApiError::TooManyFailures {
-                retry_after: super::throttle::WINDOW.as_secs(),
+                retry_after: throttle::WINDOW.as_secs(),
             });
         }
         let presented = presented_pak(&parts.headers);
         let checked = match &presented {
-            Ok(pak) => state.auth.authenticate(pak).await,
+            Ok(pak) => state.app.auth.authenticate(pak).await,
             Err(e) => Err(e.clone()),
         };
         let principal = match checked {
@@ -101,7 +104,7 @@ impl<R: RoleSet> FromRequestParts<AppState> for Caller<R> {
         if !R::ALLOWED.contains(&principal.role()) {
             return Err(ApiError::forbidden(format!(
                 "the {} role may not perform this action",
-                role_name(principal.role())
+                principal.role().name()
             )));
         }
         Ok(Self(principal, PhantomData))
@@ -112,50 +115,28 @@ impl<R: RoleSet> Caller<R> {
     pub fn principal(&self) -> Principal {
         self.0
     }
+
+    /// The caller as the application layer knows it.
+    pub fn requester(&self) -> Requester {
+        self.0.into()
+    }
 }
 
-/// Counts a failed authentication against the client's address and audits it (in the
-/// background; the throttle bounds how many are written).
+/// Counts a failed authentication against the client's address and audits it.
 fn record_failure(
     state: &AppState,
     address: Option<IpAddr>,
     presented: Option<&str>,
     error: &AuthError,
 ) {
-    crate::metrics::Metrics::inc(&state.metrics.auth_failures);
+    Metrics::inc(&state.app.metrics.auth_failures);
     if let Some(address) = address {
         state.throttle.failed(address);
     }
-    let short = presented
-        .and_then(super::pak::parse)
-        .map(|p| p.short.to_string());
-    let details = serde_json::json!({ "address": address, "short_token": short, "reason": error.to_string() });
-    let db = state.db.clone();
-    tokio::spawn(async move {
-        let record = crate::db::audit::Record {
-            actor: crate::db::audit::Actor::ANONYMOUS,
-            action: "auth.failed",
-            resource_type: "pak",
-            resource_id: None,
-            details,
-        };
-        let written = async {
-            let mut tx = db.begin().await?;
-            crate::db::audit::record(&mut tx, record).await?;
-            tx.commit().await
-        };
-        if let Err(e) = written.await {
-            tracing::warn!(error = %e, "cannot audit a failed authentication");
-        }
-    });
-}
-
-fn role_name(role: Role) -> &'static str {
-    match role {
-        Role::Admin => "admin",
-        Role::Generator => "generator",
-        Role::Agent => "agent",
-    }
+    let short = presented.and_then(pak::parse).map(|p| p.short.to_string());
+    state
+        .app
+        .record_auth_failure(address, short, error.to_string());
 }
 
 #[cfg(test)]

@@ -5,16 +5,14 @@
 use std::sync::Arc;
 
 use brokkr_policy::plugin::{
-    Deployment, GeneratorInfo, Pair, Plugin, PluginError, PluginHost, StackInfo, Violation,
-    objects_from_yaml,
+    Deployment, GeneratorInfo, Plugin, PluginError, PluginHost, StackInfo, Violation,
+    objects_from_yaml, pairs,
 };
-use brokkr_types::plugins::{
-    PluginMode, PolicyFinding, PolicyViolation, TargetPolicy, ViolationObject,
-};
+use brokkr_types::plugins::{PolicyFinding, PolicyViolation, TargetPolicy, ViolationObject};
 use uuid::Uuid;
 
+use super::{AppError, AppResult};
 use crate::db::{Db, plugins};
-use crate::error::{ApiError, ApiResult};
 
 /// The broker's plugin host.
 #[derive(Debug)]
@@ -50,14 +48,7 @@ impl Subject {
                 id: stack.id.to_string(),
                 name: stack.name.clone(),
                 labels: stack.labels.clone(),
-                annotations: stack
-                    .annotations
-                    .iter()
-                    .map(|(k, v)| Pair {
-                        key: k.clone(),
-                        value: v.clone(),
-                    })
-                    .collect(),
+                annotations: pairs(&stack.annotations),
             },
             generator: GeneratorInfo {
                 id: stack.generator_id.to_string(),
@@ -89,16 +80,16 @@ impl Policies {
     }
 
     /// The plugin with this digest, compiled from the stored module on first use.
-    pub async fn plugin(&self, db: &Db, digest: &str) -> ApiResult<Arc<Plugin>> {
+    pub async fn plugin(&self, db: &Db, digest: &str) -> AppResult<Arc<Plugin>> {
         if let Some(found) = self.host.get(digest) {
             return Ok(found);
         }
         let wasm = plugins::module(db, digest)
             .await?
-            .ok_or_else(|| ApiError::Internal(format!("module {digest} is missing")))?;
+            .ok_or_else(|| AppError::Internal(format!("module {digest} is missing")))?;
         self.compile(Arc::new(wasm))
             .await
-            .map_err(|e| ApiError::Internal(format!("stored module {digest} does not load: {e}")))
+            .map_err(|e| AppError::Internal(format!("stored module {digest} does not load: {e}")))
     }
 
     pub async fn check_config(
@@ -128,9 +119,9 @@ impl Policies {
         subject: Subject,
         id: Option<Uuid>,
         yaml: &str,
-    ) -> ApiResult<Vec<PolicyFinding>> {
+    ) -> AppResult<Vec<PolicyFinding>> {
         let objects = objects_from_yaml(yaml)
-            .map_err(|e| ApiError::unprocessable("invalid_manifest", e.to_string()))?;
+            .map_err(|e| AppError::invalid("invalid_manifest", e.to_string()))?;
         let deployment = Arc::new(Deployment {
             id: id.map(|i| i.to_string()),
             objects,
@@ -162,8 +153,8 @@ impl Policies {
 
 /// Whether a finding blocks the submission: an enforcing plugin found violations or failed.
 pub fn blocks(finding: &PolicyFinding) -> bool {
-    finding.mode == PluginMode::Enforce
-        && (!finding.violations.is_empty() || finding.error.is_some())
+    let passed_cleanly = finding.violations.is_empty() && finding.error.is_none();
+    finding.mode.blocks(passed_cleanly)
 }
 
 /// `pass`, `violations` or `error`.

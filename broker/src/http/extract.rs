@@ -10,8 +10,9 @@ use bytes::Bytes;
 use serde::de::DeserializeOwned;
 use uuid::Uuid;
 
-use crate::db::Window;
-use crate::error::ApiError;
+use super::error::ApiError;
+use crate::app::Guard;
+use crate::domain::Window;
 use crate::state::AppState;
 
 /// A JSON request body, parsed into a type that can only hold valid values.
@@ -25,7 +26,7 @@ async fn body_bytes(request: Request, state: &AppState) -> Result<Bytes, ApiErro
         .map_err(|rejection| {
             if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
                 ApiError::PayloadTooLarge {
-                    limit: usize::try_from(state.settings.broker.max_body_bytes)
+                    limit: usize::try_from(state.app.settings.broker.max_body_bytes)
                         .unwrap_or(usize::MAX),
                 }
             } else {
@@ -231,5 +232,24 @@ impl PageQuery {
             limit,
             offset: self.offset.unwrap_or(0),
         })
+    }
+}
+
+/// `?dry_run=` and `?confirm=` of changes that can retarget.
+#[derive(Debug, Default, Clone, Copy, serde::Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ChangeOptions {
+    /// Only report which agents (or stacks) would gain and lose stacks; change nothing.
+    pub dry_run: Option<bool>,
+    /// Accept a change that untargets stacks from more agents than the guard allows.
+    pub confirm: Option<bool>,
+}
+
+impl ChangeOptions {
+    pub fn guard(self) -> Guard {
+        Guard {
+            dry_run: self.dry_run.unwrap_or(false),
+            confirm: self.confirm.unwrap_or(false),
+        }
     }
 }

@@ -1,0 +1,83 @@
+//! Issuing, rotating and revoking PAKs inside a use case's [`Work`]: every change is audited,
+//! and a replaced or revoked key is forgotten by every replica once the work commits.
+
+use brokkr_types::Pak;
+use serde_json::json;
+
+use super::{AppResult, Work};
+use crate::auth::pak;
+use crate::db::audit::Actor;
+use crate::db::{agents, generators, paks};
+use crate::domain::Principal;
+
+async fn audit_pak(
+    work: &mut Work,
+    actor: Actor,
+    action: &str,
+    principal: Principal,
+    short: &str,
+) -> AppResult<()> {
+    let (kind, id) = principal.parts();
+    let id = (principal != Principal::Admin).then_some(id);
+    let details = json!({ "principal_type": kind, "short_token": short });
+    work.audit_as(actor, action, (kind, id), details).await
+}
+
+/// Gives a new principal its first PAK.
+pub(crate) async fn issue(work: &mut Work, actor: Actor, principal: Principal) -> AppResult<Pak> {
+    let new = pak::generate();
+    paks::insert(&mut work.tx, principal, new.stored()).await?;
+    audit_pak(work, actor, "pak.created", principal, &new.short).await?;
+    Ok(new.pak)
+}
+
+/// Whether the principal still exists (the admin always does).
+async fn exists(work: &mut Work, principal: Principal) -> AppResult<bool> {
+    Ok(match principal {
+        Principal::Admin => true,
+        Principal::Generator(id) => generators::get_in(&mut work.tx, id).await?.is_some(),
+        Principal::Agent(id) => agents::get_row_in(&mut work.tx, id).await?.is_some(),
+    })
+}
+
+/// Replaces the principal's PAK; `None` when the principal does not exist.
+pub(crate) async fn rotate(
+    work: &mut Work,
+    actor: Actor,
+    principal: Principal,
+) -> AppResult<Option<Pak>> {
+    if !exists(work, principal).await? {
+        return Ok(None);
+    }
+    let new = pak::generate();
+    let old = paks::replace(&mut work.tx, principal, new.stored()).await?;
+    work.revoked(old);
+    audit_pak(work, actor, "pak.rotated", principal, &new.short).await?;
+    Ok(Some(new.pak))
+}
+
+/// Deletes the principal's PAK (the principal was deleted).
+pub(crate) async fn revoke(work: &mut Work, actor: Actor, principal: Principal) -> AppResult<()> {
+    if let Some(old) = paks::remove(&mut work.tx, principal).await? {
+        audit_pak(work, actor, "pak.revoked", principal, &old).await?;
+        work.revoked(Some(old));
+    }
+    Ok(())
+}
+
+/// Creates the admin PAK when the database has none; `Some` only for the call that created it.
+pub(crate) async fn bootstrap_admin(work: &mut Work) -> AppResult<Option<Pak>> {
+    let new = pak::generate();
+    if !paks::insert_admin_if_absent(&mut work.tx, new.stored()).await? {
+        return Ok(None);
+    }
+    audit_pak(
+        work,
+        Actor::SYSTEM,
+        "pak.created",
+        Principal::Admin,
+        &new.short,
+    )
+    .await?;
+    Ok(Some(new.pak))
+}

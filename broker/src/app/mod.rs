@@ -1,0 +1,101 @@
+//! The application layer: one function per use case. Each takes the [`Requester`] and input
+//! that is already valid by construction, applies the row rules (who may see and change what,
+//! confined to generators' reach), writes the change and its audit entry in one transaction
+//! ([`Work`]), and announces it to the hub and caches only after the commit. Nothing here knows
+//! HTTP: failures are [`AppError`]s. The API and the `brokkr-broker` CLI call the same
+//! functions.
+
+pub mod admin;
+pub mod agents;
+pub mod credentials;
+pub mod deployment_objects;
+pub mod error;
+pub mod events;
+pub mod explain;
+pub mod generators;
+pub mod metadata;
+pub mod plugins;
+pub mod policies;
+pub mod reach;
+pub mod retarget;
+pub mod stacks;
+pub mod target_state;
+pub mod targets;
+pub mod visibility;
+pub mod work;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use error::{AppError, AppResult};
+pub use retarget::{Guard, Retargeted};
+pub use work::Work;
+
+use crate::auth::Authenticator;
+use crate::config::Settings;
+use crate::db::Db;
+use crate::db::audit::Actor;
+use crate::domain::Principal;
+use crate::metrics::Metrics;
+use crate::targeting::Targeting;
+
+/// Who asks for a use case: what they may do, and how the audit log names them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Requester {
+    pub principal: Principal,
+    pub actor: Actor,
+}
+
+impl Requester {
+    /// The operator at the broker host, through the `brokkr-broker` CLI: an admin's powers,
+    /// audited as `cli`.
+    pub const CLI: Self = Self {
+        principal: Principal::Admin,
+        actor: Actor::CLI,
+    };
+
+    pub fn is_admin(self) -> bool {
+        self.principal == Principal::Admin
+    }
+}
+
+impl From<Principal> for Requester {
+    fn from(principal: Principal) -> Self {
+        Self {
+            principal,
+            actor: principal.into(),
+        }
+    }
+}
+
+/// Everything the use cases need; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct App {
+    pub db: Db,
+    pub auth: Authenticator,
+    pub settings: Arc<Settings>,
+    pub targeting: Arc<Targeting>,
+    pub policies: Arc<policies::Policies>,
+    pub metrics: Arc<Metrics>,
+}
+
+impl App {
+    /// The application over an open, migrated database.
+    pub fn new(db: Db, settings: Settings) -> AppResult<Self> {
+        let auth = Authenticator::new(
+            db.clone(),
+            Duration::from_secs(settings.broker.auth_cache_ttl_seconds),
+            settings.broker.auth_cache_capacity,
+        );
+        let policies = policies::Policies::new(settings.plugins.limits())
+            .map_err(|e| AppError::Internal(format!("cannot start the plugin host: {e}")))?;
+        Ok(Self {
+            db,
+            auth,
+            settings: Arc::new(settings),
+            targeting: Targeting::new(),
+            policies: Arc::new(policies),
+            metrics: Arc::default(),
+        })
+    }
+}

@@ -1,0 +1,126 @@
+//! Stacks: created, listed, read, updated and deleted by an admin or the owning generator.
+//! Deleting a stack appends a deletion marker so agents remove its objects; changes that can
+//! retarget take the dry-run and confirmation guard.
+
+use brokkr_types::requests::{CreateStack, UpdateStack};
+use brokkr_types::resources::{Page, Stack};
+use chrono::Utc;
+use serde_json::json;
+use uuid::Uuid;
+
+use super::metadata::inline_metadata;
+use super::retarget::{Settled, Subject};
+use super::{App, AppError, AppResult, Guard, Requester, Retargeted};
+use crate::db::metadata::{self, Owner};
+use crate::db::stacks::NewStack;
+use crate::db::{Window, assignments, deployment_objects, generators, stacks};
+use crate::domain::Principal;
+
+/// The generator that will own a new stack.
+fn owner_of_new_stack(by: Requester, requested: Option<Uuid>) -> AppResult<Uuid> {
+    match (by.principal, requested) {
+        (Principal::Generator(own), None) => Ok(own),
+        (Principal::Generator(own), Some(asked)) if asked == own => Ok(own),
+        (Principal::Generator(_), Some(_)) => Err(AppError::forbidden(
+            "a generator can only create stacks it owns",
+        )),
+        (Principal::Admin, Some(asked)) => Ok(asked),
+        (Principal::Admin, None) => Err(AppError::invalid(
+            "validation_failed",
+            "generator_id: an admin must name the generator that will own the stack",
+        )),
+        (Principal::Agent(_), _) => Err(AppError::forbidden("agents cannot create stacks")),
+    }
+}
+
+impl App {
+    pub async fn create_stack(&self, by: Requester, body: CreateStack) -> AppResult<Stack> {
+        let owner = owner_of_new_stack(by, body.generator_id)?;
+        let mut work = self.begin().await?;
+        if generators::get_in(&mut work.tx, owner).await?.is_none() {
+            return Err(AppError::invalid(
+                "validation_failed",
+                "generator_id: no such generator",
+            ));
+        }
+        let new = NewStack {
+            generator_id: owner,
+            name: body.name.as_str(),
+            description: body.description.as_ref().map(|d| d.as_str()),
+            target_expression: body.target_expression.as_ref().map(|e| e.source()),
+        };
+        let row = stacks::insert(&mut work.tx, new).await?;
+        let id = row.id;
+        let metadata = inline_metadata(&body.labels, &body.annotations);
+        metadata::write_all(&mut work.tx, Owner::Stack, id, &metadata).await?;
+        let details = json!({ "generator_id": owner });
+        work.audit(by, "stack.created", ("stack", Some(id)), details)
+            .await?;
+        self.settle(work, Subject::Stack(id), Guard::default())
+            .await?;
+        Ok(row.with_metadata(metadata))
+    }
+
+    /// Every stack (admin) or the requester's own (generator).
+    pub async fn list_stacks(&self, by: Requester, window: Window) -> AppResult<Page<Stack>> {
+        let only = match by.principal {
+            Principal::Admin => None,
+            Principal::Generator(own) => Some(own),
+            Principal::Agent(_) => return Err(AppError::forbidden("agents cannot list stacks")),
+        };
+        Ok(window.page(stacks::list(&self.db, only, window).await?))
+    }
+
+    pub async fn stack(&self, by: Requester, id: Uuid) -> AppResult<Stack> {
+        let row = self.visible_stack(by, id).await?;
+        let metadata = metadata::load_one(&self.db, Owner::Stack, id).await?;
+        Ok(row.with_metadata(metadata))
+    }
+
+    /// A partial update; a new expression retargets (with the dry-run and confirmation guard).
+    pub async fn update_stack(
+        &self,
+        by: Requester,
+        id: Uuid,
+        patch: UpdateStack,
+        guard: Guard,
+    ) -> AppResult<Retargeted<Stack>> {
+        self.visible_stack(by, id).await?;
+        let mut work = self.begin().await?;
+        stacks::update(&mut work.tx, id, &patch)
+            .await?
+            .ok_or(AppError::NotFound("stack"))?;
+        let expression = patch
+            .target_expression
+            .as_ref()
+            .map(|e| e.as_ref().map(|e| e.source()));
+        let details = json!({ "target_expression": expression });
+        work.audit(by, "stack.updated", ("stack", Some(id)), details)
+            .await?;
+        // Target-state entries carry the stack's name.
+        if patch.name.is_some()
+            && let Some(latest) = deployment_objects::latest_of_stack(&self.db, id).await?
+        {
+            work.fragment_stale(latest);
+        }
+        Ok(match self.settle(work, Subject::Stack(id), guard).await? {
+            Settled::Preview(preview) => Retargeted::Preview(preview),
+            Settled::Applied => Retargeted::Applied(self.stack(by, id).await?),
+        })
+    }
+
+    /// Soft-deletes the stack and its deployment objects and appends the deletion marker.
+    pub async fn delete_stack(&self, by: Requester, id: Uuid) -> AppResult<()> {
+        self.visible_stack(by, id).await?;
+        let mut work = self.begin().await?;
+        if !stacks::soft_delete(&mut work.tx, id, Utc::now()).await? {
+            return Err(AppError::NotFound("stack"));
+        }
+        let reached = assignments::agents_of_stack(&mut work.tx, id).await?;
+        let details = json!({ "agents": reached.len() });
+        work.audit(by, "stack.deleted", ("stack", Some(id)), details)
+            .await?;
+        work.agents_changed(reached);
+        work.commit().await
+    }
+}

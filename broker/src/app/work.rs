@@ -1,0 +1,162 @@
+//! [`Work`]: one write transaction of a use case and what must happen once it commits. The
+//! change and its audit entry are written inside the transaction; other replicas are told
+//! inside it too (PostgreSQL delivers notifications on commit); this replica's hub, fragment
+//! cache and authentication cache are updated only after the commit succeeded.
+
+use std::collections::BTreeSet;
+
+use uuid::Uuid;
+
+use super::{App, AppError, AppResult, Requester};
+use crate::db::audit::{self, Actor, Record};
+use crate::db::{Tx, paks};
+
+/// What the commit of a [`Work`] must announce.
+#[derive(Debug, Default)]
+struct Effects {
+    /// Agents whose target state changed.
+    agents: BTreeSet<Uuid>,
+    /// Every agent's target state changed (policies, for instance).
+    everyone: bool,
+    /// `(stack, new deployment object, agents it reaches)`.
+    advances: Vec<(Uuid, Uuid, Vec<Uuid>)>,
+    /// Short tokens of PAKs that stopped being valid.
+    revoked: Vec<String>,
+    /// Deployment objects whose serialized entries are stale.
+    stale_fragments: Vec<Uuid>,
+}
+
+/// An open transaction of a use case. Dropped without [`Work::commit`], it rolls back and
+/// announces nothing.
+#[derive(Debug)]
+pub struct Work {
+    pub tx: Tx,
+    app: App,
+    audited: bool,
+    effects: Effects,
+}
+
+impl App {
+    /// Opens a write transaction that may append to the audit log.
+    pub(crate) async fn begin(&self) -> AppResult<Work> {
+        Ok(Work {
+            tx: self.db.begin().await?,
+            app: self.clone(),
+            audited: true,
+            effects: Effects::default(),
+        })
+    }
+
+    /// Opens a write transaction that writes no audit entry (agent events), so it does not
+    /// queue behind audited writers on PostgreSQL.
+    pub(crate) async fn begin_unaudited(&self) -> AppResult<Work> {
+        Ok(Work {
+            tx: self.db.begin_unaudited().await?,
+            app: self.clone(),
+            audited: false,
+            effects: Effects::default(),
+        })
+    }
+}
+
+impl Work {
+    /// Appends an audit entry for this change, in its transaction.
+    pub async fn audit(
+        &mut self,
+        by: Requester,
+        action: &str,
+        resource: (&str, Option<Uuid>),
+        details: serde_json::Value,
+    ) -> AppResult<()> {
+        self.audit_as(by.actor, action, resource, details).await
+    }
+
+    /// [`Work::audit`] with an explicit actor (the system, an anonymous client).
+    pub async fn audit_as(
+        &mut self,
+        actor: Actor,
+        action: &str,
+        (resource_type, resource_id): (&str, Option<Uuid>),
+        details: serde_json::Value,
+    ) -> AppResult<()> {
+        if !self.audited {
+            return Err(AppError::Internal(format!(
+                "{action} was audited in a transaction that does not hold the writer lock"
+            )));
+        }
+        let record = Record {
+            actor,
+            action,
+            resource_type,
+            resource_id: resource_id.map(|id| id.to_string()),
+            details,
+        };
+        Ok(audit::record(&mut self.tx, record).await?)
+    }
+
+    /// These agents' target states changed.
+    pub fn agents_changed(&mut self, agents: impl IntoIterator<Item = Uuid>) {
+        self.effects.agents.extend(agents);
+    }
+
+    /// Every agent's target state changed.
+    pub fn everyone_changed(&mut self) {
+        self.effects.everyone = true;
+    }
+
+    /// `stack` moved to deployment object `object`; `agents` are the ones it reaches.
+    pub fn advanced(&mut self, stack: Uuid, object: Uuid, agents: Vec<Uuid>) {
+        self.effects.advances.push((stack, object, agents));
+    }
+
+    /// A PAK stopped being valid: every replica must forget it.
+    pub fn revoked(&mut self, short: Option<String>) {
+        self.effects.revoked.extend(short);
+    }
+
+    /// The serialized entry of this deployment object is stale (its stack was renamed).
+    pub fn fragment_stale(&mut self, object: Uuid) {
+        self.effects.stale_fragments.push(object);
+    }
+
+    /// Announces to other replicas, commits, then updates this replica's caches.
+    pub async fn commit(mut self) -> AppResult<()> {
+        let effects = std::mem::take(&mut self.effects);
+        let targeting = &self.app.targeting;
+        for short in &effects.revoked {
+            paks::notify_invalidation(&mut self.tx, short).await?;
+        }
+        if effects.everyone {
+            targeting.announce_all(&mut self.tx).await?;
+        } else {
+            let agents: Vec<Uuid> = effects.agents.iter().copied().collect();
+            targeting.announce(&mut self.tx, &agents).await?;
+        }
+        for (stack, object, _) in &effects.advances {
+            targeting
+                .announce_advance(&mut self.tx, *stack, *object)
+                .await?;
+        }
+        self.tx.commit().await?;
+        Self::after_commit(&self.app, effects).await;
+        Ok(())
+    }
+
+    async fn after_commit(app: &App, effects: Effects) {
+        for short in &effects.revoked {
+            app.auth.invalidate(short).await;
+        }
+        for object in effects.stale_fragments {
+            app.targeting.fragments.forget(object).await;
+        }
+        for (stack, object, agents) in effects.advances {
+            app.targeting.hub.advance(agents, stack, object);
+        }
+        if effects.everyone {
+            app.targeting.hub.invalidate_all();
+        } else {
+            app.targeting
+                .changed(&effects.agents.into_iter().collect::<Vec<_>>());
+        }
+    }
+}

@@ -1,0 +1,10 @@
+//! HTTP plumbing shared by the routes: the problem+json error, the authenticating [`Caller`]
+//! extractor, body and query extractors, and request ids.
+
+pub mod caller;
+pub mod error;
+pub mod extract;
+pub mod request_id;
+
+pub use caller::Caller;
+pub use error::{ApiError, ApiResult};
