@@ -18,7 +18,12 @@ pub enum BrokerError {
     #[error("cannot reach the broker: {0}")]
     Transport(#[from] reqwest::Error),
     #[error("the broker answered {status}: {detail}")]
-    Status { status: StatusCode, detail: String },
+    Status {
+        status: StatusCode,
+        /// The problem's stable `code` (`agent_inactive`, `not_found`, …).
+        code: String,
+        detail: String,
+    },
     #[error("the broker's answer is not usable: {0}")]
     Invalid(String),
 }
@@ -27,6 +32,12 @@ impl BrokerError {
     /// Whether the PAK itself was refused (rotated or revoked).
     pub fn is_unauthorized(&self) -> bool {
         matches!(self, Self::Status { status, .. } if *status == StatusCode::UNAUTHORIZED)
+    }
+
+    /// Whether the broker refused a write because an admin set this agent inactive; the same
+    /// write succeeds once it is active again.
+    pub fn is_inactive(&self) -> bool {
+        matches!(self, Self::Status { code, .. } if code == "agent_inactive")
     }
 }
 
@@ -64,7 +75,12 @@ async fn check(response: reqwest::Response) -> Result<reqwest::Response, BrokerE
     }
     let body: serde_json::Value = response.json().await.unwrap_or_default();
     let detail = body["detail"].as_str().unwrap_or("no detail").to_string();
-    Err(BrokerError::Status { status, detail })
+    let code = body["code"].as_str().unwrap_or_default().to_string();
+    Err(BrokerError::Status {
+        status,
+        code,
+        detail,
+    })
 }
 
 impl BrokerClient {

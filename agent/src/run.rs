@@ -341,7 +341,14 @@ impl Agent {
                         .delivered
                         .insert(event.idempotency_key.to_string());
                 }
-                Err(BrokerError::Status { status, detail })
+                Err(e) if e.is_inactive() => {
+                    tracing::debug!(
+                        pending = self.state.outbox.len(),
+                        "inactive: events wait until an admin activates this agent"
+                    );
+                    break;
+                }
+                Err(BrokerError::Status { status, detail, .. })
                     if status.is_client_error() && ![401, 408, 429].contains(&status.as_u16()) =>
                 {
                     tracing::warn!(%status, %detail, key = %event.idempotency_key, "the broker refused an event; dropping it");

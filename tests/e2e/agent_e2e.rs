@@ -446,3 +446,25 @@ e2e!(agent_enforces_bound_plugins, |env| {
         "success"
     );
 });
+
+e2e!(
+    an_inactive_agent_keeps_enforcing_and_reports_once_active,
+    |env| {
+        env.broker.set_status(env.agent.id, "inactive").await;
+        let stack = env.stack("while-inactive").await;
+        let object = env
+            .publish(stack, &env.config_map("while-inactive", "1"))
+            .await;
+        // It still reads its target state, so it applies; the broker refuses its report for now,
+        // and the agent holds it.
+        env.wait_value("while-inactive", "1").await;
+        let held = "events wait until an admin activates this agent";
+        eventually(PATIENCE, "the agent to hold a refused report", || async {
+            env.agent.logs().contains(held).then_some(())
+        })
+        .await;
+        env.broker.set_status(env.agent.id, "active").await;
+        let events = env.wait_events(object, "apply", 1).await;
+        assert_eq!(events[0]["status"], "success", "the held report arrives");
+    }
+);

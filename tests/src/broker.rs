@@ -129,6 +129,16 @@ impl TestBroker {
         )
     }
 
+    /// Sets an agent's status (`active` or `inactive`) as admin.
+    pub async fn set_status(&self, agent: Uuid, status: &str) {
+        let path = format!("/api/v1/agents/{agent}");
+        let body = json!({ "status": status });
+        let (code, value) = self
+            .call(Method::PATCH, &path, &self.admin, Some(body))
+            .await;
+        assert_eq!(code, 200, "PATCH {path}: {value}");
+    }
+
     /// A stack targeted at nobody yet; returns its id.
     pub async fn plain_stack(&self, pak: &str, name: &str) -> Uuid {
         let stack = self
