@@ -98,20 +98,13 @@ pub fn parse(
     stack: Uuid,
     deployment_object: Uuid,
 ) -> Result<Vec<Desired>, ParseError> {
-    let mut out = Vec::new();
-    for (index, document) in serde_yaml_ng::Deserializer::from_str(yaml).enumerate() {
-        let mut body = Value::deserialize(document).map_err(|e| ParseError {
-            index,
-            reason: format!(
-                "not valid YAML ({})",
-                e.location()
-                    .map(|l| format!("line {}", l.line()))
-                    .unwrap_or_default()
-            ),
+    let documents =
+        brokkr_policy::yaml::documents(yaml, &Default::default()).map_err(|e| ParseError {
+            index: e.document(),
+            reason: e.to_string(),
         })?;
-        if body.is_null() {
-            continue;
-        }
+    let mut out = Vec::new();
+    for (index, mut body) in documents.into_iter().enumerate() {
         let missing = |field: &str| ParseError {
             index,
             reason: format!("missing {field}"),

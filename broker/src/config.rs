@@ -17,8 +17,52 @@ pub struct Settings {
     pub broker: BrokerSettings,
     pub targeting: TargetingSettings,
     pub tenancy: TenancySettings,
+    pub limits: LimitsSettings,
     pub plugins: PluginSettings,
     pub log: LogSettings,
+}
+
+/// Bounds on what one request may hold.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LimitsSettings {
+    /// Deepest nesting of mappings and sequences in a deployment object's YAML.
+    pub yaml_max_depth: usize,
+    /// Most YAML documents in one deployment object.
+    pub yaml_max_documents: usize,
+    /// Most YAML nodes (with aliases expanded) in one deployment object.
+    pub yaml_max_nodes: usize,
+    /// Most YAML aliases in one deployment object.
+    pub yaml_max_aliases: usize,
+    /// Most labels on one agent or stack.
+    pub max_labels: usize,
+    /// Most annotations on one agent or stack.
+    pub max_annotations: usize,
+}
+
+impl Default for LimitsSettings {
+    fn default() -> Self {
+        let yaml = brokkr_policy::yaml::YamlLimits::default();
+        Self {
+            yaml_max_depth: yaml.max_depth,
+            yaml_max_documents: yaml.max_documents,
+            yaml_max_nodes: yaml.max_nodes,
+            yaml_max_aliases: yaml.max_aliases,
+            max_labels: 100,
+            max_annotations: 100,
+        }
+    }
+}
+
+impl LimitsSettings {
+    pub fn yaml(&self) -> brokkr_policy::yaml::YamlLimits {
+        brokkr_policy::yaml::YamlLimits {
+            max_depth: self.yaml_max_depth,
+            max_documents: self.yaml_max_documents,
+            max_nodes: self.yaml_max_nodes,
+            max_aliases: self.yaml_max_aliases,
+        }
+    }
 }
 
 /// The tenancy boundary between generators.

@@ -8,6 +8,7 @@ pub mod parallel;
 pub mod plugin;
 pub mod reach;
 pub mod targeting;
+pub mod yaml;
 
 pub use expression::{ExpressionError, Facts, TargetExpression};
 pub use reach::ReachExpression;

@@ -8,7 +8,9 @@ use brokkr_types::requests::CreateDeploymentObject;
 use brokkr_types::resources::{
     CreatedDeploymentObject, DeploymentObject, DeploymentObjectSummary, Page,
 };
-use serde_json::json;
+use std::sync::Arc;
+
+use serde_json::{Value, json};
 use uuid::Uuid;
 
 use super::policies::{self, Subject};
@@ -85,10 +87,27 @@ fn rejection(findings: &[PolicyFinding]) -> AppError {
     }
 }
 
+fn manifest_error(e: manifest::ManifestError) -> AppError {
+    AppError::Invalid {
+        code: e.code,
+        detail: e.summary,
+        errors: e.errors,
+    }
+}
+
 impl App {
+    /// Reads a manifest within the configured limits, off the async workers.
+    pub(crate) async fn read_manifest(&self, yaml: Arc<String>) -> AppResult<Vec<Value>> {
+        let limits = self.settings.limits.yaml();
+        tokio::task::spawn_blocking(move || manifest::read(&yaml, &limits))
+            .await
+            .map_err(|e| AppError::Internal(format!("reading a manifest failed: {e}")))?
+            .map_err(manifest_error)
+    }
+
     /// Runs the plugins bound to the stack; refuses the submission when an enforcing plugin
     /// found violations (or could not judge it), recording what it found.
-    async fn judge(&self, stack: &StackRow, yaml: &str) -> AppResult<Vec<PolicyFinding>> {
+    async fn judge(&self, stack: &StackRow, documents: &[Value]) -> AppResult<Vec<PolicyFinding>> {
         let bound = db_plugins::policies_for_stack(&self.db, stack.id, stack.generator_id).await?;
         if bound.is_empty() {
             return Ok(Vec::new());
@@ -103,7 +122,7 @@ impl App {
         let subject = Subject::new(&full, &generator);
         let findings = self
             .policies
-            .judge(&self.db, &bound, subject, None, yaml)
+            .judge(&self.db, &bound, subject, None, documents)
             .await?;
         if !findings.iter().any(policies::blocks) {
             return Ok(findings);
@@ -122,14 +141,13 @@ impl App {
         body: CreateDeploymentObject,
     ) -> AppResult<CreatedDeploymentObject> {
         let stack = self.visible_stack(by, stack_id).await?;
-        let checked = manifest::check(&body.yaml_content).map_err(|e| AppError::Invalid {
-            code: "invalid_manifest",
-            detail: e.summary,
-            errors: e.errors,
-        })?;
-        let findings = self.judge(&stack, &body.yaml_content).await?;
+        let yaml = Arc::new(body.yaml_content);
+        let documents = self.read_manifest(yaml.clone()).await?;
+        let checked = manifest::check(&documents).map_err(manifest_error)?;
+        let findings = self.judge(&stack, &documents).await?;
+        drop(documents);
         let mut work = self.begin().await?;
-        let object = deployment_objects::append(&mut work.tx, stack_id, &body.yaml_content, false)
+        let object = deployment_objects::append(&mut work.tx, stack_id, &yaml, false)
             .await?
             .ok_or(AppError::NotFound("stack"))?;
         let found = verdicts(&findings, stack_id, Some(object.id));

@@ -224,16 +224,11 @@ impl App {
             let Some(subject) = self.subject_of(&mut subjects, object.stack_id).await? else {
                 continue;
             };
+            let documents = self.read_manifest(Arc::new(object.yaml_content)).await?;
             let one = std::slice::from_ref(&policy);
             let mut findings = self
                 .policies
-                .judge(
-                    &self.db,
-                    one,
-                    subject,
-                    Some(object.id),
-                    &object.yaml_content,
-                )
+                .judge(&self.db, one, subject, Some(object.id), &documents)
                 .await?;
             let finding = findings
                 .pop()

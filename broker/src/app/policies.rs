@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use brokkr_policy::plugin::{
     Deployment, GeneratorInfo, Plugin, PluginError, PluginHost, StackInfo, Violation,
-    objects_from_yaml, pairs,
+    objects_from_documents, pairs,
 };
 use brokkr_types::plugins::{PolicyFinding, PolicyViolation, TargetPolicy, ViolationObject};
 use uuid::Uuid;
@@ -111,16 +111,16 @@ impl Policies {
         blocking(move || host.validate(&plugin, &deployment, &config)).await
     }
 
-    /// Runs `policies` over a deployment object's YAML; one finding per policy.
+    /// Runs `policies` over a deployment object's documents; one finding per policy.
     pub async fn judge(
         &self,
         db: &Db,
         policies: &[TargetPolicy],
         subject: Subject,
         id: Option<Uuid>,
-        yaml: &str,
+        documents: &[serde_json::Value],
     ) -> AppResult<Vec<PolicyFinding>> {
-        let objects = objects_from_yaml(yaml)
+        let objects = objects_from_documents(documents)
             .map_err(|e| AppError::invalid("invalid_manifest", e.to_string()))?;
         let deployment = Arc::new(Deployment {
             id: id.map(|i| i.to_string()),

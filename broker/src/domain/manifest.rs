@@ -1,15 +1,18 @@
-//! Checks a deployment object's multi-document YAML before it is stored: every document must be
-//! a mapping with `apiVersion`, `kind` and `metadata.name`. Error messages name the document
-//! index and the field, never the content (it may hold a Secret).
+//! Checks a deployment object's multi-document YAML before it is stored: it is read once within
+//! the configured limits, and every document must be a mapping with `apiVersion`, `kind` and
+//! `metadata.name`. Error messages name the document index and the field, never the content
+//! (it may hold a Secret).
 
+use brokkr_policy::yaml::{self, YamlError, YamlLimits};
 use brokkr_types::problem::FieldError;
-use serde::Deserialize;
-use serde_yaml_ng::Value;
+use serde_json::Value;
 
 /// Why a manifest was rejected: one entry per offending document or field.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error("{summary}")]
 pub struct ManifestError {
+    /// `invalid_manifest`, or `manifest_limit_exceeded` when a limit was reached.
+    pub code: &'static str,
     pub summary: String,
     pub errors: Vec<FieldError>,
 }
@@ -27,7 +30,7 @@ fn field<'a>(doc: &'a Value, path: &[&str]) -> Option<&'a Value> {
 }
 
 fn check_document(index: usize, doc: &Value, errors: &mut Vec<FieldError>) {
-    if doc.as_mapping().is_none() {
+    if !doc.is_object() {
         errors.push(FieldError {
             location: format!("documents[{index}]"),
             message: format!("document {index} is not a mapping (a Kubernetes object)"),
@@ -48,48 +51,52 @@ fn check_document(index: usize, doc: &Value, errors: &mut Vec<FieldError>) {
     }
 }
 
-/// Parses every document of `yaml` and checks the required fields.
-pub fn check(yaml: &str) -> Result<CheckedManifest, ManifestError> {
-    let mut errors = Vec::new();
-    let mut objects = 0;
-    for (index, document) in serde_yaml_ng::Deserializer::from_str(yaml).enumerate() {
-        let doc = match Value::deserialize(document) {
-            Ok(doc) => doc,
-            Err(e) => {
-                let at = e
-                    .location()
-                    .map(|l| format!(" at line {} column {}", l.line(), l.column()));
-                errors.push(FieldError {
-                    location: format!("documents[{index}]"),
-                    message: format!(
-                        "document {index} is not valid YAML{}",
-                        at.unwrap_or_default()
-                    ),
-                });
-                break;
-            }
+/// The documents of `yaml`, read within `limits`.
+pub fn read(yaml: &str, limits: &YamlLimits) -> Result<Vec<Value>, ManifestError> {
+    yaml::documents(yaml, limits).map_err(|e| {
+        let (code, location) = match &e {
+            YamlError::Limit { .. } => ("manifest_limit_exceeded", "documents".to_string()),
+            other => (
+                "invalid_manifest",
+                format!("documents[{}]", other.document()),
+            ),
         };
-        if doc.is_null() {
-            continue;
+        let message = e.to_string();
+        ManifestError {
+            code,
+            summary: message.clone(),
+            errors: vec![FieldError { location, message }],
         }
-        objects += 1;
-        check_document(index, &doc, &mut errors);
+    })
+}
+
+/// Checks the required fields of every document.
+pub fn check(documents: &[Value]) -> Result<CheckedManifest, ManifestError> {
+    let mut errors = Vec::new();
+    for (index, doc) in documents.iter().enumerate() {
+        check_document(index, doc, &mut errors);
     }
-    if errors.is_empty() && objects == 0 {
+    if errors.is_empty() && documents.is_empty() {
         errors.push(FieldError {
             location: "documents".into(),
             message: "the YAML holds no Kubernetes object".into(),
         });
     }
     if errors.is_empty() {
-        return Ok(CheckedManifest { objects });
+        return Ok(CheckedManifest {
+            objects: documents.len(),
+        });
     }
     let summary = match errors.as_slice() {
         [only] => only.message.clone(),
         [first, ..] => format!("{} (and {} more problems)", first.message, errors.len() - 1),
         [] => String::new(),
     };
-    Err(ManifestError { summary, errors })
+    Err(ManifestError {
+        code: "invalid_manifest",
+        summary,
+        errors,
+    })
 }
 
 #[cfg(test)]
@@ -97,6 +104,10 @@ mod tests {
     use super::*;
 
     const CONFIG_MAP: &str = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n";
+
+    fn check(yaml: &str) -> Result<CheckedManifest, ManifestError> {
+        super::check(&read(yaml, &YamlLimits::default())?)
+    }
 
     #[test]
     fn accepts_multi_document_yaml() {

@@ -146,3 +146,75 @@ both_backends!(body_limits_and_media_types, |app| {
         .unwrap();
     expect_problem(response, 400, "malformed_json").await;
 });
+
+both_backends!(hostile_yaml_is_refused_by_its_limits, |app| {
+    let (_, pak) = app.create_generator("ci").await;
+    let stack = app.create_stack(&pak, json!({ "name": "s" })).await;
+    let path = format!("/api/v1/stacks/{stack}/deployment-objects");
+    let post_yaml = |yaml: String| {
+        app.request(Method::POST, &path, Some(&pak))
+            .header("Content-Type", "application/yaml")
+            .body(yaml)
+            .send()
+    };
+    // 100,000 levels of flow nesting in a 500 KB body: refused at the 65th.
+    let n = 100_000;
+    let nested = format!("{CONFIG_MAP}x: {}1{}", "{a: ".repeat(n), "}".repeat(n));
+    let problem = expect_problem(
+        post_yaml(nested).await.unwrap(),
+        422,
+        "manifest_limit_exceeded",
+    )
+    .await;
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("64 levels of nesting"),
+        "{problem}"
+    );
+
+    let many = (0..1001)
+        .map(|i| CONFIG_MAP.replace("app-config", &format!("c{i}")))
+        .collect::<Vec<_>>()
+        .join("---\n");
+    let problem = expect_problem(
+        post_yaml(many).await.unwrap(),
+        422,
+        "manifest_limit_exceeded",
+    )
+    .await;
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("1000 documents"),
+        "{problem}"
+    );
+
+    let mut bomb = format!("{CONFIG_MAP}a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+    for i in 1..8 {
+        let p = i - 1;
+        bomb.push_str(&format!(
+            "a{i}: &a{i} [*a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}]\n"
+        ));
+    }
+    let problem = expect_problem(
+        post_yaml(bomb).await.unwrap(),
+        422,
+        "manifest_limit_exceeded",
+    )
+    .await;
+    assert!(
+        problem["detail"].as_str().unwrap().contains("nodes"),
+        "{problem}"
+    );
+
+    let listed = expect_json(app.get(&path, &pak).await, 200).await;
+    assert!(
+        listed["items"].as_array().unwrap().is_empty(),
+        "nothing was stored"
+    );
+    let health = app.client.get(app.url("/healthz")).send().await.unwrap();
+    assert_eq!(health.status(), 200);
+});

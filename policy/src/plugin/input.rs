@@ -1,8 +1,7 @@
-//! Turns a deployment object's YAML into the objects a plugin receives (each as JSON).
-
-use serde::Deserialize;
+//! Turns a deployment object's documents into the objects a plugin receives (each as JSON).
 
 use super::Object;
+use crate::yaml::{self, YamlLimits};
 
 /// Why a manifest could not be handed to plugins.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -19,26 +18,28 @@ fn text(value: &serde_json::Value, pointer: &str) -> Option<String> {
         .map(str::to_string)
 }
 
-/// Every non-empty document of `yaml` as an [`Object`].
+/// Every non-empty document of `yaml` (read within the default limits) as an [`Object`].
 pub fn objects_from_yaml(yaml: &str) -> Result<Vec<Object>, InputError> {
-    let mut objects = Vec::new();
-    for (index, document) in serde_yaml_ng::Deserializer::from_str(yaml).enumerate() {
-        let value = serde_json::Value::deserialize(document).map_err(|e| InputError {
-            index,
-            reason: format!("not valid YAML: {e}"),
-        })?;
-        if value.is_null() {
-            continue;
-        }
+    let documents = yaml::documents(yaml, &YamlLimits::default()).map_err(|e| InputError {
+        index: e.document(),
+        reason: e.to_string(),
+    })?;
+    objects_from_documents(&documents)
+}
+
+/// Already-read documents as [`Object`]s.
+pub fn objects_from_documents(documents: &[serde_json::Value]) -> Result<Vec<Object>, InputError> {
+    let mut objects = Vec::with_capacity(documents.len());
+    for (index, value) in documents.iter().enumerate() {
         let missing = |field: &str| InputError {
             index,
             reason: format!("missing {field}"),
         };
         objects.push(Object {
-            api_version: text(&value, "/apiVersion").ok_or_else(|| missing("apiVersion"))?,
-            kind: text(&value, "/kind").ok_or_else(|| missing("kind"))?,
-            namespace: text(&value, "/metadata/namespace"),
-            name: text(&value, "/metadata/name").ok_or_else(|| missing("metadata.name"))?,
+            api_version: text(value, "/apiVersion").ok_or_else(|| missing("apiVersion"))?,
+            kind: text(value, "/kind").ok_or_else(|| missing("kind"))?,
+            namespace: text(value, "/metadata/namespace"),
+            name: text(value, "/metadata/name").ok_or_else(|| missing("metadata.name"))?,
             json: value.to_string(),
         });
     }

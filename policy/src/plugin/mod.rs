@@ -16,7 +16,7 @@ pub use bindings::brokkr::plugin::types::{
 };
 pub use engine::Limits;
 pub use host::{Plugin, PluginError, PluginHost};
-pub use input::{InputError, objects_from_yaml};
+pub use input::{InputError, objects_from_documents, objects_from_yaml};
 
 /// Annotations (or any string map) as the key-value pairs plugins receive.
 pub fn pairs(map: &std::collections::BTreeMap<String, String>) -> Vec<Pair> {
