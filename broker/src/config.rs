@@ -157,8 +157,20 @@ pub struct BrokerSettings {
     pub auth_cache_capacity: u64,
     /// Largest accepted request body, in bytes (413 beyond).
     pub max_body_bytes: u64,
-    /// Bad PAKs one client address may present per minute before it gets 429 (0: no limit).
+    /// Bad PAKs one client may present per minute before its bad ones get 429 (0: no limit).
     pub auth_failures_per_minute: u32,
+    /// How often failed authentications are written to the audit log (one entry per client).
+    pub auth_failure_audit_seconds: u64,
+    /// Proxies (CIDRs or addresses) whose `X-Forwarded-For` names the client.
+    pub trusted_proxies: Vec<String>,
+    /// Most connections open at once; further ones wait until one closes.
+    pub max_connections: usize,
+    /// Seconds a client may take to send a request's headers (also closes idle keep-alives).
+    pub header_read_timeout_seconds: u64,
+    /// Seconds a request may take, long polls excepted (503 `timeout` beyond).
+    pub request_timeout_seconds: u64,
+    /// Most requests in progress at once, long polls and probes excepted (503 `overloaded`).
+    pub max_in_flight: usize,
 }
 
 impl Default for DatabaseSettings {
@@ -178,6 +190,12 @@ impl Default for BrokerSettings {
             auth_cache_capacity: 100_000,
             max_body_bytes: 4 * 1024 * 1024,
             auth_failures_per_minute: 60,
+            auth_failure_audit_seconds: 60,
+            trusted_proxies: Vec::new(),
+            max_connections: 10_000,
+            header_read_timeout_seconds: 10,
+            request_timeout_seconds: 30,
+            max_in_flight: 512,
         }
     }
 }
@@ -220,6 +238,19 @@ impl Settings {
     /// Rejects values that deserialise but cannot work.
     pub fn check(&self) -> Result<(), ConfigError> {
         self.listen_addr()?;
+        self.trusted_proxies()?;
+        let broker = &self.broker;
+        if broker.max_connections == 0 || broker.max_in_flight == 0 {
+            return Err(ConfigError::Invalid(
+                "broker.max_connections and broker.max_in_flight must be positive".into(),
+            ));
+        }
+        if broker.header_read_timeout_seconds == 0 || broker.request_timeout_seconds == 0 {
+            return Err(ConfigError::Invalid(
+                "broker.header_read_timeout_seconds and broker.request_timeout_seconds must be positive"
+                    .into(),
+            ));
+        }
         if self.broker.max_body_bytes == 0 {
             return Err(ConfigError::Invalid(
                 "broker.max_body_bytes must be positive".into(),
@@ -230,6 +261,24 @@ impl Settings {
             ConfigError::Invalid(format!("tenancy.default_reach does not compile: {e}"))
         })?;
         Ok(())
+    }
+
+    /// `broker.trusted_proxies` as networks (a bare address is a network of one).
+    pub fn trusted_proxies(&self) -> Result<Vec<ipnet::IpNet>, ConfigError> {
+        self.broker
+            .trusted_proxies
+            .iter()
+            .map(|entry| {
+                entry
+                    .parse::<ipnet::IpNet>()
+                    .or_else(|_| entry.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                    .map_err(|_| {
+                        ConfigError::Invalid(format!(
+                            "broker.trusted_proxies: {entry:?} is not an address or CIDR"
+                        ))
+                    })
+            })
+            .collect()
     }
 
     pub fn listen_addr(&self) -> Result<SocketAddr, ConfigError> {

@@ -4,6 +4,7 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use brokkr_types::Pak;
 use tokio::net::TcpListener;
@@ -11,6 +12,8 @@ use tokio::net::TcpListener;
 use crate::app::{App, AppError};
 use crate::config::{ConfigError, Settings};
 use crate::db::{Db, StoreError};
+use crate::http::client::ClientAddresses;
+use crate::http::serve::{ConnectionLimits, serve};
 use crate::routes;
 use crate::state::AppState;
 
@@ -70,6 +73,7 @@ impl Application {
         let throttle = Arc::new(crate::auth::throttle::Throttle::new(
             settings.broker.auth_failures_per_minute,
         ));
+        let clients = Arc::new(ClientAddresses::new(settings.trusted_proxies()?));
         let app = open_app(settings).await?;
         let admin_pak = app
             .bootstrap_admin()
@@ -78,7 +82,15 @@ impl Application {
         let listener = TcpListener::bind(addr)
             .await
             .map_err(|source| StartupError::Bind { addr, source })?;
-        let state = AppState { app, throttle };
+        let in_flight = Arc::new(tokio::sync::Semaphore::new(
+            app.settings.broker.max_in_flight,
+        ));
+        let state = AppState {
+            app,
+            throttle,
+            clients,
+            in_flight,
+        };
         Ok(Self {
             listener,
             state,
@@ -99,19 +111,40 @@ impl Application {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        let app = &self.state.app;
+        let app = self.state.app.clone();
         let feed = crate::feed::spawn(&app.db, app.auth.clone(), app.targeting.clone());
-        let db = app.db.clone();
-        let app = routes::router(self.state);
-        let app = app.into_make_service_with_connect_info::<SocketAddr>();
-        let served = axum::serve(self.listener, app)
-            .with_graceful_shutdown(shutdown)
-            .await;
+        let upkeep = tokio::spawn(upkeep(self.state.clone()));
+        let broker = &app.settings.broker;
+        let limits = ConnectionLimits {
+            max_connections: broker.max_connections,
+            header_read_timeout: Duration::from_secs(broker.header_read_timeout_seconds),
+        };
+        let router = routes::router(self.state);
+        let served = serve(self.listener, router, limits, shutdown).await;
+        upkeep.abort();
         if let Some(feed) = feed {
             feed.abort();
         }
-        db.close().await;
+        if let Err(e) = app.flush_auth_failures().await {
+            tracing::warn!(error = %e, "cannot audit the last failed authentications");
+        }
+        app.db.close().await;
         served
+    }
+}
+
+/// Periodic housekeeping: failed authentications go to the audit log, forgotten clients leave
+/// the throttle.
+async fn upkeep(state: AppState) {
+    let every = Duration::from_secs(state.app.settings.broker.auth_failure_audit_seconds.max(1));
+    let mut ticks = tokio::time::interval(every);
+    ticks.tick().await;
+    loop {
+        ticks.tick().await;
+        if let Err(e) = state.app.flush_auth_failures().await {
+            tracing::warn!(error = %e, "cannot audit failed authentications");
+        }
+        state.throttle.forget_old();
     }
 }
 

@@ -178,9 +178,17 @@ impl Reader {
                     line: self.line,
                 };
                 // The size is counted before the value is copied: a bomb is refused unexpanded.
-                let size = self.anchors.get(&id).map(|(_, size)| *size).ok_or(unknown)?;
+                let size = self
+                    .anchors
+                    .get(&id)
+                    .map(|(_, size)| *size)
+                    .ok_or(unknown)?;
                 self.count(size)?;
-                let value = self.anchors.get(&id).map(|(v, _)| v.clone()).unwrap_or_default();
+                let value = self
+                    .anchors
+                    .get(&id)
+                    .map(|(v, _)| v.clone())
+                    .unwrap_or_default();
                 self.place(value)
             }
             _ => Ok(()),

@@ -1,8 +1,6 @@
 //! Administration: the first admin PAK, its CLI-only rotation, flushing the authentication
 //! cache, querying the audit log, and auditing failed authentications.
 
-use std::net::IpAddr;
-
 use brokkr_types::Pak;
 use brokkr_types::resources::{AuditLogEntry, Page};
 use serde_json::json;
@@ -63,28 +61,5 @@ impl App {
     ) -> AppResult<Page<AuditLogEntry>> {
         by.require_admin("read the audit log")?;
         Ok(window.page(audit::query(&self.db, &filter, window).await?))
-    }
-
-    /// Audits a refused PAK in the background (the throttle bounds how many are written).
-    pub fn record_auth_failure(
-        &self,
-        address: Option<IpAddr>,
-        short_token: Option<String>,
-        reason: String,
-    ) {
-        let app = self.clone();
-        let details = json!({ "address": address, "short_token": short_token, "reason": reason });
-        tokio::spawn(async move {
-            let written = async {
-                let mut work = app.begin().await?;
-                let resource = ("pak", None);
-                work.audit_as(Actor::ANONYMOUS, "auth.failed", resource, details)
-                    .await?;
-                work.commit().await
-            };
-            if let Err(e) = written.await {
-                tracing::warn!(error = %e, "cannot audit a failed authentication");
-            }
-        });
     }
 }

@@ -7,6 +7,7 @@
 
 pub mod admin;
 pub mod agents;
+pub mod auth_failures;
 pub mod credentials;
 pub mod deployment_objects;
 pub mod error;
@@ -77,6 +78,7 @@ pub struct App {
     pub targeting: Arc<Targeting>,
     pub policies: Arc<policies::Policies>,
     pub metrics: Arc<Metrics>,
+    pub auth_failures: Arc<auth_failures::FailureLedger>,
 }
 
 impl App {
@@ -96,6 +98,7 @@ impl App {
             targeting: Targeting::new(),
             policies: Arc::new(policies),
             metrics: Arc::default(),
+            auth_failures: Arc::default(),
         })
     }
 }

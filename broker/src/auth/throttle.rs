@@ -1,46 +1,48 @@
-//! Throttling of failed authentication: a client address that presents more than
-//! `broker.auth_failures_per_minute` bad PAKs is refused (429) until its minute is over, so keys
-//! cannot be guessed at speed and the audit log of failures stays bounded.
+//! Throttling of failed authentication, per client: a client that presents more than
+//! `broker.auth_failures_per_minute` bad PAKs gets 429 for its further bad ones, so keys cannot
+//! be guessed at speed. A PAK that verifies is never throttled, so one noisy sender behind the
+//! same proxy cannot lock out the fleet. The rate is kept by `governor` (GCRA per client).
 
 use std::net::IpAddr;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::num::NonZeroU32;
 use std::time::Duration;
 
-/// How long an address's failures are remembered.
+use governor::{DefaultKeyedRateLimiter, Quota};
+
+/// How long a client's failures count.
 pub const WINDOW: Duration = Duration::from_secs(60);
 
 #[derive(Debug)]
 pub struct Throttle {
-    failures: moka::sync::Cache<IpAddr, Arc<AtomicU32>>,
-    limit: u32,
+    limiter: Option<DefaultKeyedRateLimiter<IpAddr>>,
 }
 
 impl Throttle {
-    /// `limit` failures per address per minute; 0 turns throttling off.
+    /// `limit` failures per client per minute; 0 turns throttling off.
     pub fn new(limit: u32) -> Self {
-        let failures = moka::sync::Cache::builder()
-            .max_capacity(100_000)
-            .time_to_live(WINDOW)
-            .build();
-        Self { failures, limit }
+        let limiter =
+            NonZeroU32::new(limit).map(|n| governor::RateLimiter::dashmap(Quota::per_minute(n)));
+        Self { limiter }
     }
 
-    /// Whether `address` used up its failures.
-    pub fn blocked(&self, address: IpAddr) -> bool {
-        self.limit > 0
-            && self
-                .failures
-                .get(&address)
-                .is_some_and(|n| n.load(Ordering::Relaxed) >= self.limit)
+    /// Counts a failure of `client`; `false` when the client is over its limit.
+    pub fn admit_failure(&self, client: IpAddr) -> bool {
+        self.limiter
+            .as_ref()
+            .is_none_or(|l| l.check_key(&client).is_ok())
     }
 
-    /// Counts a failure; returns the address's count in the window.
-    pub fn failed(&self, address: IpAddr) -> u32 {
-        let counter = self
-            .failures
-            .get_with(address, || Arc::new(AtomicU32::new(0)));
-        counter.fetch_add(1, Ordering::Relaxed) + 1
+    /// Forgets clients whose failures no longer count (run once a window).
+    pub fn forget_old(&self) {
+        if let Some(limiter) = &self.limiter {
+            limiter.retain_recent();
+            limiter.shrink_to_fit();
+        }
+    }
+
+    /// Clients currently remembered.
+    pub fn clients(&self) -> usize {
+        self.limiter.as_ref().map_or(0, |l| l.len())
     }
 }
 
@@ -49,18 +51,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn blocks_after_the_limit() {
+    fn refuses_after_the_limit_per_client() {
         let throttle = Throttle::new(2);
         let (a, b): (IpAddr, IpAddr) = ("10.0.0.1".parse().unwrap(), "10.0.0.2".parse().unwrap());
-        assert!(!throttle.blocked(a));
-        throttle.failed(a);
-        assert!(!throttle.blocked(a));
-        throttle.failed(a);
-        assert!(throttle.blocked(a));
-        assert!(!throttle.blocked(b), "other addresses are not affected");
+        assert!(throttle.admit_failure(a));
+        assert!(throttle.admit_failure(a));
+        assert!(!throttle.admit_failure(a));
+        assert!(throttle.admit_failure(b), "other clients are not affected");
         let off = Throttle::new(0);
-        off.failed(a);
-        off.failed(a);
-        assert!(!off.blocked(a));
+        assert!((0..100).all(|_| off.admit_failure(a)));
     }
 }

@@ -2,7 +2,7 @@
 //! Failed attempts are throttled per client address and audited.
 
 use std::marker::PhantomData;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
@@ -77,16 +77,6 @@ impl<R: RoleSet> FromRequestParts<AppState> for Caller<R> {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let address = parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|c| c.0.ip());
-        if address.is_some_and(|a| state.throttle.blocked(a)) {
-            Metrics::inc(&state.app.metrics.auth_failures);
-            return Err(ApiError::TooManyFailures {
-                retry_after: throttle::WINDOW.as_secs(),
-            });
-        }
         let presented = presented_pak(&parts.headers);
         let checked = match &presented {
             Ok(pak) => state.app.auth.authenticate(pak).await,
@@ -94,12 +84,10 @@ impl<R: RoleSet> FromRequestParts<AppState> for Caller<R> {
         };
         let principal = match checked {
             Ok(principal) => principal,
-            Err(e) => {
-                if matches!(e, AuthError::Malformed | AuthError::Invalid) {
-                    record_failure(state, address, presented.ok(), &e);
-                }
-                return Err(e.into());
+            Err(e @ (AuthError::Malformed | AuthError::Invalid)) => {
+                return Err(refuse(state, parts, presented.ok(), e));
             }
+            Err(e) => return Err(e.into()),
         };
         if !R::ALLOWED.contains(&principal.role()) {
             return Err(ApiError::forbidden(format!(
@@ -108,6 +96,25 @@ impl<R: RoleSet> FromRequestParts<AppState> for Caller<R> {
             )));
         }
         Ok(Self(principal, PhantomData))
+    }
+}
+
+/// Counts a bad PAK against its client: 401, or 429 once the client is over its limit.
+fn refuse(state: &AppState, parts: &Parts, presented: Option<&str>, error: AuthError) -> ApiError {
+    Metrics::inc(&state.app.metrics.auth_failures);
+    let client = parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| state.clients.client(c.0.ip(), &parts.headers));
+    let throttled = client.is_some_and(|c| !state.throttle.admit_failure(c));
+    let short = presented.and_then(pak::parse).map(|p| p.short.to_string());
+    state.app.record_auth_failure(client, short, throttled);
+    if throttled {
+        ApiError::TooManyFailures {
+            retry_after: throttle::WINDOW.as_secs(),
+        }
+    } else {
+        error.into()
     }
 }
 
@@ -120,23 +127,6 @@ impl<R: RoleSet> Caller<R> {
     pub fn requester(&self) -> Requester {
         self.0.into()
     }
-}
-
-/// Counts a failed authentication against the client's address and audits it.
-fn record_failure(
-    state: &AppState,
-    address: Option<IpAddr>,
-    presented: Option<&str>,
-    error: &AuthError,
-) {
-    Metrics::inc(&state.app.metrics.auth_failures);
-    if let Some(address) = address {
-        state.throttle.failed(address);
-    }
-    let short = presented.and_then(pak::parse).map(|p| p.short.to_string());
-    state
-        .app
-        .record_auth_failure(address, short, error.to_string());
 }
 
 #[cfg(test)]

@@ -46,6 +46,10 @@ pub enum ApiError {
     Unavailable(String),
     #[error("too many failed authentications from this address; retry in {retry_after} seconds")]
     TooManyFailures { retry_after: u64 },
+    #[error("the broker is at its limit of requests in progress; retry shortly")]
+    Overloaded,
+    #[error("the request took longer than {seconds} seconds and was abandoned")]
+    Timeout { seconds: u64 },
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -87,6 +91,7 @@ impl ApiError {
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::TooManyFailures { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::Overloaded | Self::Timeout { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -104,6 +109,8 @@ impl ApiError {
             Self::MethodNotAllowed => "method_not_allowed",
             Self::Unavailable(_) => "unavailable",
             Self::TooManyFailures { .. } => "too_many_failures",
+            Self::Overloaded => "overloaded",
+            Self::Timeout { .. } => "timeout",
             Self::Internal(_) => "internal",
         }
     }
@@ -150,9 +157,12 @@ impl IntoResponse for ApiError {
         if status == StatusCode::UNAUTHORIZED {
             headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
-        if let Self::TooManyFailures { retry_after } = &self
-            && let Ok(value) = HeaderValue::from_str(&retry_after.to_string())
-        {
+        let retry_after = match &self {
+            Self::TooManyFailures { retry_after } => Some(*retry_after),
+            Self::Overloaded | Self::Timeout { .. } => Some(1),
+            _ => None,
+        };
+        if let Some(value) = retry_after.and_then(|s| HeaderValue::from_str(&s.to_string()).ok()) {
             headers.insert(header::RETRY_AFTER, value);
         }
         response

@@ -17,9 +17,11 @@ pub mod targets;
 pub mod whoami;
 
 use std::sync::Arc;
+use std::time::Duration;
 
-use axum::extract::DefaultBodyLimit;
+use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router, middleware};
@@ -137,6 +139,7 @@ pub fn router(state: AppState) -> Router {
         .fallback(|| async { ApiError::NotFound("route") })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(body_limit))
+        .layer(middleware::from_fn_with_state(state.clone(), bounded))
         .layer(CatchPanicLayer::custom(|_| {
             axum::response::IntoResponse::into_response(ApiError::Internal(
                 "handler panicked".into(),
@@ -153,6 +156,23 @@ pub fn router(state: AppState) -> Router {
         ))
         .layer(middleware::from_fn(request_id::assign))
         .with_state(state)
+}
+
+/// Holds every request but probes and long polls to a slot of `broker.max_in_flight` (503
+/// `overloaded` when none is free) and to `broker.request_timeout_seconds` (503 `timeout`).
+async fn bounded(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let path = request.uri().path();
+    if matches!(path, "/healthz" | "/readyz") || path.ends_with("/target-state") {
+        return next.run(request).await;
+    }
+    let Ok(_slot) = state.in_flight.clone().try_acquire_owned() else {
+        return ApiError::Overloaded.into_response();
+    };
+    let seconds = state.app.settings.broker.request_timeout_seconds;
+    match tokio::time::timeout(Duration::from_secs(seconds), next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => ApiError::Timeout { seconds }.into_response(),
+    }
 }
 
 /// The answer to a change that can retarget: the preview of a dry run (200), or the changed

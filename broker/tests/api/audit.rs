@@ -89,19 +89,6 @@ both_backends!(the_log_is_append_only, |app| {
     assert!(delete.unwrap_err().to_string().contains("append-only"));
 });
 
-/// Runs `brokkr-broker <args>` on a database; returns (success, stdout, stderr).
-fn cli(database_url: &str, args: &[&str]) -> (bool, String, String) {
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_brokkr-broker"))
-        .args(args)
-        .env("BROKKR__DATABASE__URL", database_url)
-        .env("BROKKR__LOG__LEVEL", "warn")
-        .output()
-        .expect("brokkr-broker runs");
-    let stdout = String::from_utf8_lossy(&output.stdout).to_string();
-    let stderr = String::from_utf8_lossy(&output.stderr).to_string();
-    (output.status.success(), stdout, stderr)
-}
-
 /// Runs `brokkr-broker audit verify`; returns (success, stdout + stderr).
 fn verify(database_url: &str) -> (bool, String) {
     let (ok, stdout, stderr) = cli(database_url, &["audit", "verify"]);
@@ -111,11 +98,9 @@ fn verify(database_url: &str) -> (bool, String) {
 /// Runs a CLI command off the async workers; returns its stdout, asserting success.
 async fn cli_ok(database_url: &str, args: &'static [&'static str]) -> String {
     let url = database_url.to_string();
-    let (ok, stdout, stderr) = tokio::task::spawn_blocking(move || cli(&url, args))
+    tokio::task::spawn_blocking(move || run_cli(&url, args))
         .await
-        .unwrap();
-    assert!(ok, "brokkr-broker {args:?} failed: {stderr}");
-    stdout
+        .unwrap()
 }
 
 both_backends!(cli_created_principals_are_audited_and_targeted, |app| {

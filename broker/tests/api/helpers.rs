@@ -297,6 +297,16 @@ impl TestApp {
         ids
     }
 
+    /// The same database served by a new broker whose settings `configure` changed (this one
+    /// keeps running; the database's folder moves to the new one).
+    pub async fn respawn(mut self, configure: impl FnOnce(&mut Settings)) -> TestApp {
+        let mut settings = settings_for(&self.database_url);
+        configure(&mut settings);
+        spawn_app_with(settings, self._dir.take())
+            .await
+            .with_admin(&self.admin)
+    }
+
     pub fn with_admin(mut self, admin: &str) -> Self {
         self.admin = admin.to_string();
         self
@@ -385,3 +395,23 @@ impl TestApp {
 }
 
 pub const CONFIG_MAP: &str = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: app-config\n  namespace: default\ndata:\n  key: value\n";
+
+/// Runs `brokkr-broker <args>` on a database; returns (success, stdout, stderr).
+pub fn cli(database_url: &str, args: &[&str]) -> (bool, String, String) {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_brokkr-broker"))
+        .args(args)
+        .env("BROKKR__DATABASE__URL", database_url)
+        .env("BROKKR__LOG__LEVEL", "warn")
+        .output()
+        .expect("brokkr-broker runs");
+    let stdout = String::from_utf8_lossy(&output.stdout).to_string();
+    let stderr = String::from_utf8_lossy(&output.stderr).to_string();
+    (output.status.success(), stdout, stderr)
+}
+
+/// Runs `brokkr-broker <args>` on a database, asserting success; returns stdout.
+pub fn run_cli(database_url: &str, args: &[&str]) -> String {
+    let (ok, stdout, stderr) = cli(database_url, args);
+    assert!(ok, "brokkr-broker {args:?} failed: {stderr}");
+    stdout
+}

@@ -8,6 +8,7 @@ mod access_matrix;
 mod agents;
 mod audit;
 mod auth;
+mod connections;
 mod deployment_objects;
 mod generators;
 mod platform;

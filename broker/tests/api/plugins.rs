@@ -344,13 +344,12 @@ both_backends!(agents_receive_the_policies_of_their_stacks, |app| {
 });
 
 both_backends!(runaway_plugins_fail_closed_while_the_broker_serves, |app| {
-    let mut settings = settings_for(&app.database_url);
-    settings.plugins.timeout_ms = 300;
-    settings.plugins.fuel = 50_000_000_000;
-    let first = app;
-    let app = spawn_app_with(settings, None)
-        .await
-        .with_admin(&first.admin);
+    let app = app
+        .respawn(|s| {
+            s.plugins.timeout_ms = 300;
+            s.plugins.fuel = 50_000_000_000;
+        })
+        .await;
     let (_, generator) = app.create_generator("ci").await;
     let stack = app.create_stack(&generator, json!({ "name": "s" })).await;
     let plugin = expect_json(
@@ -392,12 +391,11 @@ both_backends!(runaway_plugins_fail_closed_while_the_broker_serves, |app| {
 });
 
 both_backends!(uploads_have_their_own_size_limit, |app| {
-    let mut settings = settings_for(&app.database_url);
-    settings.plugins.max_upload_bytes = 10 * 1024;
-    let first = app;
-    let app = spawn_app_with(settings, None)
-        .await
-        .with_admin(&first.admin);
+    let app = app
+        .respawn(|s| {
+            s.plugins.max_upload_bytes = 10 * 1024;
+        })
+        .await;
     let problem = expect_problem(
         app.upload_plugin("big", plugin_wasm("required_labels"), None)
             .await,

@@ -58,22 +58,6 @@ async fn rotation_on_one_replica_reaches_the_other() {
     );
 }
 
-/// Runs `brokkr-broker` with `args` against `database_url`; returns stdout.
-pub fn run_cli(database_url: &str, args: &[&str]) -> String {
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_brokkr-broker"))
-        .args(args)
-        .env("BROKKR__DATABASE__URL", database_url)
-        .env("BROKKR__LOG__LEVEL", "warn")
-        .output()
-        .expect("brokkr-broker runs");
-    assert!(
-        output.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout).unwrap()
-}
-
 fn last_line(text: &str) -> String {
     text.lines().last().unwrap_or_default().trim().to_string()
 }

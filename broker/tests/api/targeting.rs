@@ -300,12 +300,11 @@ both_backends!(dry_runs_preview_without_changing, |app| {
 });
 
 both_backends!(mass_untargeting_needs_confirmation, |app| {
-    let mut settings = settings_for(&app.database_url);
-    settings.targeting.confirm_threshold = 2;
-    let first = app;
-    let app = spawn_app_with(settings, None)
-        .await
-        .with_admin(&first.admin);
+    let app = app
+        .respawn(|s| {
+            s.targeting.confirm_threshold = 2;
+        })
+        .await;
     let (_, generator) = app.create_generator("ci").await;
     for i in 0..3 {
         app.create_agent(&format!("edge-{i}"), json!({ "labels": ["fleet"] }))

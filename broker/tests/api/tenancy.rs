@@ -180,12 +180,11 @@ both_backends!(only_an_admin_sets_a_reach, |app| {
 both_backends!(
     changing_a_reach_previews_guards_retargets_and_is_audited,
     |app| {
-        let mut settings = settings_for(&app.database_url);
-        settings.targeting.confirm_threshold = 1;
-        let first = app;
-        let app = spawn_app_with(settings, None)
-            .await
-            .with_admin(&first.admin);
+        let app = app
+            .respawn(|s| {
+                s.targeting.confirm_threshold = 1;
+            })
+            .await;
         let teams = two_teams(&app).await;
         let (id, pak) = &teams.generator;
         let a2 = app
