@@ -129,6 +129,9 @@ pub struct TargetingSettings {
     pub confirm_threshold: usize,
     /// Longest long poll of the target state, in seconds.
     pub max_wait_seconds: u64,
+    /// Most CEL steps one change may cost (an expression's estimated steps times the agents it
+    /// is evaluated for); a costlier expression or reach is refused when written.
+    pub max_evaluation_steps: u64,
 }
 
 impl Default for TargetingSettings {
@@ -136,6 +139,7 @@ impl Default for TargetingSettings {
         Self {
             confirm_threshold: 10,
             max_wait_seconds: 60,
+            max_evaluation_steps: 20_000_000,
         }
     }
 }

@@ -36,6 +36,11 @@ impl ReachExpression {
         self.0.source()
     }
 
+    /// The estimated steps of one evaluation.
+    pub fn cost(&self) -> u64 {
+        self.0.cost()
+    }
+
     /// `Some(b)` when the reach is the literal `true` or `false` (no evaluation needed).
     pub fn constant(&self) -> Option<bool> {
         match self.source().trim() {

@@ -43,6 +43,7 @@ impl App {
             Some(reach) => reach,
             None => self.default_reach()?,
         };
+        self.reach_within_budget(&reach).await?;
         let mut work = self.begin().await?;
         let new = NewGenerator {
             name: body.name.as_str(),
@@ -84,10 +85,11 @@ impl App {
         guard: Guard,
     ) -> AppResult<Retargeted<Generator>> {
         let before = self.visible_generator(by, id).await?;
-        if patch.reach.is_some() {
+        if let Some(reach) = &patch.reach {
             by.require_admin("change a generator's reach")?;
+            self.reach_within_budget(reach).await?;
         }
-        let mut work = self.begin().await?;
+        let mut work = self.begin_guarded(guard).await?;
         let updated = generators::update(&mut work.tx, id, &patch)
             .await?
             .ok_or(AppError::NotFound("generator"))?;

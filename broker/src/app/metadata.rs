@@ -94,7 +94,7 @@ impl App {
         guard: Guard,
     ) -> AppResult<MetadataChanged<Agent>> {
         by.require_admin("change an agent's labels or annotations")?;
-        let mut work = self.begin().await?;
+        let mut work = self.begin_guarded(guard).await?;
         if agents::get_row_in(&mut work.tx, id).await?.is_none() {
             return Err(AppError::NotFound("agent"));
         }
@@ -119,7 +119,7 @@ impl App {
         guard: Guard,
     ) -> AppResult<MetadataChanged<Stack>> {
         self.visible_stack(by, id).await?;
-        let mut work = self.begin().await?;
+        let mut work = self.begin_guarded(guard).await?;
         if stacks::get_row_in(&mut work.tx, id).await?.is_none() {
             return Err(AppError::NotFound("stack"));
         }

@@ -5,9 +5,9 @@
 use brokkr_policy::ReachExpression;
 use uuid::Uuid;
 
-use super::{AppError, AppResult, Work};
+use super::{App, AppError, AppResult, Work};
 use crate::db::assignments::{self, Scope};
-use crate::db::{generators, reach};
+use crate::db::{agents, generators, reach};
 use crate::targeting::compiled;
 
 /// Recomputes which generators reach `agent` (created, renamed, relabelled, reannotated).
@@ -53,4 +53,42 @@ pub(crate) async fn refresh_generator(
         .map_err(|e| AppError::Internal(format!("reach evaluation failed: {e}")))?
     };
     Ok(reach::set_for_generator(&mut work.tx, generator, &admitted).await?)
+}
+
+impl App {
+    /// Refuses an expression whose evaluation over `agents` agents would cost more than
+    /// `targeting.max_evaluation_steps`.
+    fn within_budget(&self, what: &str, cost: u64, agents: u64) -> AppResult<()> {
+        let limit = self.settings.targeting.max_evaluation_steps;
+        let total = cost.saturating_mul(agents);
+        if total <= limit {
+            return Ok(());
+        }
+        Err(AppError::invalid(
+            "invalid_expression",
+            format!(
+                "{what}: evaluated for {agents} agents it may take about {total} steps; at most \
+                 {limit} are allowed per change (targeting.max_evaluation_steps)"
+            ),
+        ))
+    }
+
+    /// A stack's new expression, evaluated for every agent its generator reaches.
+    pub(crate) async fn stack_expression_within_budget(
+        &self,
+        generator: Uuid,
+        expression: &brokkr_policy::TargetExpression,
+    ) -> AppResult<()> {
+        let agents = reach::count_of(&self.db, generator).await?;
+        self.within_budget("target_expression", expression.cost(), agents)
+    }
+
+    /// A new reach, evaluated for every agent.
+    pub(crate) async fn reach_within_budget(&self, expression: &ReachExpression) -> AppResult<()> {
+        if expression.constant().is_some() {
+            return Ok(());
+        }
+        let agents = agents::count(&self.db).await?;
+        self.within_budget("reach", expression.cost(), agents)
+    }
 }

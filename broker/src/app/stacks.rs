@@ -36,6 +36,10 @@ fn owner_of_new_stack(by: Requester, requested: Option<Uuid>) -> AppResult<Uuid>
 impl App {
     pub async fn create_stack(&self, by: Requester, body: CreateStack) -> AppResult<Stack> {
         let owner = owner_of_new_stack(by, body.generator_id)?;
+        if let Some(expression) = &body.target_expression {
+            self.stack_expression_within_budget(owner, expression)
+                .await?;
+        }
         let mut work = self.begin().await?;
         if generators::get_in(&mut work.tx, owner).await?.is_none() {
             return Err(AppError::invalid(
@@ -85,8 +89,12 @@ impl App {
         patch: UpdateStack,
         guard: Guard,
     ) -> AppResult<Retargeted<Stack>> {
-        self.visible_stack(by, id).await?;
-        let mut work = self.begin().await?;
+        let stack = self.visible_stack(by, id).await?;
+        if let Some(Some(expression)) = &patch.target_expression {
+            self.stack_expression_within_budget(stack.generator_id, expression)
+                .await?;
+        }
+        let mut work = self.begin_guarded(guard).await?;
         stacks::update(&mut work.tx, id, &patch)
             .await?
             .ok_or(AppError::NotFound("stack"))?;

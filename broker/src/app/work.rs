@@ -26,34 +26,59 @@ struct Effects {
     stale_fragments: Vec<Uuid>,
 }
 
+/// What a [`Work`] may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// Writes and appends to the audit log (holds the PostgreSQL writer lock).
+    Audited,
+    /// Writes, never audits (agent events): no writer lock.
+    Unaudited,
+    /// A preview: written only to be rolled back, so it neither audits nor locks.
+    DryRun,
+}
+
 /// An open transaction of a use case. Dropped without [`Work::commit`], it rolls back and
 /// announces nothing.
 #[derive(Debug)]
 pub struct Work {
     pub tx: Tx,
     app: App,
-    audited: bool,
+    mode: Mode,
     effects: Effects,
 }
 
 impl App {
     /// Opens a write transaction that may append to the audit log.
     pub(crate) async fn begin(&self) -> AppResult<Work> {
-        Ok(Work {
-            tx: self.db.begin().await?,
-            app: self.clone(),
-            audited: true,
-            effects: Effects::default(),
-        })
+        self.open(Mode::Audited).await
     }
 
     /// Opens a write transaction that writes no audit entry (agent events), so it does not
     /// queue behind audited writers on PostgreSQL.
     pub(crate) async fn begin_unaudited(&self) -> AppResult<Work> {
+        self.open(Mode::Unaudited).await
+    }
+
+    /// Opens the transaction of a change that a `guard` may make a dry run of: a dry run takes
+    /// no writer lock and cannot commit.
+    pub(crate) async fn begin_guarded(&self, guard: super::Guard) -> AppResult<Work> {
+        self.open(if guard.dry_run {
+            Mode::DryRun
+        } else {
+            Mode::Audited
+        })
+        .await
+    }
+
+    async fn open(&self, mode: Mode) -> AppResult<Work> {
+        let tx = match mode {
+            Mode::Audited => self.db.begin().await?,
+            Mode::Unaudited | Mode::DryRun => self.db.begin_unaudited().await?,
+        };
         Ok(Work {
-            tx: self.db.begin_unaudited().await?,
+            tx,
             app: self.clone(),
-            audited: false,
+            mode,
             effects: Effects::default(),
         })
     }
@@ -79,10 +104,15 @@ impl Work {
         (resource_type, resource_id): (&str, Option<Uuid>),
         details: serde_json::Value,
     ) -> AppResult<()> {
-        if !self.audited {
-            return Err(AppError::Internal(format!(
-                "{action} was audited in a transaction that does not hold the writer lock"
-            )));
+        match self.mode {
+            Mode::Audited => {}
+            // A preview is rolled back: there is nothing to audit.
+            Mode::DryRun => return Ok(()),
+            Mode::Unaudited => {
+                return Err(AppError::Internal(format!(
+                    "{action} was audited in a transaction that does not hold the writer lock"
+                )));
+            }
         }
         let record = Record {
             actor,
@@ -121,6 +151,9 @@ impl Work {
 
     /// Announces to other replicas, commits, then updates this replica's caches.
     pub async fn commit(mut self) -> AppResult<()> {
+        if self.mode == Mode::DryRun {
+            return Err(AppError::Internal("a dry run cannot be committed".into()));
+        }
         let effects = std::mem::take(&mut self.effects);
         let targeting = &self.app.targeting;
         for short in &effects.revoked {

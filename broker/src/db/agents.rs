@@ -168,3 +168,10 @@ pub async fn soft_delete(tx: &mut Tx, id: Uuid) -> StoreResult<bool> {
     let done = with_tx!(tx, conn => sqlx::query(SQL).bind(id).bind(Utc::now()).execute(conn).await.map(|r| r.rows_affected()))?;
     Ok(done == 1)
 }
+
+/// How many live agents there are.
+pub async fn count(db: &Db) -> StoreResult<u64> {
+    const SQL: &str = "SELECT COUNT(*) FROM agents WHERE deleted_at IS NULL";
+    let n: i64 = with_db!(db, pool => sqlx::query_scalar(SQL).fetch_one(pool).await)?;
+    Ok(u64::try_from(n).unwrap_or(0))
+}

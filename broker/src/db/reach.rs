@@ -71,3 +71,12 @@ pub async fn contains(db: &Db, generator: Uuid, agent: Uuid) -> StoreResult<bool
     let n: i64 = with_db!(db, pool => sqlx::query_scalar(SQL).bind(generator).bind(agent).fetch_one(pool).await)?;
     Ok(n > 0)
 }
+
+/// How many live agents `generator` reaches.
+pub async fn count_of(db: &Db, generator: Uuid) -> StoreResult<u64> {
+    const SQL: &str = "SELECT COUNT(*) FROM reach r JOIN agents a ON a.id = r.agent_id \
+                       WHERE r.generator_id = $1 AND a.deleted_at IS NULL";
+    let n: i64 =
+        with_db!(db, pool => sqlx::query_scalar(SQL).bind(generator).fetch_one(pool).await)?;
+    Ok(u64::try_from(n).unwrap_or(0))
+}

@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use super::compiled::target_expression as compiled;
 use crate::db::assignments::{self, Scope, StackRow, join_rules, split_rules};
-use crate::db::{StoreResult, Tx, generators, reach, stacks};
+use crate::db::{StoreError, StoreResult, Tx, generators, reach, stacks};
 
 /// A pair: `(agent, stack)`.
 pub type Pair = (Uuid, Uuid);
@@ -272,8 +272,23 @@ pub async fn for_stack(tx: &mut Tx, stack: Uuid) -> StoreResult<Plan> {
             facts_of(tx, candidates).await?
         }
     };
-    plan.decide_all(&agents, &[row], &known);
-    Ok(plan)
+    decide_off_the_workers(plan, agents, row, known).await
+}
+
+/// Decides one stack over many agents on the blocking pool: CEL over a fleet is CPU work
+/// that must not stall the async workers.
+async fn decide_off_the_workers(
+    mut plan: Plan,
+    agents: Vec<AgentFacts>,
+    row: StackRow,
+    known: Known,
+) -> StoreResult<Plan> {
+    tokio::task::spawn_blocking(move || {
+        plan.decide_all(&agents, &[row], &known);
+        plan
+    })
+    .await
+    .map_err(|e| StoreError::Integrity(format!("targeting decisions failed: {e}")))
 }
 
 async fn facts_of(tx: &mut Tx, mut ids: Vec<Uuid>) -> StoreResult<Vec<AgentFacts>> {

@@ -454,3 +454,46 @@ async fn a_change_on_one_replica_wakes_polls_on_another() {
         published["id"]
     );
 }
+
+both_backends!(
+    costly_and_mistyped_expressions_are_refused_when_written,
+    |app| {
+        let app = app
+            .respawn(|s| s.targeting.max_evaluation_steps = 1_000)
+            .await;
+        let (_, generator) = app.create_generator("ci").await;
+        for i in 0..3 {
+            app.create_agent(&format!("edge-{i}"), json!({})).await;
+        }
+        let stack = app.create_stack(&generator, json!({ "name": "s" })).await;
+        let path = format!("/api/v1/stacks/{stack}");
+        let range = (0..150)
+            .map(|i| i.to_string())
+            .collect::<Vec<_>>()
+            .join(",");
+        let costly = format!("[{range}].exists(x, [{range}].exists(y, x*y == -1))");
+        let refusals = [
+            (costly, "steps per evaluation"),
+            ("agent.name".to_string(), "must return a boolean"),
+            (
+                "cluster.name == 'x'".to_string(),
+                "unknown variable `cluster`",
+            ),
+            (
+                "agent.labels.exists(l, l.startsWith('x'))".to_string(),
+                "targeting.max_evaluation_steps",
+            ),
+        ];
+        for (expression, reason) in refusals {
+            let body = json!({ "target_expression": expression });
+            let refused = app.patch(&path, &generator, body).await;
+            let problem = expect_problem(refused, 422, "invalid_expression").await;
+            assert!(
+                problem["detail"].as_str().unwrap().contains(reason),
+                "{problem}"
+            );
+        }
+        let fine = json!({ "target_expression": "agent.name.matches('^edge-[0-9]$')" });
+        assert_eq!(app.patch(&path, &generator, fine).await.status(), 200);
+    }
+);

@@ -2,11 +2,19 @@
 //! only be built from input within the size, nesting and cost limits (checked before the CEL
 //! parser sees anything that could overflow its stack).
 
+mod analysis;
+mod functions;
+
 use std::fmt;
 use std::sync::{Arc, OnceLock};
 
-use cel::common::ast::{EntryExpr, Expr, IdedExpr};
+use cel::common::types::{CelBool, CelString};
 use cel::{Context, Env, Program, Value};
+
+use analysis::{check_nesting, cost, free_variables, measure};
+
+pub use analysis::ASSUMED_COLLECTION;
+use functions::matches;
 use serde::{Deserialize, Serialize};
 
 /// Longest accepted expression, in bytes.
@@ -17,6 +25,8 @@ pub const MAX_NESTING: usize = 24;
 pub const MAX_NODES: usize = 400;
 /// Deepest nesting of comprehensions (`all`, `exists`, `map`, `filter`, …).
 pub const MAX_COMPREHENSION_DEPTH: usize = 2;
+/// Most steps one evaluation may be estimated to take.
+pub const MAX_COST: u64 = 100_000;
 
 /// Why an expression was refused, with the 1-based position when known.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -40,6 +50,7 @@ impl ExpressionError {
 pub struct TargetExpression {
     source: Arc<str>,
     program: Arc<Program>,
+    cost: u64,
 }
 
 impl fmt::Debug for TargetExpression {
@@ -56,149 +67,16 @@ impl PartialEq for TargetExpression {
     }
 }
 
-/// The line and column of byte `offset` in `source`.
-fn position_of(source: &str, offset: usize) -> (usize, usize) {
-    let before = &source[..offset.min(source.len())];
-    let line = before.matches('\n').count() + 1;
-    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
-    (line, column)
-}
-
-/// Rejects deep bracket nesting before parsing (the parser itself recurses).
-fn check_nesting(source: &str) -> Result<(), ExpressionError> {
-    let (mut depth, mut quote): (usize, Option<char>) = (0, None);
-    let mut escaped = false;
-    for (offset, c) in source.char_indices() {
-        match quote {
-            Some(q) => {
-                if escaped {
-                    escaped = false;
-                } else if c == '\\' {
-                    escaped = true;
-                } else if c == q {
-                    quote = None;
-                }
-            }
-            None => match c {
-                '"' | '\'' => quote = Some(c),
-                '(' | '[' | '{' => {
-                    depth += 1;
-                    if depth > MAX_NESTING {
-                        let at = position_of(source, offset);
-                        return Err(ExpressionError::new(
-                            format!("nesting deeper than {MAX_NESTING} levels"),
-                            Some(at),
-                        ));
-                    }
-                }
-                ')' | ']' | '}' => depth = depth.saturating_sub(1),
-                _ => {}
-            },
-        }
-    }
-    Ok(())
-}
-
-/// Size of the AST and the deepest comprehension nesting.
-fn measure(expr: &IdedExpr) -> (usize, usize) {
-    let children: Vec<&IdedExpr> = match &expr.expr {
-        Expr::Call(call) => call
-            .target
-            .iter()
-            .map(|t| t.as_ref())
-            .chain(call.args.iter())
-            .collect(),
-        Expr::Comprehension(c) => vec![
-            &c.iter_range,
-            &c.accu_init,
-            &c.loop_cond,
-            &c.loop_step,
-            &c.result,
-        ],
-        Expr::List(list) => list.elements.iter().collect(),
-        Expr::Map(map) => map
-            .entries
-            .iter()
-            .flat_map(|e| entry_children(&e.expr))
-            .collect(),
-        Expr::Struct(s) => s
-            .entries
-            .iter()
-            .flat_map(|e| entry_children(&e.expr))
-            .collect(),
-        Expr::Select(select) => vec![select.operand.as_ref()],
-        Expr::Ident(_) | Expr::Literal(_) | Expr::Unspecified => Vec::new(),
-    };
-    let (mut nodes, mut depth) = (1, 0);
-    for child in children {
-        let (n, d) = measure(child);
-        nodes += n;
-        depth = depth.max(d);
-    }
-    let own = usize::from(matches!(expr.expr, Expr::Comprehension(_)));
-    (nodes, depth + own)
-}
-
-/// Identifiers the expression reads that no comprehension binds, in order of appearance. A
-/// function's receiver (`math` in `math.greatest(…)`) is not a variable.
-fn free_variables(expr: &IdedExpr, bound: &mut Vec<String>, out: &mut Vec<String>) {
-    match &expr.expr {
-        Expr::Ident(name) => {
-            if !bound.contains(name) && !out.contains(name) {
-                out.push(name.clone());
-            }
-        }
-        Expr::Call(call) => {
-            if let Some(target) = &call.target
-                && !matches!(target.expr, Expr::Ident(_))
-            {
-                free_variables(target, bound, out);
-            }
-            for arg in &call.args {
-                free_variables(arg, bound, out);
-            }
-        }
-        Expr::Comprehension(c) => {
-            free_variables(&c.iter_range, bound, out);
-            free_variables(&c.accu_init, bound, out);
-            let before = bound.len();
-            bound.push(c.iter_var.clone());
-            bound.extend(c.iter_var2.clone());
-            bound.push(c.accu_var.clone());
-            for part in [&c.loop_cond, &c.loop_step, &c.result] {
-                free_variables(part, bound, out);
-            }
-            bound.truncate(before);
-        }
-        Expr::List(list) => list
-            .elements
-            .iter()
-            .for_each(|e| free_variables(e, bound, out)),
-        Expr::Map(map) => map
-            .entries
-            .iter()
-            .flat_map(|e| entry_children(&e.expr))
-            .for_each(|e| free_variables(e, bound, out)),
-        Expr::Struct(s) => s
-            .entries
-            .iter()
-            .flat_map(|e| entry_children(&e.expr))
-            .for_each(|e| free_variables(e, bound, out)),
-        Expr::Select(select) => free_variables(&select.operand, bound, out),
-        Expr::Literal(_) | Expr::Unspecified => {}
-    }
-}
-
-fn entry_children(entry: &EntryExpr) -> Vec<&IdedExpr> {
-    match entry {
-        EntryExpr::StructField(f) => vec![&f.value],
-        EntryExpr::MapEntry(m) => vec![&m.key, &m.value],
-    }
-}
-
 fn environment() -> Arc<Env> {
     static ENV: OnceLock<Arc<Env>> = OnceLock::new();
-    ENV.get_or_init(|| Arc::new(Env::stdlib())).clone()
+    ENV.get_or_init(|| {
+        let mut env = Env::stdlib();
+        // Declared once, at first use; a failure would mean a duplicate declaration.
+        let _ = cel::add_overload!(env, fn matches: (CelString, CelString) -> Result<CelBool>, id = "matches");
+        let _ = cel::add_member_overload!(env, fn matches: (CelString, CelString) -> Result<CelBool>);
+        Arc::new(env)
+    })
+    .clone()
 }
 
 /// The variables a targeting expression may read.
@@ -251,6 +129,17 @@ impl TargetExpression {
                 None,
             ));
         }
+        let cost = cost(&parsed);
+        if cost > MAX_COST {
+            return Err(ExpressionError::new(
+                format!(
+                    "the expression may take about {cost} steps per evaluation; at most {MAX_COST} \
+                     are allowed (a comprehension over labels or annotations counts {ASSUMED_COLLECTION} \
+                     iterations)"
+                ),
+                None,
+            ));
+        }
         let (mut bound, mut free) = (Vec::new(), Vec::new());
         free_variables(&parsed, &mut bound, &mut free);
         if let Some(unknown) = free.iter().find(|v| !variables.contains(&v.as_str())) {
@@ -268,14 +157,45 @@ impl TargetExpression {
         let program = environment()
             .compile(source)
             .map_err(|e| ExpressionError::new(format!("syntax error: {e}"), None))?;
-        Ok(Self {
+        let expression = Self {
             source: source.into(),
             program: Arc::new(program),
-        })
+            cost,
+        };
+        expression.check_result_type(variables)?;
+        Ok(expression)
     }
 
     pub fn source(&self) -> &str {
         &self.source
+    }
+
+    /// The estimated steps of one evaluation.
+    pub fn cost(&self) -> u64 {
+        self.cost
+    }
+
+    /// Evaluates once over facts with every field empty: an expression that then yields
+    /// something other than a boolean (say `agent.name`) can never target anything, so it is
+    /// refused when written. Evaluation errors (a missing annotation) say nothing about the
+    /// type and pass.
+    fn check_result_type(&self, variables: &[&str]) -> Result<(), ExpressionError> {
+        let agent = crate::targeting::AgentFacts::default().to_cel();
+        let stack = crate::targeting::StackFacts::default().to_cel();
+        let bound: Vec<(&str, &Value)> = variables
+            .iter()
+            .map(|v| (*v, if *v == "stack" { &stack } else { &agent }))
+            .collect();
+        match self.run(&bound) {
+            Ok(Value::Bool(_)) | Err(_) => Ok(()),
+            Ok(other) => Err(ExpressionError::new(
+                format!(
+                    "the expression must return a boolean, not {:?}",
+                    other.type_of()
+                ),
+                None,
+            )),
+        }
     }
 
     /// Evaluates with `agent` and `stack` in scope; anything but a boolean is an error.
@@ -285,6 +205,16 @@ impl TargetExpression {
 
     /// Evaluates with `variables` in scope; anything but a boolean is an error.
     pub fn evaluate_with(&self, variables: &[(&str, &Value)]) -> Result<bool, String> {
+        match self.run(variables)? {
+            Value::Bool(b) => Ok(b),
+            other => Err(format!(
+                "the expression must return a boolean, not {:?}",
+                other.type_of()
+            )),
+        }
+    }
+
+    fn run(&self, variables: &[(&str, &Value)]) -> Result<Value, String> {
         let mut context = Context::with_env(environment());
         for (name, value) in variables {
             context.add_variable_from_value(*name, (*value).clone());
@@ -293,11 +223,7 @@ impl TargetExpression {
             self.program.execute(&context)
         }));
         match outcome {
-            Ok(Ok(Value::Bool(b))) => Ok(b),
-            Ok(Ok(other)) => Err(format!(
-                "the expression must return a boolean, not {:?}",
-                other.type_of()
-            )),
+            Ok(Ok(value)) => Ok(value),
             Ok(Err(e)) => Err(e.to_string()),
             Err(_) => Err("the expression could not be evaluated".into()),
         }
@@ -386,8 +312,57 @@ mod tests {
     }
 
     #[test]
+    fn costly_expressions_and_wrong_types_are_refused_when_written() {
+        let range = (0..150)
+            .map(|i| i.to_string())
+            .collect::<Vec<_>>()
+            .join(",");
+        let nested = format!("[{range}].exists(x, [{range}].exists(y, x*y == -1))");
+        let err = TargetExpression::parse(&nested).unwrap_err();
+        assert!(err.message.contains("steps per evaluation"), "{err}");
+        let labels = "agent.labels.exists(l, agent.labels.exists(m, l == m))";
+        let fine = TargetExpression::parse(labels).unwrap();
+        assert!(
+            fine.cost() > 10_000 && fine.cost() <= MAX_COST,
+            "{}",
+            fine.cost()
+        );
+        for not_bool in ["agent.name", "1 + 2", "'prod'"] {
+            let err = TargetExpression::parse(not_bool).unwrap_err();
+            assert!(
+                err.message.contains("must return a boolean"),
+                "{not_bool}: {err}"
+            );
+        }
+        assert!(TargetExpression::parse("agent.annotations.region == 'eu'").is_ok());
+    }
+
+    #[test]
+    fn matches_uses_a_compiled_pattern() {
+        let e = TargetExpression::parse(
+            "agent.name.matches('^edge-[0-9]+$') && matches(agent.name, 'edge')",
+        )
+        .unwrap();
+        let facts = |name: &str| Facts {
+            agent: Value::from(std::collections::HashMap::from([(
+                "name",
+                Value::from(name),
+            )])),
+            stack: Value::Null,
+        };
+        assert_eq!(e.evaluate(&facts("edge-12")), Ok(true));
+        assert_eq!(e.evaluate(&facts("core-1")), Ok(false));
+        let bad = TargetExpression::parse("agent.name.matches('(')").unwrap();
+        assert!(
+            bad.evaluate(&facts("x"))
+                .unwrap_err()
+                .contains("regular expression")
+        );
+    }
+
+    #[test]
     fn non_boolean_results_are_errors() {
-        let e = TargetExpression::parse("agent.name").unwrap();
+        let e = TargetExpression::parse("agent.name == 'a' ? agent.name : true").unwrap();
         let facts = Facts {
             agent: Value::from(std::collections::HashMap::from([(
                 "name",
