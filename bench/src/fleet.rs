@@ -223,6 +223,25 @@ impl Fleet {
         Ok(())
     }
 
+    /// Publishes raw YAML (no JSON escaping, so large objects stay under the body limit).
+    pub async fn publish_yaml(&self, generator: &str, stack: Uuid, yaml: &str) -> Result<()> {
+        let response = self
+            .client
+            .post(format!(
+                "{}/api/v1/stacks/{stack}/deployment-objects",
+                self.url
+            ))
+            .bearer_auth(generator)
+            .header("Content-Type", "application/yaml")
+            .body(yaml.to_string())
+            .send()
+            .await?;
+        if !response.status().is_success() {
+            bail!("publish: {} {}", response.status(), response.text().await?);
+        }
+        Ok(())
+    }
+
     /// A broker metric's value.
     pub async fn metric(&self, name: &str) -> Result<f64> {
         let text = self

@@ -28,7 +28,7 @@ struct Args {
     /// Registered agents.
     #[arg(long, default_value_t = 10_000)]
     agents: usize,
-    /// Comma-separated: poll, longpoll, body, cel, memory.
+    /// Comma-separated: poll, longpoll, body, cel, memory, wake-large.
     #[arg(long, value_delimiter = ',', default_value = "poll,longpoll,body,cel")]
     scenarios: Vec<String>,
     /// Seconds of load per throughput scenario.
@@ -94,6 +94,10 @@ async fn main() -> Result<()> {
             "memory" => row(
                 "broker memory",
                 memory(&fleet, &agents, &args, idle_rss).await?,
+            ),
+            "wake-large" => row(
+                "long polls woken by one 3.9 MB object",
+                wake_large(&fleet, &agents, &generator).await?,
             ),
             other => bail!("unknown scenario {other}"),
         }
@@ -295,6 +299,65 @@ async fn cel(fleet: &Fleet, generator: &str, stack: uuid::Uuid, agents: usize) -
         "evaluation over {agents} agents: median {:.1} ms (5 runs); whole API change incl. database: {:.0} ms",
         runs[2].as_secs_f64() * 1e3,
         api.as_secs_f64() * 1e3
+    ))
+}
+
+/// Every agent long-polls; one 3.9 MB deployment object wakes them all. Reports the broker's
+/// peak RSS while they fetch it, over its RSS before.
+async fn wake_large(fleet: &Fleet, agents: &Arc<Vec<SimAgent>>, generator: &str) -> Result<String> {
+    let stack = fleet.stack(generator, "large").await?;
+    fleet
+        .publish_yaml(generator, stack, &config_map("large", 1000))
+        .await?;
+    let tags = etags(fleet, agents, 64).await?;
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(usize::MAX)
+        .timeout(Duration::from_secs(300))
+        .build()?;
+    let mut waiting = Vec::with_capacity(agents.len());
+    for (agent, tag) in agents.iter().zip(tags.iter()) {
+        let request = client
+            .get(format!(
+                "{}/api/v1/agents/{}/target-state?wait=60",
+                fleet.url, agent.id
+            ))
+            .bearer_auth(&agent.pak)
+            .header("If-None-Match", tag);
+        waiting.push(tokio::spawn(async move {
+            let response = request.send().await?;
+            let status = response.status().as_u16();
+            let bytes = response.bytes().await?.len();
+            anyhow::Ok((status, bytes))
+        }));
+    }
+    while fleet.metric("brokkr_target_state_waiting").await? < agents.len() as f64 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let before = fleet.rss_mib();
+    let started = Instant::now();
+    fleet
+        .publish_yaml(generator, stack, &config_map("large", 3_900_000))
+        .await?;
+    let mut peak = before;
+    while waiting.iter().any(|w| !w.is_finished()) {
+        peak = peak.max(fleet.rss_mib());
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let took = started.elapsed();
+    let mut total = 0;
+    for handle in waiting {
+        let (status, bytes) = handle.await??;
+        if status != 200 || bytes < 3_900_000 {
+            bail!("a woken poll answered {status} with {bytes} bytes");
+        }
+        total += bytes;
+    }
+    Ok(format!(
+        "{} agents fetched {:.0} MB in {:.1} s; broker RSS {before:.0} MiB before, peak {peak:.0} MiB (+{:.0} MiB)",
+        agents.len(),
+        total as f64 / 1e6,
+        took.as_secs_f64(),
+        peak - before
     ))
 }
 

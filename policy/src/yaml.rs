@@ -94,6 +94,19 @@ struct Reader {
 
 /// Every document of `text` as JSON; empty documents are left out.
 pub fn documents(text: &str, limits: &YamlLimits) -> Result<Vec<Value>, YamlError> {
+    if let Some(at) = text.find('\0') {
+        let line = text[..at].matches('\n').count() + 1;
+        return Err(YamlError::Syntax {
+            document: text[..at].matches("\n---").count(),
+            line,
+            column: text[..at]
+                .rsplit('\n')
+                .next()
+                .map_or(0, |l| l.chars().count())
+                + 1,
+            reason: "a NUL character is not allowed in YAML".into(),
+        });
+    }
     let mut reader = Reader {
         limits: *limits,
         stack: Vec::new(),
@@ -399,6 +412,13 @@ mod tests {
             read("? [a]\n: 1\n"),
             Err(YamlError::ComplexKey { .. })
         ));
+    }
+
+    #[test]
+    fn nul_characters_are_refused() {
+        let err = read("a: 1\nb: \"x\0y\"\n").unwrap_err();
+        assert!(matches!(err, YamlError::Syntax { line: 2, .. }), "{err}");
+        assert!(err.to_string().contains("NUL"), "{err}");
     }
 
     #[test]

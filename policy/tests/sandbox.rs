@@ -159,7 +159,13 @@ fn a_memory_bomb_hits_the_memory_limit() {
 #[test]
 fn a_trap_is_reported_and_the_next_call_is_clean() {
     let (err, _) = misbehave("trap");
-    assert!(matches!(err, PluginError::Trap(_)), "{err}");
+    let PluginError::Trap(reason) = &err else {
+        panic!("{err}");
+    };
+    // The whole reason reaches the author: the trap, and what the guest said as it panicked.
+    assert!(reason.contains("wasm backtrace"), "{reason}");
+    assert!(reason.contains("index out of bounds"), "{reason}");
+    assert!(reason.len() < 9000, "bounded: {} bytes", reason.len());
     // Every call gets a fresh store: the trap left nothing behind.
     let p = plugin("required_labels");
     assert!(

@@ -5,22 +5,6 @@ use std::process::{Child, Command, Stdio};
 
 use uuid::Uuid;
 
-/// The agent binary next to the test executable (built by `cargo test --workspace`).
-fn binary() -> PathBuf {
-    let exe = std::env::current_exe().expect("test executable path");
-    let dir = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("target directory");
-    let path = dir.join("brokkr-agent");
-    assert!(
-        path.exists(),
-        "{} is missing: build it with `cargo build -p brokkr-agent` (scripts/test-all.sh does)",
-        path.display()
-    );
-    path
-}
-
 /// A running agent; killed when dropped. Its state file survives restarts.
 #[allow(missing_debug_implementations)]
 pub struct AgentProcess {
@@ -71,7 +55,7 @@ impl AgentProcess {
             .append(true)
             .open(&self.log)
             .unwrap();
-        let child = Command::new(binary())
+        let child = Command::new(crate::binary("brokkr-agent"))
             .envs(self.env.iter().cloned())
             .stdout(Stdio::null())
             .stderr(log)

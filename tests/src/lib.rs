@@ -6,8 +6,11 @@
 pub mod agent;
 pub mod broker;
 pub mod cluster;
+pub mod database;
+pub mod process;
 
 use std::future::Future;
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 /// Polls `check` until it returns `Some`, failing with `what` after `timeout`.
@@ -31,3 +34,19 @@ where
 
 /// How long end-to-end waits may take (the agent polls every second).
 pub const PATIENCE: Duration = Duration::from_secs(20);
+
+/// A workspace binary next to the test executable (scripts/test-all.sh builds them first).
+pub fn binary(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    let dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("target directory");
+    let path = dir.join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: build it with `cargo build --workspace --bins` (scripts/test-all.sh does)",
+        path.display()
+    );
+    path
+}

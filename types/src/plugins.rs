@@ -86,6 +86,14 @@ pub struct NewBinding {
     pub mode: PluginMode,
 }
 
+/// `PATCH /api/v1/plugins/{id}/bindings/{binding_id}`: a new mode, in place.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct UpdateBinding {
+    pub mode: PluginMode,
+}
+
 /// `PATCH /api/v1/plugins/{id}`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -37,9 +37,10 @@ impl App {
         Ok(pak)
     }
 
-    /// Whether the database answers (readiness).
+    /// Whether the database answers within two seconds (a probe must not wait on the pool).
     pub async fn database_answers(&self) -> bool {
-        self.db.ping().await.is_ok()
+        let ping = tokio::time::timeout(std::time::Duration::from_secs(2), self.db.ping());
+        matches!(ping.await, Ok(Ok(())))
     }
 
     /// Drops every cached PAK check on this replica (keys rotated by the CLI stop at once).

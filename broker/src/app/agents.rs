@@ -45,6 +45,7 @@ impl App {
     /// targeted at once.
     pub async fn create_agent(&self, by: Requester, body: CreateAgent) -> AppResult<AgentWithPak> {
         by.require_admin("register agents")?;
+        self.metadata_within_limits(body.labels.len(), body.annotations.len())?;
         let mut work = self.begin().await?;
         let created = register(&mut work, by, body).await?;
         work.commit().await?;
@@ -58,6 +59,9 @@ impl App {
         bodies: Vec<CreateAgent>,
     ) -> AppResult<Vec<AgentWithPak>> {
         by.require_admin("register agents")?;
+        for body in &bodies {
+            self.metadata_within_limits(body.labels.len(), body.annotations.len())?;
+        }
         let mut work = self.begin().await?;
         let mut created = Vec::with_capacity(bodies.len());
         for body in bodies {

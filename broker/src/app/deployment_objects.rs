@@ -2,6 +2,7 @@
 //! judged by the plugins bound to the stack), listed per stack, and read by the owner, an
 //! admin or an agent the stack is assigned to.
 
+use brokkr_types::IdempotencyKey;
 use brokkr_types::plugins::{PluginMode, PolicyFinding};
 use brokkr_types::problem::FieldError;
 use brokkr_types::requests::CreateDeploymentObject;
@@ -18,8 +19,17 @@ use super::{App, AppError, AppResult, Requester};
 use crate::db::stacks::StackRow;
 use crate::db::{
     Window, assignments, deployment_objects, generators, plugins as db_plugins, stacks,
+    submission_keys,
 };
 use crate::domain::{Principal, manifest};
+
+/// A stored deployment object, and whether it was stored by an earlier submission under the
+/// same idempotency key.
+#[derive(Debug)]
+pub struct Appended {
+    pub created: CreatedDeploymentObject,
+    pub replayed: bool,
+}
 
 /// The verdicts worth recording: everything but passes.
 fn verdicts(
@@ -134,22 +144,49 @@ impl App {
     }
 
     /// Appends the stack's next deployment object; the agents the stack reaches advance to it.
+    /// With an idempotency key, a repeat of the same body within a day returns the object the
+    /// first submission stored, and a different body under the same key is refused.
     pub async fn append_deployment_object(
         &self,
         by: Requester,
         stack_id: Uuid,
         body: CreateDeploymentObject,
-    ) -> AppResult<CreatedDeploymentObject> {
+        key: Option<IdempotencyKey>,
+    ) -> AppResult<Appended> {
         let stack = self.visible_stack(by, stack_id).await?;
         let yaml = Arc::new(body.yaml_content);
+        let checksum = deployment_objects::checksum(&yaml);
+        if let Some(key) = &key {
+            let mut work = self.begin_unaudited().await?;
+            let earlier = submission_keys::find(&mut work.tx, stack_id, key.as_str()).await?;
+            drop(work);
+            if let Some(earlier) = earlier {
+                return self.replay(earlier, &checksum).await;
+            }
+        }
         let documents = self.read_manifest(yaml.clone()).await?;
         let checked = manifest::check(&documents).map_err(manifest_error)?;
         let findings = self.judge(&stack, &documents).await?;
         drop(documents);
         let mut work = self.begin().await?;
+        if let Some(key) = &key
+            && let Some(earlier) =
+                submission_keys::find(&mut work.tx, stack_id, key.as_str()).await?
+        {
+            // Another submission under this key committed while this one was being checked.
+            drop(work);
+            return self.replay(earlier, &checksum).await;
+        }
         let object = deployment_objects::append(&mut work.tx, stack_id, &yaml, false)
             .await?
             .ok_or(AppError::NotFound("stack"))?;
+        if let Some(key) = &key {
+            let remembered = submission_keys::Remembered {
+                body_sha256: checksum,
+                deployment_object_id: object.id,
+            };
+            submission_keys::remember(&mut work.tx, stack_id, key.as_str(), &remembered).await?;
+        }
         let found = verdicts(&findings, stack_id, Some(object.id));
         db_plugins::record_verdicts(&mut work.tx, &found).await?;
         let details = json!({ "stack_id": stack_id, "sequence_id": object.sequence_id, "objects": checked.objects });
@@ -164,7 +201,34 @@ impl App {
             .into_iter()
             .filter(|f| f.mode == PluginMode::Warn && policies::outcome(f) != "pass")
             .collect();
-        Ok(CreatedDeploymentObject { object, policy })
+        Ok(Appended {
+            created: CreatedDeploymentObject { object, policy },
+            replayed: false,
+        })
+    }
+
+    /// The answer to a repeated submission: the first one's object, if the body is the same.
+    async fn replay(
+        &self,
+        earlier: submission_keys::Remembered,
+        checksum: &str,
+    ) -> AppResult<Appended> {
+        if earlier.body_sha256 != checksum {
+            return Err(AppError::conflict(
+                "idempotency_key_reused",
+                "this Idempotency-Key was used in the last 24 hours with a different body",
+            ));
+        }
+        let object = deployment_objects::get(&self.db, earlier.deployment_object_id)
+            .await?
+            .ok_or(AppError::NotFound("deployment object"))?;
+        Ok(Appended {
+            created: CreatedDeploymentObject {
+                object,
+                policy: Vec::new(),
+            },
+            replayed: true,
+        })
     }
 
     pub async fn list_deployment_objects(

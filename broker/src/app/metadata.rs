@@ -86,6 +86,28 @@ pub(crate) fn inline_metadata(labels: &[Label], annotations: &Annotations) -> Me
 }
 
 impl App {
+    /// Refuses more labels or annotations than `limits.max_labels` / `limits.max_annotations`.
+    pub(crate) fn metadata_within_limits(
+        &self,
+        labels: usize,
+        annotations: usize,
+    ) -> AppResult<()> {
+        let limits = &self.settings.limits;
+        let over = |what: &str, count: usize, max: usize| {
+            AppError::invalid(
+                "limit_exceeded",
+                format!("{count} {what}; at most {max} are allowed per agent or stack"),
+            )
+        };
+        if labels > limits.max_labels {
+            return Err(over("labels", labels, limits.max_labels));
+        }
+        if annotations > limits.max_annotations {
+            return Err(over("annotations", annotations, limits.max_annotations));
+        }
+        Ok(())
+    }
+
     pub async fn change_agent_metadata(
         &self,
         by: Requester,
@@ -141,6 +163,8 @@ impl App {
         change: &MetadataChange,
     ) -> AppResult<bool> {
         let changed = change.apply(work, owner, id).await?;
+        let (labels, annotations) = metadata::count(&mut work.tx, owner, id).await?;
+        self.metadata_within_limits(labels, annotations)?;
         if changed {
             let kind = match owner {
                 Owner::Agent => "agent",

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use brokkr_policy::plugin::{PluginError, digest};
 use brokkr_types::plugins::{
     DryRunRequest, DryRunResult, NewBinding, PluginBinding, PluginInfo, PluginMode, PluginScope,
-    PluginVerdict, TargetPolicy, UpdatePlugin,
+    PluginVerdict, TargetPolicy, UpdateBinding, UpdatePlugin,
 };
 use brokkr_types::resources::Page;
 use brokkr_types::{Description, Name};
@@ -173,6 +173,27 @@ impl App {
         work.everyone_changed();
         work.commit().await?;
         Ok(binding)
+    }
+
+    /// Changes a binding's mode in one transaction: there is no moment without the binding.
+    pub async fn update_binding(
+        &self,
+        by: Requester,
+        id: Uuid,
+        binding: Uuid,
+        body: UpdateBinding,
+    ) -> AppResult<PluginBinding> {
+        by.require_admin("change bindings")?;
+        let mut work = self.begin().await?;
+        let updated = store::set_mode(&mut work.tx, id, binding, body.mode)
+            .await?
+            .ok_or(AppError::NotFound("binding"))?;
+        let details = json!({ "binding_id": binding, "mode": body.mode });
+        work.audit(by, "plugin.binding_updated", ("plugin", Some(id)), details)
+            .await?;
+        work.everyone_changed();
+        work.commit().await?;
+        Ok(updated)
     }
 
     pub async fn unbind_plugin(&self, by: Requester, id: Uuid, binding: Uuid) -> AppResult<()> {

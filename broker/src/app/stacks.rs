@@ -36,6 +36,7 @@ fn owner_of_new_stack(by: Requester, requested: Option<Uuid>) -> AppResult<Uuid>
 impl App {
     pub async fn create_stack(&self, by: Requester, body: CreateStack) -> AppResult<Stack> {
         let owner = owner_of_new_stack(by, body.generator_id)?;
+        self.metadata_within_limits(body.labels.len(), body.annotations.len())?;
         if let Some(expression) = &body.target_expression {
             self.stack_expression_within_budget(owner, expression)
                 .await?;

@@ -6,6 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::Bytes;
 use uuid::Uuid;
 
 use super::{App, AppError, AppResult, Requester};
@@ -17,8 +18,9 @@ use crate::targeting::View;
 /// The answer to a target-state request.
 #[derive(Debug)]
 pub enum TargetState {
-    /// The state changed (or the caller held none): the JSON body and its ETag.
-    Full { body: String, etag: String },
+    /// The state changed (or the caller held none): the JSON body, in shared parts to be sent
+    /// one after the other, and its ETag.
+    Full { body: Vec<Bytes>, etag: String },
     /// The caller's ETag is current.
     NotModified { etag: String },
 }
@@ -36,7 +38,7 @@ impl App {
         }
         let pairs = target_state::fingerprint(&self.db, agent).await?;
         let policies = plugins::policies_for_agent(&self.db, agent).await?;
-        let policies: Arc<str> = serde_json::to_string(&policies)
+        let policies = serde_json::to_vec(&policies)
             .map_err(|e| AppError::Internal(format!("cannot serialise policies: {e}")))?
             .into();
         let view = Arc::new(View::new(agent, pairs, policies));

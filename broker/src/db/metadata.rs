@@ -21,6 +21,7 @@ pub struct Metadata {
 }
 
 struct Sql {
+    count: &'static str,
     add_label: &'static str,
     remove_label: &'static str,
     set_annotation: &'static str,
@@ -32,6 +33,17 @@ struct Sql {
 macro_rules! sql_for {
     ($labels:literal, $annotations:literal, $col:literal) => {
         Sql {
+            count: concat!(
+                "SELECT (SELECT COUNT(*) FROM ",
+                $labels,
+                " WHERE ",
+                $col,
+                " = $1), (SELECT COUNT(*) FROM ",
+                $annotations,
+                " WHERE ",
+                $col,
+                " = $1)"
+            ),
             add_label: concat!(
                 "INSERT INTO ",
                 $labels,
@@ -93,6 +105,15 @@ fn sql(owner: Owner) -> &'static Sql {
         Owner::Agent => &AGENT,
         Owner::Stack => &STACK,
     }
+}
+
+/// How many labels and annotations an owner has.
+pub async fn count(tx: &mut Tx, owner: Owner, id: Uuid) -> StoreResult<(usize, usize)> {
+    let q = sql(owner).count;
+    let (labels, annotations): (i64, i64) =
+        with_tx!(tx, conn => sqlx::query_as(q).bind(id).fetch_one(conn).await)?;
+    let size = |n: i64| usize::try_from(n).unwrap_or(usize::MAX);
+    Ok((size(labels), size(annotations)))
 }
 
 /// Adds a label; returns whether it was new.

@@ -13,6 +13,7 @@ pub mod paks;
 pub mod plugins;
 pub mod reach;
 pub mod stacks;
+pub mod submission_keys;
 pub mod target_state;
 pub mod targets;
 
@@ -51,6 +52,39 @@ impl StoreError {
             _ => Self::Database(err),
         }
     }
+}
+
+impl StoreError {
+    /// Whether the database could not be reached or is restarting (a pool timeout, a broken
+    /// connection, PostgreSQL classes 08 and 57P, SQLite busy): worth retrying, answered 503.
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            Self::Database(err) => database_unavailable(err),
+            Self::Shared(inner) => inner.is_unavailable(),
+            _ => false,
+        }
+    }
+}
+
+fn database_unavailable(err: &sqlx::Error) -> bool {
+    match err {
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(db) => db.code().is_some_and(|code| unavailable_code(&code)),
+        _ => false,
+    }
+}
+
+/// PostgreSQL SQLSTATEs are five characters (class 08: connection, 57P: shutting down);
+/// SQLite codes are numbers whose low byte is the primary code (5 busy, 6 locked).
+fn unavailable_code(code: &str) -> bool {
+    if code.len() == 5 {
+        return code.starts_with("08") || code.starts_with("57P");
+    }
+    code.parse::<u32>().is_ok_and(|n| matches!(n & 0xff, 5 | 6))
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
@@ -112,7 +146,9 @@ impl Db {
     /// Connects to `url` (`sqlite://…` creates the file if missing; `postgres://…`).
     pub async fn connect(url: &str, max_connections: u32) -> StoreResult<Self> {
         if url.starts_with("sqlite:") {
-            let options = SqliteConnectOptions::from_str(url)?
+            let options = SqliteConnectOptions::from_str(url)?;
+            private_file(options.get_filename())?;
+            let options = options
                 .create_if_missing(true)
                 .journal_mode(SqliteJournalMode::Wal)
                 .foreign_keys(true)
@@ -194,6 +230,28 @@ impl Db {
     pub async fn close(&self) {
         with_db!(self, pool => pool.close().await)
     }
+}
+
+/// Creates the SQLite file readable by its owner only (it holds manifests, which may hold
+/// Secrets), and narrows an existing one; SQLite gives its journal files the same mode.
+fn private_file(path: &std::path::Path) -> StoreResult<()> {
+    if path.as_os_str().is_empty() || path.to_str() == Some(":memory:") {
+        return Ok(());
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        let opened = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .mode(0o600)
+            .open(path)
+            .and_then(|file| file.set_permissions(std::fs::Permissions::from_mode(0o600)));
+        opened.map_err(|e| {
+            StoreError::Integrity(format!("cannot create {} privately: {e}", path.display()))
+        })?;
+    }
+    Ok(())
 }
 
 impl Tx {

@@ -185,6 +185,24 @@ pub async fn bind(
     Ok(row.into())
 }
 
+/// Changes a binding's mode in place; `None` when the binding does not exist.
+pub async fn set_mode(
+    tx: &mut Tx,
+    plugin: Uuid,
+    binding: Uuid,
+    mode: PluginMode,
+) -> StoreResult<Option<PluginBinding>> {
+    const SQL: &str = "UPDATE plugin_bindings SET mode = $3 WHERE id = $1 AND plugin_id = $2 \
+                       RETURNING id, plugin_id, scope, scope_id, mode, created_at";
+    let row: Option<BindingRow> = with_tx!(tx, conn => sqlx::query_as(SQL)
+        .bind(binding)
+        .bind(plugin)
+        .bind(mode.as_str())
+        .fetch_optional(conn)
+        .await)?;
+    Ok(row.map(Into::into))
+}
+
 pub async fn unbind(tx: &mut Tx, plugin: Uuid, binding: Uuid) -> StoreResult<bool> {
     const SQL: &str = "DELETE FROM plugin_bindings WHERE id = $1 AND plugin_id = $2";
     let n = with_tx!(tx, conn => sqlx::query(SQL).bind(binding).bind(plugin).execute(conn).await.map(|r| r.rows_affected()))?;

@@ -5,10 +5,10 @@ use uuid::Uuid;
 
 /// Digest of `(stack, deployment object)` pairs (already ordered) and of the policies the agent
 /// must run; 32 hex characters.
-pub fn etag(agent_id: Uuid, pairs: &[(Uuid, Uuid)], policies: &str) -> String {
+pub fn etag(agent_id: Uuid, pairs: &[(Uuid, Uuid)], policies: &[u8]) -> String {
     let mut hasher = Sha256::new();
     hasher.update(agent_id.as_bytes());
-    hasher.update(policies.as_bytes());
+    hasher.update(policies);
     for (stack, object) in pairs {
         hasher.update(stack.as_bytes());
         hasher.update(object.as_bytes());
@@ -31,9 +31,15 @@ mod tests {
     fn etag_changes_with_content() {
         let agent = Uuid::new_v4();
         let (s, d1, d2) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
-        assert_eq!(etag(agent, &[(s, d1)], "[]"), etag(agent, &[(s, d1)], "[]"));
-        assert_ne!(etag(agent, &[(s, d1)], "[]"), etag(agent, &[(s, d2)], "[]"));
-        assert_ne!(etag(agent, &[], "[]"), etag(Uuid::new_v4(), &[], "[]"));
+        assert_eq!(
+            etag(agent, &[(s, d1)], b"[]"),
+            etag(agent, &[(s, d1)], b"[]")
+        );
+        assert_ne!(
+            etag(agent, &[(s, d1)], b"[]"),
+            etag(agent, &[(s, d2)], b"[]")
+        );
+        assert_ne!(etag(agent, &[], b"[]"), etag(Uuid::new_v4(), &[], b"[]"));
     }
 
     #[test]

@@ -56,11 +56,12 @@ role_set! {
 fn presented_pak(headers: &HeaderMap) -> Result<&str, AuthError> {
     let from_authorization = headers.get(header::AUTHORIZATION).map(|value| {
         let text = value.to_str().map_err(|_| AuthError::Malformed)?.trim();
-        Ok(text
-            .strip_prefix("Bearer ")
-            .or_else(|| text.strip_prefix("bearer "))
-            .unwrap_or(text)
-            .trim())
+        // The scheme is case-insensitive (RFC 9110): `Bearer`, `bearer`, `BEARER`.
+        let scheme = text.get(..7).filter(|s| s.eq_ignore_ascii_case("bearer "));
+        Ok(match scheme {
+            Some(_) => text[7..].trim(),
+            None => text,
+        })
     });
     let from_generator_key = headers.get("x-generator-key").map(|value| {
         value
@@ -145,10 +146,13 @@ mod tests {
 
     #[test]
     fn all_documented_headers_are_accepted() {
-        assert_eq!(
-            presented_pak(&headers(&[("authorization", "Bearer k")])).unwrap(),
-            "k"
-        );
+        for scheme in ["Bearer", "bearer", "BEARER"] {
+            let value: &'static str = Box::leak(format!("{scheme} k").into_boxed_str());
+            assert_eq!(
+                presented_pak(&headers(&[("authorization", value)])).unwrap(),
+                "k"
+            );
+        }
         assert_eq!(
             presented_pak(&headers(&[("authorization", "k")])).unwrap(),
             "k"

@@ -52,6 +52,9 @@ pub enum ApiError {
     Timeout { seconds: u64 },
     #[error("internal error: {0}")]
     Internal(String),
+    /// A refusal from below the handlers (the router, hyper) that carried no problem of its own.
+    #[error("{detail}")]
+    Status { status: StatusCode, detail: String },
 }
 
 impl ApiError {
@@ -78,6 +81,12 @@ impl ApiError {
         }
     }
 
+    /// 503 for a database that cannot be reached right now; the cause is logged, not shown.
+    fn database_unavailable(cause: &StoreError) -> Self {
+        tracing::warn!(cause = %cause, "the database is unavailable");
+        Self::Unavailable("the database is unavailable; retry shortly".into())
+    }
+
     fn status(&self) -> StatusCode {
         match self {
             Self::Unauthenticated { .. } => StatusCode::UNAUTHORIZED,
@@ -93,6 +102,7 @@ impl ApiError {
             Self::TooManyFailures { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Overloaded | Self::Timeout { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::Status { status, .. } => *status,
         }
     }
 
@@ -112,6 +122,18 @@ impl ApiError {
             Self::Overloaded => "overloaded",
             Self::Timeout { .. } => "timeout",
             Self::Internal(_) => "internal",
+            Self::Status { status, .. } => match status.as_u16() {
+                400 => "bad_request",
+                404 => "not_found",
+                405 => "method_not_allowed",
+                408 => "request_timeout",
+                413 => "payload_too_large",
+                414 => "uri_too_long",
+                415 => "unsupported_media_type",
+                431 => "headers_too_large",
+                s if s >= 500 => "internal",
+                _ => "error",
+            },
         }
     }
 
@@ -159,7 +181,7 @@ impl IntoResponse for ApiError {
         }
         let retry_after = match &self {
             Self::TooManyFailures { retry_after } => Some(*retry_after),
-            Self::Overloaded | Self::Timeout { .. } => Some(1),
+            Self::Overloaded | Self::Timeout { .. } | Self::Unavailable(_) => Some(1),
             _ => None,
         };
         if let Some(value) = retry_after.and_then(|s| HeaderValue::from_str(&s.to_string()).ok()) {
@@ -188,6 +210,7 @@ impl From<AppError> for ApiError {
                 code: "conflict",
                 detail,
             },
+            AppError::Store(other) if other.is_unavailable() => Self::database_unavailable(&other),
             AppError::Store(other) => Self::Internal(other.to_string()),
             AppError::Internal(cause) => Self::Internal(cause),
         }
@@ -209,9 +232,36 @@ impl From<AuthError> for ApiError {
                 code: "invalid_pak",
                 detail: "the PAK is not valid (unknown, rotated or revoked)",
             },
+            AuthError::Lookup(cause) if cause.is_unavailable() => {
+                Self::database_unavailable(&cause)
+            }
             AuthError::Lookup(cause) => Self::Internal(cause.to_string()),
         }
     }
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
+
+/// Turns any error response that is not already problem+json (a rejection from the router
+/// itself, say an undecodable path) into one, so every error the broker emits is a problem.
+pub async fn ensure_problem(response: Response) -> Response {
+    let status = response.status();
+    let is_problem = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(PROBLEM_CONTENT_TYPE.as_bytes()));
+    if !(status.is_client_error() || status.is_server_error()) || is_problem {
+        return response;
+    }
+    let detail = status
+        .canonical_reason()
+        .unwrap_or("the request was refused")
+        .to_string();
+    let mut problem = ApiError::Status { status, detail }.into_response();
+    for name in [header::ALLOW, header::RETRY_AFTER] {
+        if let Some(value) = response.headers().get(&name) {
+            problem.headers_mut().insert(name, value.clone());
+        }
+    }
+    problem
+}

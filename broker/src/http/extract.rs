@@ -157,6 +157,12 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
         let query = parts.uri.query().unwrap_or_default();
+        if query.to_ascii_lowercase().contains("%00") {
+            return Err(ApiError::bad_request(
+                "invalid_query",
+                "query parameters must not contain NUL characters",
+            ));
+        }
         serde_urlencoded::from_str(query).map(Self).map_err(|e| {
             ApiError::bad_request("invalid_query", format!("invalid query string: {e}"))
         })
@@ -206,8 +212,29 @@ impl<S: Send + Sync> FromRequestParts<S> for IdAnd<Uuid> {
     }
 }
 
+/// The hex SHA-256 digest naming a plugin module. Anything else names nothing: 404.
+#[derive(Debug, Clone)]
+pub struct DigestPath(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for DigestPath {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let Path(raw) = Path::<String>::from_request_parts(parts, state)
+            .await
+            .map_err(|_| ApiError::NotFound("module"))?;
+        let digest = raw.len() == 64 && raw.bytes().all(|b| b.is_ascii_hexdigit());
+        if digest {
+            Ok(Self(raw.to_ascii_lowercase()))
+        } else {
+            Err(ApiError::NotFound("module"))
+        }
+    }
+}
+
 /// `?limit=&offset=` of every list endpoint.
 #[derive(Debug, Default, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct PageQuery {
     /// Items per page, 1 to 1000 (default 100).
@@ -237,6 +264,7 @@ impl PageQuery {
 
 /// `?dry_run=` and `?confirm=` of changes that can retarget.
 #[derive(Debug, Default, Clone, Copy, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ChangeOptions {
     /// Only report which agents (or stacks) would gain and lose stacks; change nothing.

@@ -34,6 +34,7 @@ pub async fn reload(
 
 /// Filters of `GET /api/v1/admin/audit-logs`.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct AuditQuery {
     /// An action such as `pak.rotated`, or a prefix ending in `*` such as `pak.*`.

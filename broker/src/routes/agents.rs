@@ -8,9 +8,9 @@ use brokkr_types::Problem;
 use brokkr_types::requests::{CreateAgent, Heartbeat, UpdateAgent};
 use brokkr_types::resources::{Agent, AgentWithPak, Page};
 
-use crate::http::ApiResult;
 use crate::http::caller::{AdminOnly, AdminOrAgent, AgentOnly, Caller};
 use crate::http::extract::{ApiJson, ApiQuery, IdPath, PageQuery};
+use crate::http::{ApiResult, Secret};
 use crate::state::AppState;
 
 #[utoipa::path(post, path = "/api/v1/agents", tag = "agents", request_body = CreateAgent,
@@ -19,9 +19,9 @@ pub async fn create(
     State(state): State<AppState>,
     caller: Caller<AdminOnly>,
     ApiJson(body): ApiJson<CreateAgent>,
-) -> ApiResult<(StatusCode, Json<AgentWithPak>)> {
+) -> ApiResult<(StatusCode, Secret<AgentWithPak>)> {
     let created = state.app.create_agent(caller.requester(), body).await?;
-    Ok((StatusCode::CREATED, Json(created)))
+    Ok((StatusCode::CREATED, Secret(created)))
 }
 
 #[utoipa::path(get, path = "/api/v1/agents", tag = "agents", params(PageQuery),
@@ -81,8 +81,8 @@ pub async fn rotate_pak(
     State(state): State<AppState>,
     caller: Caller<AdminOrAgent>,
     IdPath(id): IdPath,
-) -> ApiResult<Json<AgentWithPak>> {
-    Ok(Json(
+) -> ApiResult<Secret<AgentWithPak>> {
+    Ok(Secret(
         state.app.rotate_agent_pak(caller.requester(), id).await?,
     ))
 }

@@ -3,35 +3,63 @@
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::StatusCode;
-use brokkr_types::Problem;
+use axum::http::{HeaderMap, StatusCode};
 use brokkr_types::requests::CreateDeploymentObject;
 use brokkr_types::resources::{
     CreatedDeploymentObject, DeploymentObject, DeploymentObjectSummary, Page,
 };
+use brokkr_types::{IdempotencyKey, Problem};
 
-use crate::http::ApiResult;
 use crate::http::caller::{AdminOrGenerator, AnyRole, Caller};
 use crate::http::extract::{ApiQuery, IdPath, ManifestBody, PageQuery};
+use crate::http::{ApiError, ApiResult};
 use crate::state::AppState;
 
 #[utoipa::path(post, path = "/api/v1/stacks/{id}/deployment-objects", tag = "deployment-objects",
-    params(("id" = Uuid, Path)),
+    params(("id" = Uuid, Path),
+           ("Idempotency-Key" = Option<String>, Header, description = "a retry with the same key and body within 24 h returns the first result (200)")),
     request_body(content(
         (CreateDeploymentObject = "application/json"),
         (String = "application/yaml"))),
-    responses((status = 201, body = CreatedDeploymentObject), (status = "4XX", body = Problem)))]
+    responses((status = 201, body = CreatedDeploymentObject),
+               (status = 200, body = CreatedDeploymentObject, description = "replayed: stored by an earlier submission with this Idempotency-Key"),
+               (status = "4XX", body = Problem)))]
 pub async fn create(
     State(state): State<AppState>,
     caller: Caller<AdminOrGenerator>,
     IdPath(stack_id): IdPath,
+    headers: HeaderMap,
     ManifestBody(body): ManifestBody,
 ) -> ApiResult<(StatusCode, Json<CreatedDeploymentObject>)> {
-    let created = state
+    let key = idempotency_key(&headers)?;
+    let appended = state
         .app
-        .append_deployment_object(caller.requester(), stack_id, body)
+        .append_deployment_object(caller.requester(), stack_id, body, key)
         .await?;
-    Ok((StatusCode::CREATED, Json(created)))
+    let status = if appended.replayed {
+        StatusCode::OK
+    } else {
+        StatusCode::CREATED
+    };
+    Ok((status, Json(appended.created)))
+}
+
+/// The `Idempotency-Key` header, if sent.
+fn idempotency_key(headers: &HeaderMap) -> ApiResult<Option<IdempotencyKey>> {
+    let Some(value) = headers.get("idempotency-key") else {
+        return Ok(None);
+    };
+    let text = value.to_str().map_err(|_| invalid_key())?;
+    IdempotencyKey::parse(text.to_string())
+        .map(Some)
+        .map_err(|_| invalid_key())
+}
+
+fn invalid_key() -> ApiError {
+    ApiError::bad_request(
+        "invalid_idempotency_key",
+        "Idempotency-Key must be 1 to 128 letters, digits, '.', '_', '-' and ':'",
+    )
 }
 
 #[utoipa::path(get, path = "/api/v1/stacks/{id}/deployment-objects", tag = "deployment-objects",

@@ -10,9 +10,9 @@ use brokkr_types::requests::{CreateGenerator, UpdateGenerator};
 use brokkr_types::resources::{Generator, GeneratorWithPak, Page};
 
 use super::retargeted;
-use crate::http::ApiResult;
 use crate::http::caller::{AdminOnly, AdminOrGenerator, Caller};
 use crate::http::extract::{ApiJson, ApiQuery, ChangeOptions, IdPath, PageQuery};
+use crate::http::{ApiResult, Secret};
 use crate::state::AppState;
 
 #[utoipa::path(post, path = "/api/v1/generators", tag = "generators",
@@ -22,9 +22,9 @@ pub async fn create(
     State(state): State<AppState>,
     caller: Caller<AdminOnly>,
     ApiJson(body): ApiJson<CreateGenerator>,
-) -> ApiResult<(StatusCode, Json<GeneratorWithPak>)> {
+) -> ApiResult<(StatusCode, Secret<GeneratorWithPak>)> {
     let created = state.app.create_generator(caller.requester(), body).await?;
-    Ok((StatusCode::CREATED, Json(created)))
+    Ok((StatusCode::CREATED, Secret(created)))
 }
 
 #[utoipa::path(get, path = "/api/v1/generators", tag = "generators", params(PageQuery),
@@ -92,8 +92,8 @@ pub async fn rotate_pak(
     State(state): State<AppState>,
     caller: Caller<AdminOrGenerator>,
     IdPath(id): IdPath,
-) -> ApiResult<Json<GeneratorWithPak>> {
-    Ok(Json(
+) -> ApiResult<Secret<GeneratorWithPak>> {
+    Ok(Secret(
         state
             .app
             .rotate_generator_pak(caller.requester(), id)

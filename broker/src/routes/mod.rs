@@ -74,7 +74,7 @@ fn api(upload_limit: usize) -> OpenApiRouter<AppState> {
         .merge(uploads)
         .routes(routes!(plugins::get, plugins::update, plugins::delete))
         .routes(routes!(plugins::bind))
-        .routes(routes!(plugins::unbind))
+        .routes(routes!(plugins::update_binding, plugins::unbind))
         .routes(routes!(plugins::verdicts))
         .routes(routes!(plugins::dry_run))
         .routes(routes!(plugins::module))
@@ -119,9 +119,52 @@ fn api(upload_limit: usize) -> OpenApiRouter<AppState> {
         .routes(routes!(metrics::metrics))
 }
 
-/// The OpenAPI document generated from the handlers.
-pub fn openapi() -> utoipa::openapi::OpenApi {
-    api(0).into_openapi()
+/// The OpenAPI document generated from the handlers, as served.
+pub fn openapi() -> serde_json::Value {
+    served_document(api(0).into_openapi())
+}
+
+/// The generated document with every problem response declared as `application/problem+json`
+/// (as it is sent) and a `5XX` problem on every operation (overload, timeouts, failures).
+fn served_document(document: utoipa::openapi::OpenApi) -> serde_json::Value {
+    let mut value = serde_json::to_value(document).unwrap_or_default();
+    let problem_ref = serde_json::json!({ "$ref": "#/components/schemas/Problem" });
+    let problem = serde_json::json!({ "application/problem+json": { "schema": problem_ref } });
+    let paths = value.get_mut("paths").and_then(|p| p.as_object_mut());
+    for item in paths.into_iter().flat_map(|p| p.values_mut()) {
+        let operations = item
+            .as_object_mut()
+            .into_iter()
+            .flat_map(|i| i.values_mut());
+        for operation in operations {
+            let Some(responses) = operation
+                .get_mut("responses")
+                .and_then(|r| r.as_object_mut())
+            else {
+                continue;
+            };
+            for response in responses.values_mut() {
+                let Some(content) = response.get_mut("content").and_then(|c| c.as_object_mut())
+                else {
+                    continue;
+                };
+                let json = content
+                    .get("application/json")
+                    .map(|c| c["schema"] == problem_ref);
+                if json == Some(true) {
+                    content.remove("application/json");
+                    content.insert(
+                        "application/problem+json".into(),
+                        problem["application/problem+json"].clone(),
+                    );
+                }
+            }
+            responses.entry("5XX").or_insert_with(|| {
+                serde_json::json!({ "description": "the broker is overloaded, timed out or failed", "content": problem })
+            });
+        }
+    }
+    value
 }
 
 /// The complete application: routes, OpenAPI document, fallbacks and layers.
@@ -130,7 +173,7 @@ pub fn router(state: AppState) -> Router {
     let body_limit = usize::try_from(settings.broker.max_body_bytes).unwrap_or(usize::MAX);
     let upload_limit = usize::try_from(settings.plugins.max_upload_bytes).unwrap_or(usize::MAX);
     let (routes, document) = api(upload_limit).split_for_parts();
-    let document = Arc::new(document);
+    let document = Arc::new(served_document(document));
     routes
         .route(
             "/api/v1/openapi.json",
@@ -154,6 +197,7 @@ pub fn router(state: AppState) -> Router {
             HeaderName::from_static("x-frame-options"),
             HeaderValue::from_static("DENY"),
         ))
+        .layer(middleware::map_response(crate::http::error::ensure_problem))
         .layer(middleware::from_fn(request_id::assign))
         .with_state(state)
 }

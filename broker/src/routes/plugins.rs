@@ -4,11 +4,12 @@
 
 use axum::Json;
 use axum::extract::multipart::MultipartRejection;
-use axum::extract::{Multipart, Path, State};
+use axum::extract::{Multipart, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use brokkr_types::plugins::{
-    DryRunRequest, DryRunResult, NewBinding, PluginBinding, PluginInfo, PluginVerdict, UpdatePlugin,
+    DryRunRequest, DryRunResult, NewBinding, PluginBinding, PluginInfo, PluginVerdict,
+    UpdateBinding, UpdatePlugin,
 };
 use brokkr_types::resources::Page;
 use brokkr_types::{Description, Name, Problem};
@@ -17,7 +18,7 @@ use uuid::Uuid;
 
 use crate::app::plugins::Upload;
 use crate::http::caller::{AdminOnly, AdminOrAgent, Caller};
-use crate::http::extract::{ApiJson, ApiQuery, IdAnd, IdPath, PageQuery};
+use crate::http::extract::{ApiJson, ApiQuery, DigestPath, IdAnd, IdPath, PageQuery};
 use crate::http::{ApiError, ApiResult};
 use crate::state::AppState;
 
@@ -176,6 +177,23 @@ pub async fn bind(
     Ok((StatusCode::CREATED, Json(binding)))
 }
 
+#[utoipa::path(patch, path = "/api/v1/plugins/{id}/bindings/{binding_id}", tag = "plugins",
+    params(("id" = Uuid, Path), ("binding_id" = Uuid, Path)), request_body = UpdateBinding,
+    responses((status = 200, body = PluginBinding), (status = "4XX", body = Problem)))]
+pub async fn update_binding(
+    State(state): State<AppState>,
+    caller: Caller<AdminOnly>,
+    IdAnd(id, binding): IdAnd<Uuid>,
+    ApiJson(body): ApiJson<UpdateBinding>,
+) -> ApiResult<Json<PluginBinding>> {
+    Ok(Json(
+        state
+            .app
+            .update_binding(caller.requester(), id, binding, body)
+            .await?,
+    ))
+}
+
 #[utoipa::path(delete, path = "/api/v1/plugins/{id}/bindings/{binding_id}", tag = "plugins",
     params(("id" = Uuid, Path), ("binding_id" = Uuid, Path)), responses((status = 204), (status = "4XX", body = Problem)))]
 pub async fn unbind(
@@ -230,7 +248,7 @@ pub async fn dry_run(
 pub async fn module(
     State(state): State<AppState>,
     caller: Caller<AdminOrAgent>,
-    Path(wanted): Path<String>,
+    DigestPath(wanted): DigestPath,
 ) -> ApiResult<Response> {
     let wasm = state.app.plugin_module(caller.requester(), &wanted).await?;
     Ok(([(header::CONTENT_TYPE, "application/wasm")], wasm).into_response())

@@ -14,11 +14,13 @@ use serde::Deserialize;
 use crate::app::target_state::TargetState;
 use crate::http::caller::{AdminOrAgent, Caller};
 use crate::http::extract::{ApiQuery, IdPath};
+use crate::http::parts_body::PartsBody;
 use crate::http::{ApiError, ApiResult};
 use crate::state::AppState;
 
 /// `?wait=` of a long poll.
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct TargetStateQuery {
     /// Seconds to wait for a change when `If-None-Match` matches (0–60).
@@ -64,6 +66,7 @@ pub async fn get(
         .await?;
     Ok(match answer {
         TargetState::Full { body, etag } => {
+            let body = axum::body::Body::new(PartsBody::new(body));
             let response = ([(header::CONTENT_TYPE, "application/json")], body).into_response();
             with_etag(response, &etag)
         }

@@ -1,10 +1,10 @@
 //! Serialized target-state entries, one per deployment object, kept in a size-bounded cache so
-//! a changed poll costs string concatenation rather than a query and a serialization per stack.
-//! Loads are coalesced: when many agents wake for the same new deployment object, one query
-//! serves them all.
+//! a changed poll costs no query and no serialization per stack. Loads are coalesced: when many
+//! agents wake for the same new deployment object, one query serves them all. A body is a list
+//! of shared [`Bytes`]: a thousand agents woken by one 4 MB object hold one copy of it, not a
+//! thousand.
 
-use std::sync::Arc;
-
+use bytes::Bytes;
 use uuid::Uuid;
 
 use super::View;
@@ -13,7 +13,7 @@ use crate::db::{Db, StoreError, StoreResult, target_state};
 /// Bytes of serialized entries kept in memory.
 const CAPACITY_BYTES: u64 = 256 * 1024 * 1024;
 
-type Cache = moka::future::Cache<Uuid, Arc<str>>;
+type Cache = moka::future::Cache<Uuid, Bytes>;
 
 #[derive(Debug)]
 pub struct Fragments {
@@ -24,18 +24,18 @@ impl Default for Fragments {
     fn default() -> Self {
         let cache = moka::future::Cache::builder()
             .max_capacity(CAPACITY_BYTES)
-            .weigher(|_, v: &Arc<str>| u32::try_from(v.len()).unwrap_or(u32::MAX))
+            .weigher(|_, v: &Bytes| u32::try_from(v.len()).unwrap_or(u32::MAX))
             .build();
         Self { cache }
     }
 }
 
 /// Loads the entries of `objects` in one query per 500; inserts all but `wanted`, returns it.
-async fn load(cache: Cache, db: Db, objects: Vec<Uuid>, wanted: Uuid) -> StoreResult<Arc<str>> {
+async fn load(cache: Cache, db: Db, objects: Vec<Uuid>, wanted: Uuid) -> StoreResult<Bytes> {
     let mut found = None;
     for stack in target_state::load_objects(&db, &objects).await? {
         let id = stack.deployment_object.id;
-        let json: Arc<str> = serde_json::to_string(&stack)
+        let json: Bytes = serde_json::to_vec(&stack)
             .map_err(|e| {
                 StoreError::Integrity(format!("cannot serialise a target-state entry: {e}"))
             })?
@@ -55,7 +55,7 @@ impl Fragments {
         self.cache.invalidate(&object).await;
     }
 
-    async fn entry(&self, db: &Db, object: Uuid, batch: Vec<Uuid>) -> StoreResult<Arc<str>> {
+    async fn entry(&self, db: &Db, object: Uuid, batch: Vec<Uuid>) -> StoreResult<Bytes> {
         let loader = load(self.cache.clone(), db.clone(), batch, object);
         self.cache
             .try_get_with(object, loader)
@@ -63,9 +63,9 @@ impl Fragments {
             .map_err(StoreError::Shared)
     }
 
-    /// The JSON body of an agent's target state as its view describes it.
-    pub async fn body(&self, db: &Db, agent: Uuid, view: &View) -> StoreResult<String> {
-        let (etag, pairs) = (view.etag.as_str(), view.pairs.as_slice());
+    /// The JSON body of an agent's target state as its view describes it, as shared parts.
+    pub async fn body(&self, db: &Db, agent: Uuid, view: &View) -> StoreResult<Vec<Bytes>> {
+        let pairs = view.pairs.as_slice();
         let missing: Vec<Uuid> = pairs
             .iter()
             .map(|(_, o)| *o)
@@ -75,27 +75,20 @@ impl Fragments {
             // One query for everything missing; concurrent requests wait for it.
             self.entry(db, *first, missing.clone()).await?;
         }
-        let mut parts = Vec::with_capacity(pairs.len());
-        for (_, object) in pairs {
+        let mut parts = Vec::with_capacity(pairs.len() * 2 + 2);
+        parts.push(Bytes::from(format!(
+            "{{\"agent_id\":\"{agent}\",\"etag\":\"{}\",\"stacks\":[",
+            view.etag
+        )));
+        for (i, (_, object)) in pairs.iter().enumerate() {
+            if i > 0 {
+                parts.push(Bytes::from_static(b","));
+            }
             parts.push(self.entry(db, *object, vec![*object]).await?);
         }
-        let size: usize =
-            parts.iter().map(|p| p.len() + 1).sum::<usize>() + view.policies.len() + 128;
-        let mut body = String::with_capacity(size);
-        body.push_str("{\"agent_id\":\"");
-        body.push_str(&agent.to_string());
-        body.push_str("\",\"etag\":\"");
-        body.push_str(etag);
-        body.push_str("\",\"stacks\":[");
-        for (i, part) in parts.iter().enumerate() {
-            if i > 0 {
-                body.push(',');
-            }
-            body.push_str(part);
-        }
-        body.push_str("],\"policies\":");
-        body.push_str(&view.policies);
-        body.push('}');
-        Ok(body)
+        parts.push(Bytes::from_static(b"],\"policies\":"));
+        parts.push(view.policies.clone());
+        parts.push(Bytes::from_static(b"}"));
+        Ok(parts)
     }
 }

@@ -6,6 +6,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use bytes::Bytes;
 use tokio::sync::watch;
 use uuid::Uuid;
 
@@ -18,12 +19,12 @@ pub struct View {
     /// `(stack, deployment object)` ordered by stack.
     pub pairs: Vec<(Uuid, Uuid)>,
     /// The policies the agent must run, as the JSON array sent in the body.
-    pub policies: Arc<str>,
+    pub policies: Bytes,
 }
 
 impl View {
     /// A view; the ETag covers the pairs and the policies.
-    pub fn new(agent: Uuid, pairs: Vec<(Uuid, Uuid)>, policies: Arc<str>) -> Self {
+    pub fn new(agent: Uuid, pairs: Vec<(Uuid, Uuid)>, policies: Bytes) -> Self {
         let etag = crate::domain::target_etag::etag(agent, &pairs, &policies);
         Self {
             etag,
@@ -196,7 +197,7 @@ mod tests {
         Arc::new(View {
             etag: etag.into(),
             pairs: Vec::new(),
-            policies: "[]".into(),
+            policies: Bytes::from_static(b"[]"),
         })
     }
 
@@ -226,14 +227,18 @@ mod tests {
         hub.store(
             agent,
             generation,
-            Arc::new(View::new(agent, vec![(stack, old)], "[]".into())),
+            Arc::new(View::new(
+                agent,
+                vec![(stack, old)],
+                Bytes::from_static(b"[]"),
+            )),
         );
         hub.advance([agent], stack, new);
         let view = hub.snapshot(agent).1.expect("kept");
         assert_eq!(view.pairs, vec![(stack, new)]);
         assert_eq!(
             view.etag,
-            View::new(agent, vec![(stack, new)], "[]".into()).etag
+            View::new(agent, vec![(stack, new)], Bytes::from_static(b"[]")).etag
         );
         hub.advance([agent], Uuid::new_v4(), new);
         assert!(

@@ -140,7 +140,11 @@ mod tests {
 
     fn held(targeting: &Targeting, agent: Uuid, stack: Uuid, object: Uuid) {
         let (generation, _) = targeting.hub.snapshot(agent);
-        let view = View::new(agent, vec![(stack, object)], "[]".into());
+        let view = View::new(
+            agent,
+            vec![(stack, object)],
+            bytes::Bytes::from_static(b"[]"),
+        );
         targeting.hub.store(agent, generation, Arc::new(view));
     }
 

@@ -218,3 +218,34 @@ both_backends!(hostile_yaml_is_refused_by_its_limits, |app| {
     let health = app.client.get(app.url("/healthz")).send().await.unwrap();
     assert_eq!(health.status(), 200);
 });
+
+both_backends!(a_retried_submission_is_stored_once, |app| {
+    let (_, pak) = app.create_generator("ci").await;
+    let stack = app.create_stack(&pak, json!({ "name": "s" })).await;
+    let path = format!("/api/v1/stacks/{stack}/deployment-objects");
+    let submit = |key: &'static str, yaml: &str| {
+        app.request(Method::POST, &path, Some(&pak))
+            .header("Idempotency-Key", key)
+            .json(&json!({ "yaml_content": yaml }))
+            .send()
+    };
+    let first = expect_json(submit("ci-run-42", CONFIG_MAP).await.unwrap(), 201).await;
+    let again = expect_json(submit("ci-run-42", CONFIG_MAP).await.unwrap(), 200).await;
+    assert_eq!(
+        first["id"], again["id"],
+        "the retry returns the first result"
+    );
+    let changed = CONFIG_MAP.replace("value", "other");
+    let reused = submit("ci-run-42", &changed).await.unwrap();
+    expect_problem(reused, 409, "idempotency_key_reused").await;
+    let other = expect_json(submit("ci-run-43", &changed).await.unwrap(), 201).await;
+    assert_eq!(other["sequence_id"], 2);
+    let bad = submit("no spaces allowed", CONFIG_MAP).await.unwrap();
+    expect_problem(bad, 400, "invalid_idempotency_key").await;
+    let listed = expect_json(app.get(&path, &pak).await, 200).await;
+    assert_eq!(
+        listed["items"].as_array().unwrap().len(),
+        2,
+        "no duplicate version"
+    );
+});

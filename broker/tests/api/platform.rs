@@ -104,3 +104,108 @@ both_backends!(metrics_count_target_state_answers, |app| {
         assert!(text.contains(line), "{line} in:\n{text}");
     }
 });
+
+both_backends!(hostile_parameters_answer_problems, |app| {
+    for (path, status) in [
+        ("/api/v1/plugins/modules/%00", 404),
+        ("/api/v1/plugins/modules/%FF%FE", 404),
+        ("/api/v1/stacks/%FF", 404),
+        ("/api/v1/admin/audit-logs?action=%00", 400),
+        ("/api/v1/admin/audit-logs?actor_type=a%00b", 400),
+        ("/api/v1/stacks?limit=%FF", 400),
+    ] {
+        let response = app.get(path, &app.admin).await;
+        let content_type = response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .to_string();
+        assert_eq!(response.status(), status, "{path}");
+        assert_eq!(content_type, "application/problem+json", "{path}");
+    }
+    let bearer = app
+        .request(Method::GET, "/api/v1/whoami", None)
+        .header("Authorization", format!("BEARER {}", app.admin))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bearer.status(), 200, "the auth scheme is case-insensitive");
+});
+
+both_backends!(answers_carrying_a_pak_are_never_cached, |app| {
+    let created = app
+        .post(
+            "/api/v1/generators",
+            &app.admin,
+            serde_json::json!({ "name": "ci" }),
+        )
+        .await;
+    assert_eq!(created.headers()["cache-control"], "no-store");
+    let generator = expect_json(created, 201).await;
+    let id = id_of(&generator["generator"]);
+    let rotated = app
+        .post(
+            &format!("/api/v1/generators/{id}/rotate-pak"),
+            &app.admin,
+            serde_json::json!({}),
+        )
+        .await;
+    assert_eq!(rotated.headers()["cache-control"], "no-store");
+    let agent = app
+        .post(
+            "/api/v1/agents",
+            &app.admin,
+            serde_json::json!({ "name": "edge", "cluster_name": "c" }),
+        )
+        .await;
+    assert_eq!(agent.headers()["cache-control"], "no-store");
+    let read = app
+        .get(&format!("/api/v1/generators/{id}"), &app.admin)
+        .await;
+    assert!(read.headers().get("cache-control").is_none());
+});
+
+both_backends!(the_openapi_document_declares_what_is_served, |app| {
+    let document = expect_json(
+        app.client
+            .get(app.url("/api/v1/openapi.json"))
+            .send()
+            .await
+            .unwrap(),
+        200,
+    )
+    .await;
+    let text = document.to_string();
+    for (path, item) in document["paths"].as_object().unwrap() {
+        for (method, operation) in item.as_object().unwrap() {
+            for (status, response) in operation["responses"].as_object().unwrap() {
+                let content = response["content"].as_object();
+                let problem = content.is_some_and(|c| c.contains_key("application/problem+json"));
+                if status.starts_with('4') || status.starts_with('5') {
+                    assert!(problem, "{method} {path} {status}: {response}");
+                }
+            }
+            assert!(
+                operation["responses"].get("5XX").is_some(),
+                "{method} {path}"
+            );
+            for parameter in operation["parameters"].as_array().into_iter().flatten() {
+                if ["dry_run", "confirm", "limit", "offset", "wait"]
+                    .contains(&parameter["name"].as_str().unwrap())
+                {
+                    assert_eq!(parameter["in"], "query", "{method} {path}: {parameter}");
+                }
+            }
+        }
+    }
+    assert!(text.contains("/api/v1/plugins/{id}/bindings/{binding_id}"));
+});
+
+#[cfg(unix)]
+#[tokio::test]
+async fn the_sqlite_file_is_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let app = spawn_app(Backend::Sqlite).await;
+    let path = app.database_url.trim_start_matches("sqlite://").to_string();
+    let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "{path}");
+}

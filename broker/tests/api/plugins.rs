@@ -408,3 +408,54 @@ both_backends!(uploads_have_their_own_size_limit, |app| {
         "{problem}"
     );
 });
+
+both_backends!(a_binding_changes_mode_in_place, |app| {
+    let plugin = expect_json(
+        app.upload_plugin(
+            "labels",
+            plugin_wasm("required_labels"),
+            Some(json!({ "keys": ["team"] })),
+        )
+        .await,
+        201,
+    )
+    .await;
+    let id = id_of(&plugin);
+    let binding = json!({ "scope": "global", "mode": "shadow" });
+    let binding = expect_json(
+        app.post(
+            &format!("/api/v1/plugins/{id}/bindings"),
+            &app.admin,
+            binding,
+        )
+        .await,
+        201,
+    )
+    .await;
+    let path = format!("/api/v1/plugins/{id}/bindings/{}", id_of(&binding));
+    let changed = expect_json(
+        app.patch(&path, &app.admin, json!({ "mode": "enforce" }))
+            .await,
+        200,
+    )
+    .await;
+    assert_eq!(
+        (changed["id"].clone(), changed["mode"].clone()),
+        (binding["id"].clone(), json!("enforce"))
+    );
+    let info = expect_json(
+        app.get(&format!("/api/v1/plugins/{id}"), &app.admin).await,
+        200,
+    )
+    .await;
+    assert_eq!(info["bindings"].as_array().unwrap().len(), 1);
+    assert_eq!(info["bindings"][0]["mode"], "enforce");
+    let missing = format!("/api/v1/plugins/{id}/bindings/{}", uuid::Uuid::new_v4());
+    expect_problem(
+        app.patch(&missing, &app.admin, json!({ "mode": "warn" }))
+            .await,
+        404,
+        "not_found",
+    )
+    .await;
+});

@@ -27,12 +27,6 @@ fn serve(database_url: &str) -> Served {
         .stderr(Stdio::piped())
         .spawn()
         .expect("broker starts");
-    let stdout = BufReader::new(child.stdout.take().unwrap());
-    let admin = stdout
-        .lines()
-        .map_while(Result::ok)
-        .find(|l| l.starts_with("brokkr_BR"))
-        .expect("admin PAK printed");
     let stderr = Arc::new(Mutex::new(String::new()));
     let (tx, rx) = std::sync::mpsc::channel();
     let sink = stderr.clone();
@@ -52,6 +46,13 @@ fn serve(database_url: &str) -> Served {
             sink.lock().unwrap().push('\n');
         }
     });
+    // stderr is drained from the start: a full pipe would stop the broker mid-log.
+    let stdout = BufReader::new(child.stdout.take().unwrap());
+    let admin = stdout
+        .lines()
+        .map_while(Result::ok)
+        .find(|l| l.starts_with("brokkr_BR"))
+        .expect("admin PAK printed");
     let address = format!("http://{}", rx.recv().expect("listen address logged"));
     Served {
         child,

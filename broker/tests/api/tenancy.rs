@@ -332,3 +332,52 @@ both_backends!(inactive_agents_read_but_never_write, |app| {
     let (events, body) = &writes[1];
     assert_eq!(app.post(events, &pak, body.clone()).await.status(), 201);
 });
+
+both_backends!(labels_and_annotations_are_bounded, |app| {
+    let app = app
+        .respawn(|s| {
+            s.limits.max_labels = 2;
+            s.limits.max_annotations = 1;
+        })
+        .await;
+    let (_, pak) = app.create_generator("ci").await;
+    let too_many = json!({ "name": "s", "labels": ["a", "b", "c"] });
+    let refused = app.post("/api/v1/stacks", &pak, too_many).await;
+    expect_problem(refused, 422, "limit_exceeded").await;
+    let stack = app
+        .create_stack(&pak, json!({ "name": "s", "labels": ["a", "b"] }))
+        .await;
+    let more = app
+        .post(
+            &format!("/api/v1/stacks/{stack}/labels"),
+            &pak,
+            json!({ "label": "c" }),
+        )
+        .await;
+    expect_problem(more, 422, "limit_exceeded").await;
+    let notes = format!("/api/v1/stacks/{stack}/annotations");
+    assert_eq!(
+        app.post(&notes, &pak, json!({ "key": "k", "value": "v" }))
+            .await
+            .status(),
+        201
+    );
+    let replaced = app
+        .post(&notes, &pak, json!({ "key": "k", "value": "w" }))
+        .await;
+    assert_eq!(replaced.status(), 201, "replacing a value adds nothing");
+    let second = app
+        .post(&notes, &pak, json!({ "key": "k2", "value": "v" }))
+        .await;
+    expect_problem(second, 422, "limit_exceeded").await;
+    let agent =
+        json!({ "name": "edge", "cluster_name": "c", "annotations": { "a": "1", "b": "2" } });
+    expect_problem(
+        app.post("/api/v1/agents", &app.admin, agent).await,
+        422,
+        "limit_exceeded",
+    )
+    .await;
+    let stored = expect_json(app.get(&format!("/api/v1/stacks/{stack}"), &pak).await, 200).await;
+    assert_eq!(stored["labels"], json!(["a", "b"]), "nothing half-written");
+});

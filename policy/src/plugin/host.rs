@@ -72,17 +72,29 @@ impl std::fmt::Debug for PluginHost {
     }
 }
 
-fn first_line(err: &wasmtime::Error) -> String {
-    format!("{err:#}")
-        .lines()
-        .next()
-        .unwrap_or_default()
-        .to_string()
+/// Longest reason reported for a failure (the whole cause chain and wasm backtrace, cut).
+const MAX_REASON_BYTES: usize = 4096;
+
+/// `text` cut to at most `max` bytes on a character boundary.
+fn bounded(text: &str, max: usize) -> String {
+    if text.len() <= max {
+        return text.to_string();
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}… ({} bytes more)", &text[..end], text.len() - end)
+}
+
+/// The whole reason of an error: every cause and, for a trap, the wasm backtrace.
+fn reason(err: &wasmtime::Error) -> String {
+    bounded(format!("{err:?}").trim(), MAX_REASON_BYTES)
 }
 
 impl PluginHost {
     pub fn new(limits: Limits) -> Result<Self, PluginError> {
-        let host_error = |e: wasmtime::Error| PluginError::Host(first_line(&e));
+        let host_error = |e: wasmtime::Error| PluginError::Host(reason(&e));
         let engine = engine::engine(&limits).map_err(host_error)?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(host_error)?;
@@ -112,13 +124,13 @@ impl PluginHost {
             return Ok(found);
         }
         let component = Component::from_binary(&self.engine, wasm)
-            .map_err(|e| PluginError::NotAComponent(first_line(&e)))?;
+            .map_err(|e| PluginError::NotAComponent(reason(&e)))?;
         let instance_pre = self
             .linker
             .instantiate_pre(&component)
-            .map_err(|e| PluginError::UnknownImport(first_line(&e)))?;
-        let pre = ValidatorPre::new(instance_pre)
-            .map_err(|e| PluginError::WrongInterface(first_line(&e)))?;
+            .map_err(|e| PluginError::UnknownImport(reason(&e)))?;
+        let pre =
+            ValidatorPre::new(instance_pre).map_err(|e| PluginError::WrongInterface(reason(&e)))?;
         let plugin = Arc::new(Plugin {
             digest: digest.clone(),
             pre,
@@ -140,7 +152,7 @@ impl PluginHost {
         store.limiter(|state| &mut state.budget);
         store
             .set_fuel(self.limits.fuel)
-            .map_err(|e| PluginError::Host(first_line(&e)))?;
+            .map_err(|e| PluginError::Host(reason(&e)))?;
         store.set_epoch_deadline(self.limits.ticks());
         store.epoch_deadline_trap();
         Ok(store)
@@ -161,7 +173,16 @@ impl PluginHost {
             Some(Trap::OutOfFuel) => PluginError::Fuel(self.limits.fuel),
             Some(Trap::Interrupt) => PluginError::Timeout(self.limits.timeout),
             _ if store.data().budget.refused => PluginError::Memory(self.limits.memory_bytes),
-            _ => PluginError::Trap(first_line(err)),
+            _ => {
+                let stderr = store.data().stderr();
+                let stderr = String::from_utf8_lossy(&stderr);
+                let mut text = reason(err);
+                if !stderr.trim().is_empty() {
+                    text.push_str("\nthe plugin wrote to stderr: ");
+                    text.push_str(&bounded(stderr.trim(), MAX_REASON_BYTES));
+                }
+                PluginError::Trap(text)
+            }
         }
     }
 

@@ -1,9 +1,11 @@
-//! The per-call store state: a WASI context that grants nothing, and a limiter that remembers
-//! when it refused memory (so the resulting trap can be named).
+//! The per-call store state: a WASI context that grants nothing (but keeps what the guest
+//! writes to stderr, to explain a trap), and a limiter that remembers when it refused memory
+//! (so the resulting trap can be named).
 
 use std::time::Duration;
 
 use wasmtime::ResourceLimiter;
+use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{
     HostMonotonicClock, HostWallClock, ResourceTable, WasiCtx, WasiCtxView, WasiView,
 };
@@ -65,11 +67,18 @@ pub struct CallState {
     wasi: WasiCtx,
     table: ResourceTable,
     pub budget: Budget,
+    /// What the guest wrote to stderr (a panic message, say), kept to explain a trap.
+    stderr: MemoryOutputPipe,
 }
+
+/// Bytes of stderr kept per call; a guest that writes more finds the stream closed.
+const STDERR_CAPACITY: usize = 1 << 20;
 
 impl CallState {
     pub fn new(memory_bytes: usize) -> Self {
+        let stderr = MemoryOutputPipe::new(STDERR_CAPACITY);
         let wasi = WasiCtx::builder()
+            .stderr(stderr.clone())
             .allow_tcp(false)
             .allow_udp(false)
             .allow_ip_name_lookup(false)
@@ -83,7 +92,13 @@ impl CallState {
                 memory_bytes,
                 refused: false,
             },
+            stderr,
         }
+    }
+
+    /// What the guest wrote to stderr so far.
+    pub fn stderr(&self) -> Vec<u8> {
+        self.stderr.contents().to_vec()
     }
 }
 

@@ -376,6 +376,12 @@ pub(super) fn cases() -> Vec<Case> {
             [201, 403, 403, 403, 403],
         ),
         case(
+            M::PATCH,
+            |w| format!("/api/v1/plugins/{}/bindings/{}", w.plugin.0, w.plugin.1),
+            |_| Some(json!({ "mode": "enforce" })),
+            [200, 403, 403, 403, 403],
+        ),
+        case(
             M::DELETE,
             |w| format!("/api/v1/plugins/{}/bindings/{}", w.plugin.0, w.plugin.1),
             none,
