@@ -68,6 +68,18 @@ async fn sigkill_during_writes(backend: Backend) {
     check_objects(&api, &fleet, &writes).await;
     check_events(&api, &fleet, &broker.admin, &writes).await;
     check_stacks(&api, &fleet, &writes).await;
+    the_audit_chain_verifies(&database.url);
+}
+
+/// Nothing was half-written into the hash-chained audit log.
+fn the_audit_chain_verifies(database_url: &str) {
+    let verified = std::process::Command::new(brokkr_e2e::binary("brokkr-broker"))
+        .args(["audit", "verify"])
+        .env("BROKKR__DATABASE__URL", database_url)
+        .env("BROKKR__LOG__LEVEL", "warn")
+        .output()
+        .unwrap();
+    assert!(verified.status.success(), "audit verify: {verified:?}");
 }
 
 /// Sends every write the kill interrupted once more, with the same key.
