@@ -65,7 +65,7 @@ pub async fn fresh_database(backend: &str, postgres: &str, dir: &Path) -> Result
     }
 }
 
-fn free_port() -> Result<u16> {
+pub fn free_port() -> Result<u16> {
     let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
     Ok(listener.local_addr()?.port())
 }

@@ -6,18 +6,15 @@
 //! target/release/fleet-bench --backend sqlite --agents 10000
 //! ```
 
-mod fleet;
-mod load;
-
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
+use brokkr_bench::fleet::{self, Fleet, SimAgent, config_map};
+use brokkr_bench::load::{self, Summary, run_load};
 use brokkr_policy::{AgentFacts, Pairing, StackFacts, TargetExpression, decide_for_agents};
 use clap::Parser;
-use fleet::{Fleet, SimAgent, config_map};
-use load::{Summary, run_load};
 
 #[derive(Debug, Parser)]
 #[command(name = "fleet-bench", about = "Simulated agents against a broker")]

@@ -7,6 +7,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use crate::domain::keyring::{KeyRing, NamedKey};
 pub use brokkr_types::config::{ConfigError, LogSettings};
 
 /// Everything the broker can be configured with.
@@ -19,7 +20,174 @@ pub struct Settings {
     pub tenancy: TenancySettings,
     pub limits: LimitsSettings,
     pub plugins: PluginSettings,
+    pub webhooks: WebhookSettings,
     pub log: LogSettings,
+}
+
+/// One key of `webhooks.encryption_keys`: `{id, key, active}` in a file, or `id:key` (and
+/// `id:key:active`) in `BROKKR__WEBHOOKS__ENCRYPTION_KEYS`, comma-separated. `key` is base64
+/// of 32 bytes (`brokkr-broker webhooks generate-key` makes one). `Debug` hides it.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(try_from = "KeySettingForm")]
+pub struct EncryptionKeySetting {
+    pub id: String,
+    pub key: String,
+    #[serde(default)]
+    pub active: bool,
+}
+
+impl fmt::Debug for EncryptionKeySetting {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EncryptionKeySetting")
+            .field("id", &self.id)
+            .field("key", &"<redacted>")
+            .field("active", &self.active)
+            .finish()
+    }
+}
+
+/// The two ways a key can be written.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum KeySettingForm {
+    Table {
+        id: String,
+        key: String,
+        #[serde(default)]
+        active: bool,
+    },
+    Text(String),
+}
+
+impl TryFrom<KeySettingForm> for EncryptionKeySetting {
+    type Error = String;
+    fn try_from(form: KeySettingForm) -> Result<Self, Self::Error> {
+        match form {
+            KeySettingForm::Table { id, key, active } => Ok(Self { id, key, active }),
+            KeySettingForm::Text(text) => {
+                let mut parts = text.split(':');
+                match (parts.next(), parts.next(), parts.next(), parts.next()) {
+                    (Some(id), Some(key), flag, None)
+                        if flag.is_none() || flag == Some("active") =>
+                    {
+                        Ok(Self {
+                            id: id.to_string(),
+                            key: key.to_string(),
+                            active: flag.is_some(),
+                        })
+                    }
+                    _ => Err(
+                        "an encryption key is written `id:base64key` or `id:base64key:active`"
+                            .into(),
+                    ),
+                }
+            }
+        }
+    }
+}
+
+/// Webhooks: encryption of their secrets, where they may be delivered, retries and retention.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WebhookSettings {
+    /// The key ring sealing URL query strings, header values and signing secrets. Without a
+    /// key, subscriptions cannot be created (409 `webhooks_not_configured`).
+    pub encryption_keys: Vec<EncryptionKeySetting>,
+    /// Networks deliveries may reach beyond public addresses (CIDRs or addresses).
+    pub allowed_cidrs: Vec<String>,
+    /// Seconds a rotated-out signing secret keeps signing beside the new one.
+    pub secret_overlap_seconds: u64,
+    /// Days delivered and dead deliveries (and their events) are kept.
+    pub retention_days: u64,
+    /// Deliveries in progress per subscription, per broker.
+    pub max_concurrency_per_endpoint: usize,
+    /// Deliveries in progress in all, per broker.
+    pub max_in_flight: usize,
+    /// First retry delay, in milliseconds (doubling, with jitter, up to `retry_max_seconds`).
+    pub retry_base_ms: u64,
+    pub retry_max_seconds: u64,
+    /// Consecutive failures that open a subscription's circuit here.
+    pub circuit_failures: u32,
+    /// Seconds an open circuit waits before one trial delivery.
+    pub circuit_open_seconds: u64,
+    /// Seconds a claimed delivery is held by its broker; if that broker dies, the delivery is
+    /// claimed again once this passes. Request timeouts are capped at (lease - 10) / 2.
+    pub lease_seconds: u64,
+    /// Whether this broker delivers (replicas that should only serve the API can opt out).
+    pub deliver: bool,
+}
+
+impl Default for WebhookSettings {
+    fn default() -> Self {
+        Self {
+            encryption_keys: Vec::new(),
+            allowed_cidrs: Vec::new(),
+            secret_overlap_seconds: 86_400,
+            retention_days: 7,
+            max_concurrency_per_endpoint: 8,
+            max_in_flight: 256,
+            retry_base_ms: 1_000,
+            retry_max_seconds: 3_600,
+            circuit_failures: 5,
+            circuit_open_seconds: 30,
+            lease_seconds: 130,
+            deliver: true,
+        }
+    }
+}
+
+impl WebhookSettings {
+    /// The key ring, or `None` when no key is configured.
+    pub fn key_ring(&self) -> Result<Option<KeyRing>, ConfigError> {
+        if self.encryption_keys.is_empty() {
+            return Ok(None);
+        }
+        let invalid = |e: crate::domain::keyring::KeyError| {
+            ConfigError::Invalid(format!("webhooks.encryption_keys: {e}"))
+        };
+        let keys = self
+            .encryption_keys
+            .iter()
+            .map(|k| NamedKey::parse(&k.id, &k.key))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(invalid)?;
+        let active: Vec<&str> = self
+            .encryption_keys
+            .iter()
+            .filter(|k| k.active)
+            .map(|k| k.id.as_str())
+            .collect();
+        let active = match (active.as_slice(), self.encryption_keys.as_slice()) {
+            ([one], _) => *one,
+            ([], [only]) => only.id.as_str(),
+            _ => {
+                return Err(ConfigError::Invalid(
+                    "webhooks.encryption_keys: exactly one key must be marked active".into(),
+                ));
+            }
+        };
+        KeyRing::new(keys, active).map(Some).map_err(invalid)
+    }
+
+    /// `allowed_cidrs` as networks.
+    pub fn allowed_networks(&self) -> Result<Vec<ipnet::IpNet>, ConfigError> {
+        networks(&self.allowed_cidrs, "webhooks.allowed_cidrs")
+    }
+}
+
+/// CIDRs or bare addresses (a network of one).
+fn networks(entries: &[String], setting: &str) -> Result<Vec<ipnet::IpNet>, ConfigError> {
+    entries
+        .iter()
+        .map(|entry| {
+            entry
+                .parse::<ipnet::IpNet>()
+                .or_else(|_| entry.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                .map_err(|_| {
+                    ConfigError::Invalid(format!("{setting}: {entry:?} is not an address or CIDR"))
+                })
+        })
+        .collect()
 }
 
 /// Bounds on what one request may hold.
@@ -261,6 +429,20 @@ impl Settings {
             ));
         }
         self.log.check()?;
+        self.webhooks.key_ring()?;
+        self.webhooks.allowed_networks()?;
+        let hooks = &self.webhooks;
+        if hooks.lease_seconds < 12 {
+            return Err(ConfigError::Invalid(
+                "webhooks.lease_seconds must be at least 12".into(),
+            ));
+        }
+        if hooks.max_concurrency_per_endpoint == 0 || hooks.max_in_flight == 0 {
+            return Err(ConfigError::Invalid(
+                "webhooks.max_concurrency_per_endpoint and webhooks.max_in_flight must be positive"
+                    .into(),
+            ));
+        }
         brokkr_policy::ReachExpression::parse(&self.tenancy.default_reach).map_err(|e| {
             ConfigError::Invalid(format!("tenancy.default_reach does not compile: {e}"))
         })?;
@@ -269,20 +451,7 @@ impl Settings {
 
     /// `broker.trusted_proxies` as networks (a bare address is a network of one).
     pub fn trusted_proxies(&self) -> Result<Vec<ipnet::IpNet>, ConfigError> {
-        self.broker
-            .trusted_proxies
-            .iter()
-            .map(|entry| {
-                entry
-                    .parse::<ipnet::IpNet>()
-                    .or_else(|_| entry.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
-                    .map_err(|_| {
-                        ConfigError::Invalid(format!(
-                            "broker.trusted_proxies: {entry:?} is not an address or CIDR"
-                        ))
-                    })
-            })
-            .collect()
+        networks(&self.broker.trusted_proxies, "broker.trusted_proxies")
     }
 
     pub fn listen_addr(&self) -> Result<SocketAddr, ConfigError> {
@@ -333,5 +502,30 @@ mod tests {
         assert_eq!(settings.database.url, "postgres://x@h/db");
         assert_eq!(settings.listen_addr().unwrap().port(), 8080);
         assert_eq!(settings.broker.auth_cache_ttl_seconds, 60);
+    }
+
+    #[test]
+    fn encryption_keys_come_from_the_environment_and_stay_hidden() {
+        let (k1, k2) = (NamedKey::generate_base64(), NamedKey::generate_base64());
+        let settings: Settings = brokkr_types::config::load(
+            None,
+            [(
+                "BROKKR__WEBHOOKS__ENCRYPTION_KEYS".to_string(),
+                format!("k1:{k1}, k2:{k2}:active"),
+            )],
+        )
+        .unwrap();
+        settings.check().unwrap();
+        let ring = settings.webhooks.key_ring().unwrap().unwrap();
+        assert_eq!(ring.active_id(), "k2");
+        assert!(ring.contains("k1"));
+        let shown = format!("{settings:?}");
+        assert!(!shown.contains(&k1) && !shown.contains(&k2), "{shown}");
+        let mut two = settings.clone();
+        two.webhooks.encryption_keys[0].active = true;
+        assert!(two.check().is_err(), "two active keys");
+        let mut short = settings;
+        short.webhooks.encryption_keys[1].key = "c2hvcnQ=".into();
+        assert!(short.check().is_err(), "a short key");
     }
 }

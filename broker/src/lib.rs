@@ -3,7 +3,9 @@
 //!
 //! Layers, from the outside in: `routes` and `http` (HTTP only) call `app` (one function per
 //! use case: row rules, one transaction, audit, announcements), which uses `db` (SQL),
-//! `targeting` (planning and the in-memory hub), `auth` and `domain` (pure rules).
+//! `targeting` (planning and the in-memory hub), `auth` and `domain` (pure rules). `webhooks`
+//! is a background worker beside `routes`: it calls `app` to fan out, claim and record
+//! deliveries, and sends them over HTTP.
 
 pub mod app;
 pub mod auth;
@@ -17,3 +19,4 @@ pub mod routes;
 pub mod startup;
 pub mod state;
 pub mod targeting;
+pub mod webhooks;

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result, bail};
 use brokkr_broker::app::{App, AppError, Requester};
 use brokkr_broker::config::Settings;
+use brokkr_broker::domain::keyring::NamedKey;
 use brokkr_broker::startup::{self, Application};
 use brokkr_policy::ReachExpression;
 use brokkr_types::requests::{CreateAgent, CreateGenerator};
@@ -50,6 +51,23 @@ enum Command {
         #[command(subcommand)]
         action: AuditAction,
     },
+    /// Manage the keys that encrypt webhook secrets.
+    Webhooks {
+        #[command(subcommand)]
+        action: WebhookAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum WebhookAction {
+    /// Print a new random encryption key, ready for webhooks.encryption_keys.
+    GenerateKey {
+        /// The key's id (named by every value it seals).
+        #[arg(long, default_value = "k1")]
+        id: String,
+    },
+    /// Re-encrypt every webhook secret under the active key, so older keys can be dropped.
+    Rekey,
 }
 
 #[derive(Debug, Subcommand)]
@@ -118,6 +136,36 @@ async fn main() -> Result<()> {
         Command::Audit {
             action: AuditAction::Verify,
         } => verify_audit(&settings).await,
+        Command::Webhooks { action } => webhooks(settings, action).await,
+    }
+}
+
+async fn webhooks(settings: Settings, action: WebhookAction) -> Result<()> {
+    match action {
+        WebhookAction::GenerateKey { id } => {
+            let key = NamedKey::generate_base64();
+            NamedKey::parse(&id, &key).context("--id")?;
+            eprintln!(
+                "Add it to the key ring, in the config file:\n  [[webhooks.encryption_keys]]\n  \
+                 id = \"{id}\"\n  key = \"<the key below>\"\n  active = true\nor in the environment: \
+                 BROKKR__WEBHOOKS__ENCRYPTION_KEYS={id}:<key>:active (comma-separate several keys)."
+            );
+            println!("{key}");
+            Ok(())
+        }
+        WebhookAction::Rekey => {
+            let app = startup::open_app(settings).await?;
+            let resealed = app
+                .rekey_webhooks(Requester::CLI)
+                .await
+                .context("re-encrypting webhook secrets")?;
+            let active = app.key_ring.as_ref().map(|k| k.active_id().to_string());
+            println!(
+                "re-encrypted {resealed} webhook secret(s) under key {}",
+                active.unwrap_or_default()
+            );
+            Ok(())
+        }
     }
 }
 

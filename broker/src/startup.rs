@@ -75,6 +75,7 @@ impl Application {
         ));
         let clients = Arc::new(ClientAddresses::new(settings.trusted_proxies()?));
         let app = open_app(settings).await?;
+        app.check_webhook_keys().await.map_err(StartupError::App)?;
         let admin_pak = app
             .bootstrap_admin()
             .await
@@ -112,8 +113,9 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let app = self.state.app.clone();
-        let feed = crate::feed::spawn(&app.db, app.auth.clone(), app.targeting.clone());
+        let feed = crate::feed::spawn(&app);
         let upkeep = tokio::spawn(upkeep(self.state.clone()));
+        let dispatcher = crate::webhooks::spawn(app.clone());
         let broker = &app.settings.broker;
         let limits = ConnectionLimits {
             max_connections: broker.max_connections,
@@ -122,8 +124,8 @@ impl Application {
         let router = routes::router(self.state);
         let served = serve(self.listener, router, limits, shutdown).await;
         upkeep.abort();
-        if let Some(feed) = feed {
-            feed.abort();
+        for task in [feed, dispatcher].into_iter().flatten() {
+            task.abort();
         }
         if let Err(e) = app.flush_auth_failures().await {
             tracing::warn!(error = %e, "cannot audit the last failed authentications");

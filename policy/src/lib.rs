@@ -3,6 +3,7 @@
 //! plugins. Pure computation: no IO, no HTTP, no database, so the broker and the agent run the
 //! same code.
 
+pub mod event_filter;
 pub mod expression;
 pub mod parallel;
 pub mod plugin;
@@ -10,6 +11,7 @@ pub mod reach;
 pub mod targeting;
 pub mod yaml;
 
+pub use event_filter::EventFilter;
 pub use expression::{ExpressionError, Facts, TargetExpression};
 pub use reach::ReachExpression;
 pub use targeting::{

@@ -211,3 +211,68 @@ fn plugins_are_compiled_once_per_digest() {
     assert!(Arc::ptr_eq(&first, &again));
     assert_eq!(first.digest.len(), 64);
 }
+
+fn event(kind: &str, data: serde_json::Value) -> brokkr_policy::plugin::Event {
+    let envelope = serde_json::json!({ "id": "e1", "type": kind, "timestamp": "2026-12-06T00:00:00Z", "data": data });
+    brokkr_policy::plugin::Event {
+        id: "e1".into(),
+        event_type: kind.into(),
+        timestamp: "2026-12-06T00:00:00Z".into(),
+        data: data.to_string(),
+        envelope: envelope.to_string(),
+    }
+}
+
+#[test]
+fn the_slack_notifier_shapes_failures_and_drops_the_rest() {
+    let notifier = plugin("slack_notifier");
+    assert_eq!(notifier.kind(), brokkr_policy::plugin::PluginKind::Notifier);
+    host()
+        .check_config(&notifier, r#"{"prefix": "!"}"#)
+        .unwrap();
+    let err = host()
+        .check_config(&notifier, r#"{"colour": 1}"#)
+        .unwrap_err();
+    assert!(matches!(err, PluginError::Config(_)), "{err}");
+    let data = serde_json::json!({
+        "stack_name": "payments", "agent_name": "eu-1", "cluster_name": "eu",
+        "deployment_object_id": "d1", "sequence_id": 4,
+    });
+    let sent = host()
+        .notify(&notifier, &event("deployment.failed", data.clone()), "{}")
+        .unwrap()
+        .expect("a failure is sent");
+    assert_eq!(sent.content_type, "application/json");
+    let body: serde_json::Value = serde_json::from_str(&sent.body).unwrap();
+    let text = body["text"].as_str().unwrap();
+    assert!(
+        text.contains("payments") && text.contains("eu-1") && text.contains("version 4"),
+        "{text}"
+    );
+    let dropped = host()
+        .notify(&notifier, &event("deployment.applied", data), "{}")
+        .unwrap();
+    assert!(dropped.is_none());
+}
+
+#[test]
+fn validators_and_notifiers_are_not_interchangeable() {
+    let notifier = plugin("slack_notifier");
+    let err = host()
+        .validate(&notifier, &deployment(DEPLOYMENT), "{}")
+        .unwrap_err();
+    assert!(matches!(err, PluginError::WrongKind { .. }), "{err}");
+    let validator = plugin("required_labels");
+    assert_eq!(
+        validator.kind(),
+        brokkr_policy::plugin::PluginKind::Validator
+    );
+    let err = host()
+        .notify(
+            &validator,
+            &event("deployment.failed", serde_json::json!({})),
+            "{}",
+        )
+        .unwrap_err();
+    assert!(matches!(err, PluginError::WrongKind { .. }), "{err}");
+}

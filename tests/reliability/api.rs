@@ -57,6 +57,18 @@ impl Api {
             .unwrap_or_else(|e| panic!("GET {path}: {e}"))
     }
 
+    /// A GET's body as text (for `/metrics`).
+    pub async fn text(&self, path: &str, pak: &str) -> String {
+        let response = self
+            .client
+            .get(format!("{}{path}", self.url))
+            .bearer_auth(pak)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("GET {path}: {e}"));
+        response.text().await.unwrap_or_default()
+    }
+
     /// A POST that must succeed; returns the body.
     pub async fn created(&self, path: &str, pak: &str, body: Value) -> Value {
         let answer = self.send(reqwest::Method::POST, path, pak, Some(&body), &[]);

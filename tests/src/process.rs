@@ -55,6 +55,43 @@ impl BrokerProcess {
         broker
     }
 
+    /// Another broker on the same (already initialised) database, with its own port; it prints
+    /// no admin PAK, so `admin` is empty.
+    pub async fn start_replica(database_url: &str, extra: &[(&str, &str)]) -> Self {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let mut env = vec![
+            (
+                "BROKKR__DATABASE__URL".to_string(),
+                database_url.to_string(),
+            ),
+            (
+                "BROKKR__BROKER__LISTEN_ADDR".into(),
+                format!("127.0.0.1:{port}"),
+            ),
+            ("BROKKR__LOG__LEVEL".into(), "info".into()),
+        ];
+        env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        let mut broker = Self {
+            url: format!("http://127.0.0.1:{port}"),
+            admin: String::new(),
+            env,
+            child: None,
+            log: dir.path().join("broker.log"),
+            _dir: dir,
+        };
+        drain_stdout(broker.spawn());
+        broker.wait_until_serving().await;
+        broker
+    }
+
+    /// Changes a setting for the next (re)start.
+    pub fn set(&mut self, name: &str, value: &str) {
+        self.env.retain(|(k, _)| k != name);
+        self.env.push((name.to_string(), value.to_string()));
+    }
+
     fn spawn(&mut self) -> std::process::ChildStdout {
         let log = std::fs::OpenOptions::new()
             .create(true)

@@ -64,6 +64,8 @@ pub struct PluginInfo {
     pub id: Uuid,
     pub name: String,
     pub description: Option<String>,
+    /// `validator` (judges deployment objects; can be bound) or `notifier` (shapes webhooks).
+    pub kind: String,
     /// Hex SHA-256 of the component; modules are stored and fetched by it.
     pub digest: String,
     pub size: i64,

@@ -8,6 +8,7 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::metadata::inline_metadata;
+use super::outbox::{self, AgentRef, DomainEvent};
 use super::retarget::Subject;
 use super::{App, AppError, AppResult, Guard, Requester, Work, credentials, reach};
 use crate::db::metadata::{self, Owner};
@@ -32,9 +33,11 @@ async fn register(work: &mut Work, by: Requester, body: CreateAgent) -> AppResul
     let details = json!({ "name": body.name, "cluster_name": body.cluster_name });
     work.audit(by, "agent.created", ("agent", Some(id)), details)
         .await?;
+    work.emit(DomainEvent::agent("agent.created", AgentRef::of(&row)));
     reach::refresh_agent(work, id).await?;
     let plan = plan::for_agent(&mut work.tx, id).await?;
     plan.apply(&mut work.tx).await?;
+    outbox::targeting_changed(work, &plan.gained(), &plan.lost()).await?;
     work.agents_changed(plan.affected_agents());
     let agent = row.with_metadata(metadata);
     Ok(AgentWithPak { agent, pak })
@@ -91,13 +94,14 @@ impl App {
     ) -> AppResult<Agent> {
         by.require_admin("update agents")?;
         let mut work = self.begin().await?;
-        agents::update(&mut work.tx, id, &patch)
+        let row = agents::update(&mut work.tx, id, &patch)
             .await?
             .ok_or(AppError::NotFound("agent"))?;
         let details =
             json!({ "status": patch.status.map(AgentStatus::as_str), "name": patch.name });
         work.audit(by, "agent.updated", ("agent", Some(id)), details)
             .await?;
+        work.emit(DomainEvent::agent("agent.updated", AgentRef::of(&row)));
         if patch.name.is_some() || patch.cluster_name.is_some() {
             reach::refresh_agent(&mut work, id).await?;
         }
@@ -111,9 +115,13 @@ impl App {
     pub async fn delete_agent(&self, by: Requester, id: Uuid) -> AppResult<()> {
         by.require_admin("delete agents")?;
         let mut work = self.begin().await?;
+        let row = agents::get_row_in(&mut work.tx, id)
+            .await?
+            .ok_or(AppError::NotFound("agent"))?;
         if !agents::soft_delete(&mut work.tx, id).await? {
             return Err(AppError::NotFound("agent"));
         }
+        work.emit(DomainEvent::agent("agent.deleted", AgentRef::of(&row)));
         credentials::revoke(&mut work, by.actor, Principal::Agent(id)).await?;
         work.audit(by, "agent.deleted", ("agent", Some(id)), json!({}))
             .await?;

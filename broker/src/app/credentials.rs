@@ -4,6 +4,7 @@
 use brokkr_types::Pak;
 use serde_json::json;
 
+use super::outbox::DomainEvent;
 use super::{AppResult, Work};
 use crate::auth::pak;
 use crate::db::audit::Actor;
@@ -53,6 +54,13 @@ pub(crate) async fn rotate(
     let old = paks::replace(&mut work.tx, principal, new.stored()).await?;
     work.revoked(old);
     audit_pak(work, actor, "pak.rotated", principal, &new.short).await?;
+    let (kind, _) = principal.parts();
+    let (generator, agent) = match principal {
+        Principal::Generator(id) => (Some(id), None),
+        Principal::Agent(id) => (None, Some(id)),
+        Principal::Admin => (None, None),
+    };
+    work.emit(DomainEvent::pak_rotated(kind, generator, agent));
     Ok(Some(new.pak))
 }
 

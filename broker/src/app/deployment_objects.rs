@@ -14,8 +14,9 @@ use std::sync::Arc;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
+use super::outbox::{DomainEvent, ObjectRef, StackRef};
 use super::policies::{self, Subject};
-use super::{App, AppError, AppResult, Requester};
+use super::{App, AppError, AppResult, Requester, Work};
 use crate::db::stacks::StackRow;
 use crate::db::{
     Window, assignments, deployment_objects, generators, plugins as db_plugins, stacks,
@@ -97,6 +98,26 @@ fn rejection(findings: &[PolicyFinding]) -> AppError {
     }
 }
 
+/// One `policy.violation` per finding (an enforcing rejection or a warning).
+fn emit_violations<'a>(
+    work: &mut Work,
+    stack: &StackRow,
+    findings: impl Iterator<Item = &'a PolicyFinding>,
+    object: Option<Uuid>,
+) {
+    for finding in findings {
+        let data = json!({
+            "plugin_id": finding.plugin_id,
+            "plugin_name": finding.plugin,
+            "mode": finding.mode,
+            "outcome": policies::outcome(finding),
+            "violations": finding.violations.len(),
+            "deployment_object_id": object,
+        });
+        work.emit(DomainEvent::policy_violation(StackRef::of(stack), data));
+    }
+}
+
 fn manifest_error(e: manifest::ManifestError) -> AppError {
     AppError::Invalid {
         code: e.code,
@@ -139,6 +160,8 @@ impl App {
         }
         let mut work = self.begin().await?;
         db_plugins::record_verdicts(&mut work.tx, &verdicts(&findings, stack.id, None)).await?;
+        let blocking = findings.iter().filter(|f| policies::blocks(f));
+        emit_violations(&mut work, stack, blocking, None);
         work.commit().await?;
         Err(rejection(&findings))
     }
@@ -189,6 +212,19 @@ impl App {
         }
         let found = verdicts(&findings, stack_id, Some(object.id));
         db_plugins::record_verdicts(&mut work.tx, &found).await?;
+        let reference = ObjectRef {
+            id: object.id,
+            sequence_id: object.sequence_id,
+        };
+        work.emit(DomainEvent::deployment(
+            "deployment.created",
+            StackRef::of(&stack),
+            reference,
+        ));
+        let warned = findings
+            .iter()
+            .filter(|f| f.mode == PluginMode::Warn && policies::outcome(f) != "pass");
+        emit_violations(&mut work, &stack, warned, Some(object.id));
         let details = json!({ "stack_id": stack_id, "sequence_id": object.sequence_id, "objects": checked.objects });
         let resource = ("deployment_object", Some(object.id));
         work.audit(by, "deployment_object.created", resource, details)

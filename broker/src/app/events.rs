@@ -6,8 +6,10 @@ use brokkr_types::requests::NewAgentEvent;
 use brokkr_types::resources::{AgentEvent, EventStatus, EventType, Page};
 use uuid::Uuid;
 
+use super::outbox::{AgentRef, DomainEvent, ObjectRef, StackRef};
 use super::{App, AppError, AppResult, Requester, Work};
-use crate::db::{Window, assignments, deployment_objects, events};
+use crate::db::agents::AgentRow;
+use crate::db::{Window, assignments, deployment_objects, events, stacks};
 
 /// A stored event, and whether this call stored it.
 #[derive(Debug)]
@@ -25,7 +27,7 @@ impl App {
         agent: Uuid,
         event: NewAgentEvent,
     ) -> AppResult<Recorded> {
-        self.acting_agent(by, agent).await?;
+        let reporter = self.acting_agent(by, agent).await?;
         let mut work = self.begin_unaudited().await?;
         let stack = match event.deployment_object_id {
             Some(object) => Some(reported_stack(&mut work, agent, object).await?),
@@ -34,6 +36,7 @@ impl App {
         let (stored, created) = events::record(&mut work.tx, agent, stack, &event).await?;
         if created && let (Some(object), Some(stack)) = (event.deployment_object_id, stack) {
             retire_removed_stack(&mut work, agent, &event, object, stack).await?;
+            announce_report(&mut work, &reporter, &stored, object, stack).await?;
         }
         work.commit().await?;
         Ok(Recorded {
@@ -87,6 +90,41 @@ async fn reported_stack(work: &mut Work, agent: Uuid, object: Uuid) -> AppResult
         ));
     }
     Ok(stack)
+}
+
+/// The domain event of a report: an apply that succeeded or failed, or failing health.
+async fn announce_report(
+    work: &mut Work,
+    reporter: &AgentRow,
+    report: &AgentEvent,
+    object: Uuid,
+    stack: Uuid,
+) -> AppResult<()> {
+    let kind = match (report.event_type, report.status) {
+        (EventType::Apply, EventStatus::Success) => "deployment.applied",
+        (EventType::Apply, EventStatus::Failure) => "deployment.failed",
+        (EventType::Health, EventStatus::Failure) => "agent.unhealthy",
+        _ => return Ok(()),
+    };
+    let found = stacks::names_and_owners(&mut work.tx, &[stack]).await?;
+    let Some((_, stack_name, owner)) = found.first() else {
+        return Ok(());
+    };
+    let sequence_id = deployment_objects::sequence_of_any(&mut work.tx, object)
+        .await?
+        .unwrap_or_default();
+    let stack = StackRef {
+        id: stack,
+        name: stack_name,
+        generator_id: *owner,
+    };
+    let object = ObjectRef {
+        id: object,
+        sequence_id,
+    };
+    let event = DomainEvent::report(kind, AgentRef::of(reporter), stack, object, report.id);
+    work.emit(event);
+    Ok(())
 }
 
 /// An agent that confirms it removed a deleted stack's objects (a successful prune of the

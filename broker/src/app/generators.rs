@@ -124,7 +124,9 @@ impl App {
         let mut work = self.begin().await?;
         let stack_ids = stacks::live_ids_of_generator(&mut work.tx, id).await?;
         for stack_id in &stack_ids {
-            stacks::soft_delete(&mut work.tx, *stack_id, now).await?;
+            if let Some(deleted) = stacks::soft_delete(&mut work.tx, *stack_id, now).await? {
+                super::outbox::stack_deleted(&mut work, &deleted);
+            }
             let reached = assignments::agents_of_stack(&mut work.tx, *stack_id).await?;
             work.agents_changed(reached);
         }
@@ -132,6 +134,7 @@ impl App {
             return Err(AppError::NotFound("generator"));
         }
         reach_rows::forget_generator(&mut work.tx, id).await?;
+        crate::db::webhooks::delete_of_generator(&mut work.tx, id).await?;
         credentials::revoke(&mut work, by.actor, Principal::Generator(id)).await?;
         let details = json!({ "stacks_deleted": stack_ids.len() });
         work.audit(by, "generator.deleted", ("generator", Some(id)), details)

@@ -9,12 +9,15 @@ pub mod admin;
 pub mod agents;
 pub mod auth_failures;
 pub mod credentials;
+pub mod deliveries;
 pub mod deployment_objects;
 pub mod error;
 pub mod events;
 pub mod explain;
+pub mod fan_out;
 pub mod generators;
 pub mod metadata;
+pub mod outbox;
 pub mod plugins;
 pub mod policies;
 pub mod reach;
@@ -23,6 +26,8 @@ pub mod stacks;
 pub mod target_state;
 pub mod targets;
 pub mod visibility;
+pub mod webhook_secrets;
+pub mod webhooks;
 pub mod work;
 
 use std::sync::Arc;
@@ -37,6 +42,7 @@ use crate::config::Settings;
 use crate::db::Db;
 use crate::db::audit::Actor;
 use crate::domain::Principal;
+use crate::domain::keyring::KeyRing;
 use crate::metrics::Metrics;
 use crate::targeting::Targeting;
 
@@ -53,6 +59,13 @@ impl Requester {
     pub const CLI: Self = Self {
         principal: Principal::Admin,
         actor: Actor::CLI,
+    };
+
+    /// The broker itself (background work such as re-encryption): an admin's powers, audited
+    /// as `system`.
+    pub const SYSTEM: Self = Self {
+        principal: Principal::Admin,
+        actor: Actor::SYSTEM,
     };
 
     pub fn is_admin(self) -> bool {
@@ -79,6 +92,12 @@ pub struct App {
     pub policies: Arc<policies::Policies>,
     pub metrics: Arc<Metrics>,
     pub auth_failures: Arc<auth_failures::FailureLedger>,
+    /// Seals and opens webhook secrets; `None` when no key is configured.
+    pub key_ring: Option<Arc<KeyRing>>,
+    /// Woken when this replica commits domain events (the webhook dispatcher waits on it).
+    pub outbox_wake: Arc<tokio::sync::Notify>,
+    /// Webhook subscriptions opened for sending.
+    pub webhook_targets: Arc<deliveries::Targets>,
 }
 
 impl App {
@@ -91,6 +110,11 @@ impl App {
         );
         let policies = policies::Policies::new(settings.plugins.limits())
             .map_err(|e| AppError::Internal(format!("cannot start the plugin host: {e}")))?;
+        let key_ring = settings
+            .webhooks
+            .key_ring()
+            .map_err(|e| AppError::Internal(e.to_string()))?
+            .map(Arc::new);
         Ok(Self {
             db,
             auth,
@@ -99,6 +123,9 @@ impl App {
             policies: Arc::new(policies),
             metrics: Arc::default(),
             auth_failures: Arc::default(),
+            key_ring,
+            outbox_wake: Arc::default(),
+            webhook_targets: Arc::default(),
         })
     }
 }

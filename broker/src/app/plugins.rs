@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use brokkr_policy::plugin::{PluginError, digest};
+use brokkr_policy::plugin::{PluginError, PluginKind, digest};
 use brokkr_types::plugins::{
     DryRunRequest, DryRunResult, NewBinding, PluginBinding, PluginInfo, PluginMode, PluginScope,
     PluginVerdict, TargetPolicy, UpdateBinding, UpdatePlugin,
@@ -69,11 +69,13 @@ impl App {
         let new = NewPlugin {
             name: upload.name.as_str(),
             description: upload.description.as_ref().map(|d| d.as_str()),
+            kind: plugin.kind().as_str(),
             digest: &plugin.digest,
             config: &config,
         };
         let id = store::insert(&mut work.tx, new).await?;
-        let details = json!({ "name": upload.name, "digest": plugin.digest });
+        let details =
+            json!({ "name": upload.name, "digest": plugin.digest, "kind": plugin.kind().as_str() });
         work.audit(by, "plugin.created", ("plugin", Some(id)), details)
             .await?;
         work.commit().await?;
@@ -162,7 +164,13 @@ impl App {
         id: Uuid,
         body: NewBinding,
     ) -> AppResult<PluginBinding> {
-        self.plugin(by, id).await?;
+        let plugin = self.plugin(by, id).await?;
+        if plugin.kind != PluginKind::Validator.as_str() {
+            return Err(AppError::invalid(
+                "validation_failed",
+                "only validator plugins can be bound; a notifier is named by a webhook subscription",
+            ));
+        }
         let scope = self.scope_id(body.scope, body.scope_id).await?;
         let scope_id = (body.scope != PluginScope::Global).then_some(scope);
         let mut work = self.begin().await?;

@@ -111,6 +111,17 @@ impl Policies {
         blocking(move || host.validate(&plugin, &deployment, &config)).await
     }
 
+    /// What a notifier makes of an event (`None`: drop it).
+    pub async fn notify(
+        &self,
+        plugin: Arc<Plugin>,
+        event: brokkr_policy::plugin::Event,
+        config: String,
+    ) -> Result<Option<brokkr_policy::plugin::Outgoing>, PluginError> {
+        let host = self.host.clone();
+        blocking(move || host.notify(&plugin, &event, &config)).await
+    }
+
     /// Runs `policies` over a deployment object's documents; one finding per policy.
     pub async fn judge(
         &self,

@@ -9,6 +9,7 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::metadata::inline_metadata;
+use super::outbox::{self, DomainEvent, StackRef};
 use super::retarget::{Settled, Subject};
 use super::{App, AppError, AppResult, Guard, Requester, Retargeted};
 use crate::db::metadata::{self, Owner};
@@ -61,6 +62,7 @@ impl App {
         let details = json!({ "generator_id": owner });
         work.audit(by, "stack.created", ("stack", Some(id)), details)
             .await?;
+        work.emit(DomainEvent::stack("stack.created", StackRef::of(&row)));
         self.settle(work, Subject::Stack(id), Guard::default())
             .await?;
         Ok(row.with_metadata(metadata))
@@ -96,9 +98,10 @@ impl App {
                 .await?;
         }
         let mut work = self.begin_guarded(guard).await?;
-        stacks::update(&mut work.tx, id, &patch)
+        let row = stacks::update(&mut work.tx, id, &patch)
             .await?
             .ok_or(AppError::NotFound("stack"))?;
+        work.emit(DomainEvent::stack("stack.updated", StackRef::of(&row)));
         let expression = patch
             .target_expression
             .as_ref()
@@ -122,9 +125,10 @@ impl App {
     pub async fn delete_stack(&self, by: Requester, id: Uuid) -> AppResult<()> {
         self.visible_stack(by, id).await?;
         let mut work = self.begin().await?;
-        if !stacks::soft_delete(&mut work.tx, id, Utc::now()).await? {
-            return Err(AppError::NotFound("stack"));
-        }
+        let deleted = stacks::soft_delete(&mut work.tx, id, Utc::now())
+            .await?
+            .ok_or(AppError::NotFound("stack"))?;
+        outbox::stack_deleted(&mut work, &deleted);
         let reached = assignments::agents_of_stack(&mut work.tx, id).await?;
         let details = json!({ "agents": reached.len() });
         work.audit(by, "stack.deleted", ("stack", Some(id)), details)

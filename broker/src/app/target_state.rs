@@ -12,7 +12,7 @@ use uuid::Uuid;
 use super::{App, AppError, AppResult, Requester};
 use crate::db::{agents, plugins, target_state};
 use crate::domain::{Principal, target_etag};
-use crate::metrics::{Metrics, Waiting};
+use crate::metrics::Waiting;
 use crate::targeting::View;
 
 /// The answer to a target-state request.
@@ -75,7 +75,7 @@ impl App {
                     .fragments
                     .body(&self.db, agent, &view)
                     .await?;
-                Metrics::inc(&self.metrics.target_state_full);
+                self.metrics.target_state_full.inc();
                 let etag = view.etag.clone();
                 return Ok(TargetState::Full { body, etag });
             }
@@ -86,7 +86,7 @@ impl App {
                     .is_ok()
             };
             if !woken {
-                Metrics::inc(&self.metrics.target_state_not_modified);
+                self.metrics.target_state_not_modified.inc();
                 let etag = view.etag.clone();
                 return Ok(TargetState::NotModified { etag });
             }

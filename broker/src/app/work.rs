@@ -1,15 +1,17 @@
 //! [`Work`]: one write transaction of a use case and what must happen once it commits. The
-//! change and its audit entry are written inside the transaction; other replicas are told
-//! inside it too (PostgreSQL delivers notifications on commit); this replica's hub, fragment
-//! cache and authentication cache are updated only after the commit succeeded.
+//! change, its audit entry and its domain events (the outbox) are written inside the
+//! transaction; other replicas are told inside it too (PostgreSQL delivers notifications on
+//! commit); this replica's hub, fragment cache, authentication cache and webhook dispatcher
+//! are told only after the commit succeeded.
 
 use std::collections::BTreeSet;
 
 use uuid::Uuid;
 
+use super::outbox::DomainEvent;
 use super::{App, AppError, AppResult, Requester};
 use crate::db::audit::{self, Actor, Record};
-use crate::db::{Tx, paks};
+use crate::db::{Tx, outbox, paks};
 
 /// What the commit of a [`Work`] must announce.
 #[derive(Debug, Default)]
@@ -24,6 +26,8 @@ struct Effects {
     revoked: Vec<String>,
     /// Deployment objects whose serialized entries are stale.
     stale_fragments: Vec<Uuid>,
+    /// Domain events for the outbox.
+    events: Vec<outbox::NewEvent>,
 }
 
 /// What a [`Work`] may do.
@@ -144,6 +148,14 @@ impl Work {
         self.effects.revoked.extend(short);
     }
 
+    /// Records a domain event, written to the outbox with the change; returns its id.
+    pub fn emit(&mut self, event: DomainEvent) -> Uuid {
+        let row = event.into_row();
+        let id = row.id;
+        self.effects.events.push(row);
+        id
+    }
+
     /// The serialized entry of this deployment object is stale (its stack was renamed).
     pub fn fragment_stale(&mut self, object: Uuid) {
         self.effects.stale_fragments.push(object);
@@ -154,7 +166,13 @@ impl Work {
         if self.mode == Mode::DryRun {
             return Err(AppError::Internal("a dry run cannot be committed".into()));
         }
-        let effects = std::mem::take(&mut self.effects);
+        let mut effects = std::mem::take(&mut self.effects);
+        let events = std::mem::take(&mut effects.events);
+        let emitted = !events.is_empty();
+        if emitted {
+            outbox::append(&mut self.tx, &events).await?;
+            outbox::notify(&mut self.tx).await?;
+        }
         let targeting = &self.app.targeting;
         for short in &effects.revoked {
             paks::notify_invalidation(&mut self.tx, short).await?;
@@ -171,6 +189,9 @@ impl Work {
                 .await?;
         }
         self.tx.commit().await?;
+        if emitted {
+            self.app.outbox_wake.notify_one();
+        }
         Self::after_commit(&self.app, effects).await;
         Ok(())
     }

@@ -34,6 +34,14 @@ impl AgentRow {
         self.id
     }
 
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn cluster_name(&self) -> &str {
+        &self.cluster_name
+    }
+
     pub fn status(&self) -> AgentStatus {
         AgentStatus::parse(&self.status).unwrap_or(AgentStatus::Inactive)
     }
@@ -53,6 +61,24 @@ impl AgentRow {
             updated_at: self.updated_at,
         }
     }
+}
+
+/// `(id, name)` of the given agents, deleted or not.
+pub async fn names(tx: &mut Tx, ids: &[Uuid]) -> StoreResult<Vec<(Uuid, String)>> {
+    let mut found = Vec::with_capacity(ids.len());
+    for chunk in ids.chunks(1000) {
+        let rows: Vec<(Uuid, String)> = with_tx!(tx, conn => {
+            let mut b = sqlx::QueryBuilder::new("SELECT id, name FROM agents WHERE id IN (");
+            let mut list = b.separated(", ");
+            for id in chunk {
+                list.push_bind(*id);
+            }
+            b.push(")");
+            b.build_query_as().fetch_all(conn).await
+        })?;
+        found.extend(rows);
+    }
+    Ok(found)
 }
 
 fn name_taken(err: sqlx::Error, name: &str) -> StoreError {

@@ -66,6 +66,13 @@ pub fn checksum(yaml: &str) -> String {
     hex::encode(Sha256::digest(yaml.as_bytes()))
 }
 
+/// A deployment object's id and number.
+#[derive(Debug, Clone, Copy)]
+pub struct DeploymentObjectRef {
+    pub id: Uuid,
+    pub sequence_id: i64,
+}
+
 /// Appends the next deployment object of a live stack; `None` when the stack is gone.
 pub async fn append(
     tx: &mut Tx,
@@ -134,6 +141,12 @@ pub async fn is_deletion_marker(tx: &mut Tx, id: Uuid) -> StoreResult<bool> {
 /// The stack of a deployment object, live or deleted.
 pub async fn stack_of_any(tx: &mut Tx, id: Uuid) -> StoreResult<Option<Uuid>> {
     const SQL: &str = "SELECT stack_id FROM deployment_objects WHERE id = $1";
+    Ok(with_tx!(tx, conn => sqlx::query_scalar(SQL).bind(id).fetch_optional(conn).await)?)
+}
+
+/// A deployment object's number, deleted or not.
+pub async fn sequence_of_any(tx: &mut Tx, id: Uuid) -> StoreResult<Option<i64>> {
+    const SQL: &str = "SELECT sequence_id FROM deployment_objects WHERE id = $1";
     Ok(with_tx!(tx, conn => sqlx::query_scalar(SQL).bind(id).fetch_optional(conn).await)?)
 }
 

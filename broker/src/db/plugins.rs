@@ -28,6 +28,7 @@ struct PluginRow {
     id: Uuid,
     name: String,
     description: Option<String>,
+    kind: String,
     digest: String,
     size: i64,
     config: String,
@@ -41,6 +42,7 @@ impl PluginRow {
             id: self.id,
             name: self.name,
             description: self.description,
+            kind: self.kind,
             digest: self.digest,
             size: self.size,
             config: serde_json::from_str(&self.config).unwrap_or(serde_json::Value::Null),
@@ -53,7 +55,7 @@ impl PluginRow {
 
 macro_rules! plugin_select {
     () => {
-        "SELECT p.id, p.name, p.description, p.digest, m.size, p.config, p.created_at, p.updated_at \
+        "SELECT p.id, p.name, p.description, p.kind, p.digest, m.size, p.config, p.created_at, p.updated_at \
          FROM plugins p JOIN plugin_modules m ON m.digest = p.digest WHERE p.deleted_at IS NULL"
     };
 }
@@ -63,13 +65,14 @@ macro_rules! plugin_select {
 pub struct NewPlugin<'a> {
     pub name: &'a str,
     pub description: Option<&'a str>,
+    pub kind: &'a str,
     pub digest: &'a str,
     pub config: &'a str,
 }
 
 pub async fn insert(tx: &mut Tx, new: NewPlugin<'_>) -> StoreResult<Uuid> {
-    const SQL: &str = "INSERT INTO plugins (id, name, description, digest, config, created_at, updated_at) \
-                       VALUES ($1, $2, $3, $4, $5, $6, $6)";
+    const SQL: &str = "INSERT INTO plugins (id, name, description, kind, digest, config, created_at, updated_at) \
+                       VALUES ($1, $2, $3, $7, $4, $5, $6, $6)";
     let id = Uuid::new_v4();
     with_tx!(tx, conn => sqlx::query(SQL)
         .bind(id)
@@ -78,6 +81,7 @@ pub async fn insert(tx: &mut Tx, new: NewPlugin<'_>) -> StoreResult<Uuid> {
         .bind(new.digest)
         .bind(new.config)
         .bind(Utc::now())
+        .bind(new.kind)
         .execute(conn)
         .await
         .map(|_| ()))

@@ -72,6 +72,13 @@ pub async fn contains(db: &Db, generator: Uuid, agent: Uuid) -> StoreResult<bool
     Ok(n > 0)
 }
 
+/// [`contains`] inside a transaction.
+pub async fn contains_in(tx: &mut Tx, generator: Uuid, agent: Uuid) -> StoreResult<bool> {
+    const SQL: &str = "SELECT COUNT(*) FROM reach WHERE generator_id = $1 AND agent_id = $2";
+    let n: i64 = with_tx!(tx, conn => sqlx::query_scalar(SQL).bind(generator).bind(agent).fetch_one(conn).await)?;
+    Ok(n > 0)
+}
+
 /// How many live agents `generator` reaches.
 pub async fn count_of(db: &Db, generator: Uuid) -> StoreResult<u64> {
     const SQL: &str = "SELECT COUNT(*) FROM reach r JOIN agents a ON a.id = r.agent_id \

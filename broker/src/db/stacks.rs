@@ -28,6 +28,10 @@ pub struct StackRow {
 }
 
 impl StackRow {
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
     pub fn with_metadata(self, metadata: Metadata) -> Stack {
         Stack {
             id: self.id,
@@ -188,16 +192,50 @@ pub async fn live_ids_of_generator(tx: &mut Tx, generator_id: Uuid) -> StoreResu
     Ok(with_tx!(tx, conn => sqlx::query_scalar(SQL).bind(generator_id).fetch_all(conn).await)?)
 }
 
-/// Soft-deletes a stack and its deployment objects and appends the deletion marker.
-/// Returns false when the stack was already gone.
-pub async fn soft_delete(tx: &mut Tx, id: Uuid, now: DateTime<Utc>) -> StoreResult<bool> {
-    if get_row_in(tx, id).await?.is_none() {
-        return Ok(false);
+/// `(id, name, generator)` of the given stacks, deleted or not.
+pub async fn names_and_owners(tx: &mut Tx, ids: &[Uuid]) -> StoreResult<Vec<(Uuid, String, Uuid)>> {
+    let mut found = Vec::with_capacity(ids.len());
+    for chunk in ids.chunks(1000) {
+        let rows: Vec<(Uuid, String, Uuid)> = with_tx!(tx, conn => {
+            let mut b = sqlx::QueryBuilder::new("SELECT id, name, generator_id FROM stacks WHERE id IN (");
+            let mut list = b.separated(", ");
+            for id in chunk {
+                list.push_bind(*id);
+            }
+            b.push(")");
+            b.build_query_as().fetch_all(conn).await
+        })?;
+        found.extend(rows);
     }
+    Ok(found)
+}
+
+/// A deleted stack and the deletion marker appended to it.
+#[derive(Debug)]
+pub struct Deleted {
+    pub stack: StackRow,
+    pub marker: Option<deployment_objects::DeploymentObjectRef>,
+}
+
+/// Soft-deletes a stack and its deployment objects and appends the deletion marker; `None`
+/// when the stack was already gone.
+pub async fn soft_delete(
+    tx: &mut Tx,
+    id: Uuid,
+    now: DateTime<Utc>,
+) -> StoreResult<Option<Deleted>> {
+    let Some(stack) = get_row_in(tx, id).await? else {
+        return Ok(None);
+    };
     deployment_objects::soft_delete_all_of_stack(tx, id, now).await?;
-    deployment_objects::append(tx, id, "", true).await?;
+    let marker = deployment_objects::append(tx, id, "", true)
+        .await?
+        .map(|o| deployment_objects::DeploymentObjectRef {
+            id: o.id,
+            sequence_id: o.sequence_id,
+        });
     const SQL: &str =
         "UPDATE stacks SET deleted_at = $2, updated_at = $2 WHERE id = $1 AND deleted_at IS NULL";
     let done = with_tx!(tx, conn => sqlx::query(SQL).bind(id).bind(now).execute(conn).await.map(|r| r.rows_affected()))?;
-    Ok(done == 1)
+    Ok((done == 1).then_some(Deleted { stack, marker }))
 }

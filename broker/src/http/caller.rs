@@ -12,7 +12,6 @@ use super::error::ApiError;
 use crate::app::Requester;
 use crate::auth::cache::AuthError;
 use crate::auth::{Principal, Role, pak, throttle};
-use crate::metrics::Metrics;
 use crate::state::AppState;
 
 /// An authenticated caller whose role is one of `R::ALLOWED` (403 otherwise). Roles are
@@ -102,7 +101,7 @@ impl<R: RoleSet> FromRequestParts<AppState> for Caller<R> {
 
 /// Counts a bad PAK against its client: 401, or 429 once the client is over its limit.
 fn refuse(state: &AppState, parts: &Parts, presented: Option<&str>, error: AuthError) -> ApiError {
-    Metrics::inc(&state.app.metrics.auth_failures);
+    state.app.metrics.auth_failures.inc();
     let client = parts
         .extensions
         .get::<ConnectInfo<SocketAddr>>()

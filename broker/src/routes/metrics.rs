@@ -1,6 +1,4 @@
-//! `GET /metrics` (admin): the broker's Prometheus metrics.
-
-use std::sync::atomic::{AtomicU64, Ordering};
+//! `GET /metrics` (admin): the broker's Prometheus metrics, in the OpenMetrics text format.
 
 use axum::extract::State;
 use axum::http::header;
@@ -9,8 +7,12 @@ use axum::response::IntoResponse;
 use crate::http::caller::{AdminOnly, Caller};
 use crate::state::AppState;
 
+/// The content type of the OpenMetrics text format.
+const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
 #[utoipa::path(get, path = "/metrics", tag = "health",
-    responses((status = 200, description = "Prometheus text format", content_type = "text/plain"),
+    responses((status = 200, description = "Prometheus metrics (OpenMetrics text format)",
+               content_type = "application/openmetrics-text"),
                (status = "4XX", body = brokkr_types::Problem)))]
 pub async fn metrics(
     State(state): State<AppState>,
@@ -18,45 +20,9 @@ pub async fn metrics(
 ) -> impl IntoResponse {
     let app = &state.app;
     let m = &app.metrics;
-    let counter = |v: &AtomicU64| v.load(Ordering::Relaxed) as i64;
-    let rows: [(&str, &str, &str, i64); 6] = [
-        (
-            "brokkr_auth_failures_total",
-            "counter",
-            "Requests refused for a missing or invalid PAK.",
-            counter(&m.auth_failures),
-        ),
-        (
-            "brokkr_target_state_responses_total",
-            "counter",
-            "Target-state answers with a body.",
-            counter(&m.target_state_full),
-        ),
-        (
-            "brokkr_target_state_not_modified_total",
-            "counter",
-            "Target-state answers 304 Not Modified.",
-            counter(&m.target_state_not_modified),
-        ),
-        (
-            "brokkr_target_state_waiting",
-            "gauge",
-            "Long polls waiting for a change.",
-            m.long_polls_waiting.load(Ordering::Relaxed),
-        ),
-        (
-            "brokkr_target_state_views",
-            "gauge",
-            "Agents whose target-state view is in memory.",
-            app.targeting.hub.len() as i64,
-        ),
-        (
-            "brokkr_auth_cache_entries",
-            "gauge",
-            "PAK checks held in the cache.",
-            app.auth.entries() as i64,
-        ),
-    ];
-    let body = brokkr_types::prometheus::render(&rows);
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body)
+    m.target_state_views
+        .set(i64::try_from(app.targeting.hub.len()).unwrap_or(i64::MAX));
+    m.auth_cache_entries
+        .set(i64::try_from(app.auth.entries()).unwrap_or(i64::MAX));
+    ([(header::CONTENT_TYPE, OPENMETRICS)], m.encode())
 }

@@ -14,6 +14,7 @@ pub mod stacks;
 pub mod target_state;
 pub mod targeting;
 pub mod targets;
+pub mod webhooks;
 pub mod whoami;
 
 use std::sync::Arc;
@@ -117,6 +118,13 @@ fn api(upload_limit: usize) -> OpenApiRouter<AppState> {
         .routes(routes!(admin::reload))
         .routes(routes!(admin::audit_logs))
         .routes(routes!(metrics::metrics))
+        .routes(routes!(webhooks::event_types))
+        .routes(routes!(webhooks::create, webhooks::list))
+        .routes(routes!(webhooks::get, webhooks::update, webhooks::delete))
+        .routes(routes!(webhooks::rotate_secret))
+        .routes(routes!(webhooks::test))
+        .routes(routes!(webhooks::deliveries))
+        .routes(routes!(webhooks::redeliver))
 }
 
 /// The OpenAPI document generated from the handlers, as served.

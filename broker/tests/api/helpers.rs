@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use brokkr_broker::config::Settings;
+use brokkr_broker::config::{EncryptionKeySetting, Settings};
 use brokkr_broker::startup::Application;
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
 use serde_json::{Value, json};
@@ -52,6 +52,9 @@ pub struct TestApp {
     pub database_url: String,
     pub client: reqwest::Client,
     _dir: Option<tempfile::TempDir>,
+    /// Dropped with the `TestApp`: the broker shuts down.
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    served: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
 }
 
 /// The PostgreSQL server tests create their databases on.
@@ -98,7 +101,24 @@ pub fn settings_for(database_url: &str) -> Settings {
     settings.broker.listen_addr = "127.0.0.1:0".into();
     // The matrix presents hundreds of bad PAKs from one address; throttling has its own test.
     settings.broker.auth_failures_per_minute = 0;
+    // Webhooks: a key ring, receivers on this machine, quick retries.
+    settings.webhooks.encryption_keys = vec![test_key("test-key")];
+    settings.webhooks.allowed_cidrs = vec!["127.0.0.0/8".into()];
+    settings.webhooks.retry_base_ms = 50;
+    settings.webhooks.retry_max_seconds = 2;
     settings
+}
+
+/// A webhook encryption key with a fixed id, active (its material derives from the id).
+pub fn test_key(id: &str) -> EncryptionKeySetting {
+    use base64::Engine as _;
+    use sha2::Digest as _;
+    let material = sha2::Sha256::digest(id.as_bytes());
+    EncryptionKeySetting {
+        id: id.to_string(),
+        key: base64::engine::general_purpose::STANDARD.encode(material),
+        active: true,
+    }
 }
 
 /// Starts a broker on a fresh database.
@@ -119,7 +139,10 @@ pub async fn spawn_app_with(settings: Settings, dir: Option<tempfile::TempDir>) 
         .map(|p| p.expose().to_string())
         .unwrap_or_default();
     let address = format!("http://{}", app.local_addr().unwrap());
-    tokio::spawn(app.run_until(std::future::pending()));
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let served = tokio::spawn(app.run_until(async move {
+        let _ = stopped.await;
+    }));
     TestApp {
         address,
         admin,
@@ -129,6 +152,8 @@ pub async fn spawn_app_with(settings: Settings, dir: Option<tempfile::TempDir>) 
             .build()
             .unwrap(),
         _dir: dir,
+        stop: Some(stop),
+        served: Some(served),
     }
 }
 
@@ -297,11 +322,15 @@ impl TestApp {
         ids
     }
 
-    /// The same database served by a new broker whose settings `configure` changed (this one
-    /// keeps running; the database's folder moves to the new one).
+    /// The same database served by a new broker whose settings `configure` changed; this one
+    /// stops (the database's folder moves to the new one).
     pub async fn respawn(mut self, configure: impl FnOnce(&mut Settings)) -> TestApp {
         let mut settings = settings_for(&self.database_url);
         configure(&mut settings);
+        self.stop.take();
+        if let Some(served) = self.served.take() {
+            let _ = served.await;
+        }
         spawn_app_with(settings, self._dir.take())
             .await
             .with_admin(&self.admin)
@@ -326,6 +355,26 @@ pub fn id_of(value: &Value) -> Uuid {
         .as_str()
         .and_then(|s| Uuid::parse_str(s).ok())
         .unwrap_or_else(|| panic!("no id in {value}"))
+}
+
+/// Polls `probe` until it yields a value (at most 30 s): for state the broker reaches in the
+/// background, such as deliveries.
+pub async fn eventually<T, F, Fut>(what: &str, mut probe: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(found) = probe().await {
+            return found;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 /// Asserts the status and returns the JSON body.
@@ -398,10 +447,16 @@ pub const CONFIG_MAP: &str = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name
 
 /// Runs `brokkr-broker <args>` on a database; returns (success, stdout, stderr).
 pub fn cli(database_url: &str, args: &[&str]) -> (bool, String, String) {
+    cli_with(database_url, args, &[])
+}
+
+/// [`cli`] with more environment variables.
+pub fn cli_with(database_url: &str, args: &[&str], env: &[(&str, &str)]) -> (bool, String, String) {
     let output = std::process::Command::new(env!("CARGO_BIN_EXE_brokkr-broker"))
         .args(args)
         .env("BROKKR__DATABASE__URL", database_url)
         .env("BROKKR__LOG__LEVEL", "warn")
+        .envs(env.iter().copied())
         .output()
         .expect("brokkr-broker runs");
     let stdout = String::from_utf8_lossy(&output.stdout).to_string();
@@ -411,7 +466,12 @@ pub fn cli(database_url: &str, args: &[&str]) -> (bool, String, String) {
 
 /// Runs `brokkr-broker <args>` on a database, asserting success; returns stdout.
 pub fn run_cli(database_url: &str, args: &[&str]) -> String {
-    let (ok, stdout, stderr) = cli(database_url, args);
+    run_cli_with(database_url, args, &[])
+}
+
+/// [`run_cli`] with more environment variables.
+pub fn run_cli_with(database_url: &str, args: &[&str], env: &[(&str, &str)]) -> String {
+    let (ok, stdout, stderr) = cli_with(database_url, args, env);
     assert!(ok, "brokkr-broker {args:?} failed: {stderr}");
     stdout
 }

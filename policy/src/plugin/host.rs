@@ -10,7 +10,9 @@ use wasmtime::component::{Component, Linker};
 use wasmtime::{Engine, Store, Trap};
 
 use super::bindings::{Validator, ValidatorPre};
+use super::bindings_v2::{Validator as ValidatorV2, ValidatorPre as ValidatorV2Pre};
 use super::engine::{self, Limits, Ticker};
+use super::notifier_bindings::{Notifier, NotifierPre};
 use super::state::CallState;
 use super::{Deployment, Violation, digest};
 
@@ -21,8 +23,15 @@ pub enum PluginError {
     NotAComponent(String),
     #[error("the component imports something the host does not provide: {0}")]
     UnknownImport(String),
-    #[error("the component does not implement brokkr:plugin/validator@0.1.0: {0}")]
+    #[error(
+        "the component is neither a validator (brokkr:plugin/validator@0.1.0 or @0.2.0) nor a notifier (brokkr:plugin/notifier@0.2.0): {0}"
+    )]
     WrongInterface(String),
+    #[error("the plugin is a {actual}, not a {wanted}")]
+    WrongKind {
+        wanted: PluginKind,
+        actual: PluginKind,
+    },
     #[error("the plugin rejected its configuration: {0}")]
     Config(String),
     #[error("the plugin ran out of fuel ({0} units)")]
@@ -41,16 +50,73 @@ pub enum PluginError {
     Host(String),
 }
 
+/// The world a plugin implements.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PluginKind {
+    /// Judges deployment objects (`validate`).
+    Validator,
+    /// Shapes or drops outgoing webhooks (`notify`).
+    Notifier,
+}
+
+impl PluginKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Validator => "validator",
+            Self::Notifier => "notifier",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "validator" => Some(Self::Validator),
+            "notifier" => Some(Self::Notifier),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for PluginKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A component linked against the host for the world it implements.
+enum Linked {
+    Validator(ValidatorPre<CallState>),
+    ValidatorV2(ValidatorV2Pre<CallState>),
+    Notifier(NotifierPre<CallState>),
+}
+
+/// An instance of a [`Linked`] component in its own store.
+pub(super) enum Instance {
+    Validator(Validator),
+    ValidatorV2(ValidatorV2),
+    Notifier(Notifier),
+}
+
 /// A loaded plugin: its digest and the component linked against the host, ready to instantiate.
 pub struct Plugin {
     pub digest: String,
-    pre: ValidatorPre<CallState>,
+    linked: Linked,
+}
+
+impl Plugin {
+    /// The world this plugin implements.
+    pub fn kind(&self) -> PluginKind {
+        match self.linked {
+            Linked::Validator(_) | Linked::ValidatorV2(_) => PluginKind::Validator,
+            Linked::Notifier(_) => PluginKind::Notifier,
+        }
+    }
 }
 
 impl std::fmt::Debug for Plugin {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Plugin")
             .field("digest", &self.digest)
+            .field("kind", &self.kind())
             .finish_non_exhaustive()
     }
 }
@@ -129,11 +195,10 @@ impl PluginHost {
             .linker
             .instantiate_pre(&component)
             .map_err(|e| PluginError::UnknownImport(reason(&e)))?;
-        let pre =
-            ValidatorPre::new(instance_pre).map_err(|e| PluginError::WrongInterface(reason(&e)))?;
+        let linked = link(instance_pre)?;
         let plugin = Arc::new(Plugin {
             digest: digest.clone(),
-            pre,
+            linked,
         });
         if let Ok(mut loaded) = self.loaded.lock() {
             loaded.insert(digest, plugin.clone());
@@ -158,17 +223,22 @@ impl PluginHost {
         Ok(store)
     }
 
-    fn instantiate(&self, plugin: &Plugin) -> Result<(Store<CallState>, Validator), PluginError> {
+    pub(super) fn instantiate(
+        &self,
+        plugin: &Plugin,
+    ) -> Result<(Store<CallState>, Instance), PluginError> {
         let mut store = self.store()?;
-        let instance = plugin
-            .pre
-            .instantiate(&mut store)
-            .map_err(|e| self.classify(&e, &store))?;
+        let instance = match &plugin.linked {
+            Linked::Validator(pre) => pre.instantiate(&mut store).map(Instance::Validator),
+            Linked::ValidatorV2(pre) => pre.instantiate(&mut store).map(Instance::ValidatorV2),
+            Linked::Notifier(pre) => pre.instantiate(&mut store).map(Instance::Notifier),
+        }
+        .map_err(|e| self.classify(&e, &store))?;
         Ok((store, instance))
     }
 
     /// Names a failed call: fuel, time, memory, or another trap.
-    fn classify(&self, err: &wasmtime::Error, store: &Store<CallState>) -> PluginError {
+    pub(super) fn classify(&self, err: &wasmtime::Error, store: &Store<CallState>) -> PluginError {
         match err.downcast_ref::<Trap>() {
             Some(Trap::OutOfFuel) => PluginError::Fuel(self.limits.fuel),
             Some(Trap::Interrupt) => PluginError::Timeout(self.limits.timeout),
@@ -195,9 +265,12 @@ impl PluginHost {
     /// Asks the plugin whether `config` suits it.
     pub fn check_config(&self, plugin: &Plugin, config: &str) -> Result<(), PluginError> {
         let (mut store, instance) = self.instantiate(plugin)?;
-        let verdict = instance
-            .call_check_config(&mut store, config)
-            .map_err(|e| self.classify(&e, &store))?;
+        let verdict = match &instance {
+            Instance::Validator(v) => v.call_check_config(&mut store, config),
+            Instance::ValidatorV2(v) => v.call_check_config(&mut store, config),
+            Instance::Notifier(n) => n.call_check_config(&mut store, config),
+        }
+        .map_err(|e| self.classify(&e, &store))?;
         verdict.map_err(PluginError::Config)
     }
 
@@ -209,9 +282,17 @@ impl PluginHost {
         config: &str,
     ) -> Result<Vec<Violation>, PluginError> {
         let (mut store, instance) = self.instantiate(plugin)?;
-        let verdict = instance
-            .call_validate(&mut store, deployment, config)
-            .map_err(|e| self.classify(&e, &store))?;
+        let verdict = match &instance {
+            Instance::Validator(v) => v.call_validate(&mut store, deployment, config),
+            Instance::ValidatorV2(v) => v.call_validate(&mut store, deployment, config),
+            Instance::Notifier(_) => {
+                return Err(PluginError::WrongKind {
+                    wanted: PluginKind::Validator,
+                    actual: PluginKind::Notifier,
+                });
+            }
+        }
+        .map_err(|e| self.classify(&e, &store))?;
         let violations =
             verdict.map_err(|message| PluginError::Guest(message.chars().take(1000).collect()))?;
         let size: usize = violations
@@ -228,5 +309,21 @@ impl PluginHost {
             return Err(PluginError::Output(size, self.limits.max_output_bytes));
         }
         Ok(violations)
+    }
+}
+
+/// Links a component for the first world it implements: validator 0.1.0, validator 0.2.0,
+/// notifier 0.2.0.
+fn link(instance_pre: wasmtime::component::InstancePre<CallState>) -> Result<Linked, PluginError> {
+    let first = match ValidatorPre::new(instance_pre.clone()) {
+        Ok(pre) => return Ok(Linked::Validator(pre)),
+        Err(e) => reason(&e),
+    };
+    if let Ok(pre) = ValidatorV2Pre::new(instance_pre.clone()) {
+        return Ok(Linked::ValidatorV2(pre));
+    }
+    match NotifierPre::new(instance_pre) {
+        Ok(pre) => Ok(Linked::Notifier(pre)),
+        Err(_) => Err(PluginError::WrongInterface(first)),
     }
 }

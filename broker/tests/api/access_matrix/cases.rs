@@ -405,5 +405,69 @@ pub(super) fn cases() -> Vec<Case> {
             none,
             [200, 403, 403, 200, 200],
         ),
+        // Webhooks: an admin manages every subscription, a generator its own.
+        case(
+            M::GET,
+            |_| "/api/v1/webhooks/event-types".into(),
+            none,
+            [200, 200, 200, 403, 403],
+        ),
+        case(
+            M::POST,
+            |_| "/api/v1/webhooks".into(),
+            |_| {
+                let name = format!("h-{}", Uuid::new_v4().simple());
+                Some(json!({ "name": name, "url": "http://127.0.0.1:9/h", "event_types": ["*"] }))
+            },
+            [201, 201, 201, 403, 403],
+        ),
+        case(
+            M::GET,
+            |_| "/api/v1/webhooks".into(),
+            none,
+            [200, 200, 200, 403, 403],
+        ),
+        case(
+            M::GET,
+            |w| format!("/api/v1/webhooks/{}", w.webhook.0),
+            none,
+            [200, 200, 404, 403, 403],
+        ),
+        case(
+            M::PATCH,
+            |w| format!("/api/v1/webhooks/{}", w.webhook.0),
+            |_| Some(json!({ "enabled": false })),
+            [200, 200, 404, 403, 403],
+        ),
+        case(
+            M::DELETE,
+            |w| format!("/api/v1/webhooks/{}", w.webhook.0),
+            none,
+            [204, 204, 404, 403, 403],
+        ),
+        case(
+            M::POST,
+            |w| format!("/api/v1/webhooks/{}/rotate-secret", w.webhook.0),
+            none,
+            [200, 200, 404, 403, 403],
+        ),
+        case(
+            M::POST,
+            |w| format!("/api/v1/webhooks/{}/test", w.webhook.0),
+            none,
+            [202, 202, 404, 403, 403],
+        ),
+        case(
+            M::GET,
+            |w| format!("/api/v1/webhooks/{}/deliveries", w.webhook.0),
+            none,
+            [200, 200, 404, 403, 403],
+        ),
+        case(
+            M::POST,
+            |w| format!("/api/v1/webhook-deliveries/{}/redeliver", w.webhook.1),
+            none,
+            [202, 202, 404, 403, 403],
+        ),
     ]
 }

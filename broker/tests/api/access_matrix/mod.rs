@@ -28,6 +28,8 @@ struct World {
     deleted: String,
     /// A plugin, one of its bindings, and its digest.
     plugin: (Uuid, Uuid, String),
+    /// A's webhook subscription and one of its deliveries.
+    webhook: (Uuid, Uuid),
     /// Ids and names of agents A must never learn of (Y, Z), and B (those and X).
     foreign_to_a: Vec<String>,
     foreign_to_b: Vec<String>,
@@ -59,6 +61,13 @@ async fn world(app: &TestApp) -> World {
         .await;
     let (y, agent_y) = app.create_agent(&format!("y-{tag}"), json!({})).await;
     let (z, agent_z) = app.create_agent(&format!("z-{tag}"), json!({})).await;
+    let receiver = crate::receiver::Receiver::start().await;
+    let hook = json!({ "name": "hook", "url": receiver.url, "event_types": ["webhook.test"] });
+    let hook = id_of(
+        &expect_json(app.post("/api/v1/webhooks", &gen_a.1, hook).await, 201).await["webhook"],
+    );
+    let test = format!("/api/v1/webhooks/{hook}/test");
+    expect_json(app.post(&test, &gen_a.1, json!({})).await, 202).await;
     let stack_body = json!({ "name": "sa", "labels": ["prod"], "annotations": { "region": "us" } });
     let stack_a = app.create_stack(&gen_a.1, stack_body).await;
     let stack_a2 = app.create_stack(&gen_a.1, json!({ "name": "sa2" })).await;
@@ -107,6 +116,14 @@ async fn world(app: &TestApp) -> World {
         id_of(&binding),
         uploaded["digest"].as_str().unwrap().to_string(),
     );
+    let deliveries = format!("/api/v1/webhooks/{hook}/deliveries");
+    let delivery = eventually("a delivery of A's webhook", || async {
+        let page = expect_json(app.get(&deliveries, &app.admin).await, 200).await;
+        page["items"]
+            .as_array()
+            .and_then(|items| items.first().map(id_of))
+    })
+    .await;
     World {
         gen_a,
         gen_b,
@@ -118,6 +135,7 @@ async fn world(app: &TestApp) -> World {
         rotated,
         deleted,
         plugin,
+        webhook: (hook, delivery),
         foreign_to_a,
         foreign_to_b,
     }
@@ -299,6 +317,8 @@ both_backends!(every_documented_route_is_in_the_matrix, |app| {
 /// Turns a concrete path back into its template (`/api/v1/agents/{id}/targets/{stack_id}`).
 fn normalise(path: &str, w: &World) -> String {
     path.replace(&w.plugin.1.to_string(), "{binding_id}")
+        .replace(&w.webhook.0.to_string(), "{id}")
+        .replace(&w.webhook.1.to_string(), "{id}")
         .replace(&w.plugin.0.to_string(), "{id}")
         .replace(&w.plugin.2, "{digest}")
         .replace(&w.agent_x.0.to_string(), "{id}")
