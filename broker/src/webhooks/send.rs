@@ -92,10 +92,13 @@ fn classify(status: u16, after: Option<Duration>) -> Ending {
     }
 }
 
-/// A transport error: refused addresses are dead, the rest worth retrying.
-fn transport(err: &reqwest::Error, timeout: Duration) -> Ending {
+/// A transport error: refused addresses are dead, the rest worth retrying. The URL is left out
+/// of the reason (its query string is a secret).
+fn transport(err: reqwest::Error, timeout: Duration) -> Ending {
+    let timed_out = err.is_timeout();
+    let err = err.without_url();
     let mut chain = Vec::new();
-    let mut source: Option<&dyn std::error::Error> = Some(err);
+    let mut source: Option<&dyn std::error::Error> = Some(&err);
     while let Some(cause) = source {
         chain.push(cause.to_string());
         source = cause.source();
@@ -105,7 +108,7 @@ fn transport(err: &reqwest::Error, timeout: Duration) -> Ending {
             error: refused.clone(),
         };
     }
-    let error = if err.is_timeout() {
+    let error = if timed_out {
         format!("no answer within {} s", timeout.as_secs())
     } else {
         chain.join(": ")
@@ -210,7 +213,7 @@ async fn run(
             drain(response).await;
             (Some(status), classify(status, after))
         }
-        Err(err) => (None, transport(&err, target.timeout)),
+        Err(err) => (None, transport(err, target.timeout)),
     }
 }
 

@@ -1,5 +1,5 @@
-//! Secrets never reach the logs: the real binary at `trace` level handles PAKs and a Secret
-//! manifest, and neither appears in what it writes to stderr.
+//! Secrets never reach the logs: the real binary at `trace` level handles PAKs, a Secret
+//! manifest and webhook secrets, and none appears in what it writes to stderr.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
@@ -23,6 +23,11 @@ fn serve(database_url: &str) -> Served {
         .env("BROKKR__DATABASE__URL", database_url)
         .env("BROKKR__LOG__LEVEL", "trace")
         .env("BROKKR__LOG__FORMAT", "json")
+        .env(
+            "BROKKR__WEBHOOKS__ENCRYPTION_KEYS",
+            format!("logs:{}:active", test_key("logs").key),
+        )
+        .env("BROKKR__WEBHOOKS__ALLOWED_CIDRS", "127.0.0.0/8")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -60,6 +65,62 @@ fn serve(database_url: &str) -> Served {
         address,
         stderr,
     }
+}
+
+/// Makes a subscription whose delivery fails (nothing listens on port 9) and waits for the
+/// failure; returns what must never be logged: its signing secret, URL query value, header
+/// value and the encryption key.
+async fn webhook_secrets(client: &reqwest::Client, served: &Served) -> Vec<String> {
+    let body = json!({
+        "name": "h",
+        "url": "http://127.0.0.1:9/hook?token=query-value-s3cret",
+        "event_types": ["webhook.test"],
+        "headers": { "x-token": "header-value-s3cret" },
+        "max_attempts": 1,
+    });
+    let url = |path: &str| format!("{}{path}", served.address);
+    let created: serde_json::Value = client
+        .post(url("/api/v1/webhooks"))
+        .bearer_auth(&served.admin)
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = created["webhook"]["id"].as_str().unwrap().to_string();
+    client
+        .post(url(&format!("/api/v1/webhooks/{id}/test")))
+        .bearer_auth(&served.admin)
+        .send()
+        .await
+        .unwrap();
+    let deliveries = url(&format!("/api/v1/webhooks/{id}/deliveries?status=dead"));
+    let dead = eventually("the failed delivery", || async {
+        let page: serde_json::Value = client
+            .get(&deliveries)
+            .bearer_auth(&served.admin)
+            .send()
+            .await
+            .ok()?
+            .json()
+            .await
+            .ok()?;
+        page["items"].as_array()?.first().cloned()
+    })
+    .await;
+    assert!(
+        !dead.to_string().contains("query-value"),
+        "the URL's query leaked into the delivery log: {dead}"
+    );
+    let secret = created["secret"].as_str().unwrap();
+    vec![
+        secret["whsec_".len()..].to_string(),
+        "query-value-s3cret".into(),
+        "header-value-s3cret".into(),
+        test_key("logs").key,
+    ]
 }
 
 #[tokio::test]
@@ -108,9 +169,16 @@ async fn check_logs(mut served: Served) {
             .await
             .unwrap();
     }
+    let hidden = webhook_secrets(&client, &served).await;
     served.child.kill().unwrap();
     served.child.wait().unwrap();
     let logs = served.stderr.lock().unwrap().clone();
+    for secret in hidden {
+        assert!(
+            !logs.contains(&secret),
+            "a webhook secret leaked into logs: {secret}"
+        );
+    }
     assert!(
         logs.contains("deployment-objects"),
         "requests were logged at all"

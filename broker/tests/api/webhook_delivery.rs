@@ -475,3 +475,23 @@ both_backends!(
         assert!(refused.contains("rotated-key"), "{refused}");
     }
 );
+
+both_backends!(finished_deliveries_are_pruned_after_the_retention, |app| {
+    let receiver = Receiver::start().await;
+    let (hook, _) = subscribe(
+        &app,
+        &app.admin,
+        &receiver.url,
+        &["webhook.test"],
+        json!({}),
+    )
+    .await;
+    let test = format!("/api/v1/webhooks/{hook}/test");
+    expect_json(app.post(&test, &app.admin, json!({})).await, 202).await;
+    delivery_in(&app, hook, "delivered").await;
+    let app = app.respawn(|s| s.webhooks.retention_days = 0).await;
+    eventually("the delivered delivery to be pruned", || async {
+        deliveries(&app, hook, "").await.is_empty().then_some(())
+    })
+    .await;
+});
