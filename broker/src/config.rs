@@ -124,7 +124,7 @@ impl Default for WebhookSettings {
             allowed_cidrs: Vec::new(),
             secret_overlap_seconds: 86_400,
             retention_days: 7,
-            max_concurrency_per_endpoint: 8,
+            max_concurrency_per_endpoint: 16,
             max_in_flight: 256,
             retry_base_ms: 1_000,
             retry_max_seconds: 3_600,
