@@ -49,6 +49,7 @@ fn object(stack: Uuid, sequence: i64, yaml: &str, marker: bool) -> DeploymentObj
         yaml_checksum: String::new(),
         is_deletion_marker: marker,
         created_at: chrono::Utc::now(),
+        template: None,
     }
 }
 

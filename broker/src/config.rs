@@ -21,7 +21,27 @@ pub struct Settings {
     pub limits: LimitsSettings,
     pub plugins: PluginSettings,
     pub webhooks: WebhookSettings,
+    pub templates: TemplateSettings,
     pub log: LogSettings,
+}
+
+/// Stack templates: what one rendering may use.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TemplateSettings {
+    /// minijinja fuel per rendering: instructions plus estimated bytes allocated.
+    pub fuel: u64,
+    /// Renderings (and template checks) running at once; the rest wait.
+    pub max_concurrent_renders: usize,
+}
+
+impl Default for TemplateSettings {
+    fn default() -> Self {
+        Self {
+            fuel: 5_000_000,
+            max_concurrent_renders: 2,
+        }
+    }
 }
 
 /// One key of `webhooks.encryption_keys`: `{id, key, active}` in a file, or `id:key` (and

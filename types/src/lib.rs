@@ -25,6 +25,7 @@ pub mod requests;
 pub mod resources;
 pub mod secret;
 pub mod target_state;
+pub mod templates;
 pub mod webhooks;
 
 pub use names::{

@@ -103,6 +103,16 @@ pub struct CreateStack {
     #[serde(default)]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     pub target_expression: Option<TargetExpression>,
+    /// Render this template (the owner's own, else a shared one of that name) as the stack's
+    /// first deployment object, in the same transaction.
+    #[serde(default)]
+    pub template_name: Option<Name>,
+    /// The template version to render (default: the latest).
+    #[serde(default)]
+    pub template_version: Option<u32>,
+    /// The template's parameters, checked against its schema.
+    #[serde(default)]
+    pub parameters: Option<crate::templates::Parameters>,
 }
 
 /// Partial update of a stack; ownership never changes.

@@ -113,6 +113,9 @@ pub struct DeploymentObject {
     /// True for the marker appended when the stack is deleted: its objects must be removed.
     pub is_deletion_marker: bool,
     pub created_at: DateTime<Utc>,
+    /// The template it was rendered from (absent for YAML submitted as such).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template: Option<crate::templates::Provenance>,
 }
 
 impl fmt::Debug for DeploymentObject {

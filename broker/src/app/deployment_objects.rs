@@ -1,28 +1,22 @@
-//! Deployment objects: appended to a stack by an admin or the owning generator (checked, then
-//! judged by the plugins bound to the stack), listed per stack, and read by the owner, an
-//! admin or an agent the stack is assigned to.
+//! Deployment objects: appended to a stack by an admin or the owning generator (through the
+//! submission pipeline), listed per stack, and read by the owner, an admin or an agent the
+//! stack is assigned to.
+
+use std::sync::Arc;
 
 use brokkr_types::IdempotencyKey;
-use brokkr_types::plugins::{PluginMode, PolicyFinding};
-use brokkr_types::problem::FieldError;
 use brokkr_types::requests::CreateDeploymentObject;
 use brokkr_types::resources::{
     CreatedDeploymentObject, DeploymentObject, DeploymentObjectSummary, Page,
 };
-use std::sync::Arc;
-
-use serde_json::{Value, json};
+use brokkr_types::templates::FromTemplate;
 use uuid::Uuid;
 
-use super::outbox::{DomainEvent, ObjectRef, StackRef};
-use super::policies::{self, Subject};
-use super::{App, AppError, AppResult, Requester, Work};
-use crate::db::stacks::StackRow;
-use crate::db::{
-    Window, assignments, deployment_objects, generators, plugins as db_plugins, stacks,
-    submission_keys,
-};
-use crate::domain::{Principal, manifest};
+use super::submissions::Destination;
+use super::templates::TemplateRef;
+use super::{App, AppError, AppResult, Requester};
+use crate::db::{Window, assignments, deployment_objects, stacks, submission_keys};
+use crate::domain::Principal;
 
 /// A stored deployment object, and whether it was stored by an earlier submission under the
 /// same idempotency key.
@@ -32,140 +26,7 @@ pub struct Appended {
     pub replayed: bool,
 }
 
-/// The verdicts worth recording: everything but passes.
-fn verdicts(
-    findings: &[PolicyFinding],
-    stack: Uuid,
-    object: Option<Uuid>,
-) -> Vec<db_plugins::NewVerdict> {
-    findings
-        .iter()
-        .filter(|f| policies::outcome(f) != "pass")
-        .map(|f| db_plugins::NewVerdict {
-            plugin_id: f.plugin_id,
-            mode: f.mode,
-            stack_id: Some(stack),
-            deployment_object_id: object,
-            outcome: policies::outcome(f),
-            details: json!({ "violations": f.violations, "error": f.error }),
-        })
-        .collect()
-}
-
-/// The refusal listing every violation of every enforcing plugin.
-fn rejection(findings: &[PolicyFinding]) -> AppError {
-    let mut errors = Vec::new();
-    for finding in findings.iter().filter(|f| policies::blocks(f)) {
-        if let Some(error) = &finding.error {
-            errors.push(FieldError {
-                location: format!("plugins.{}", finding.plugin),
-                message: format!("the plugin failed: {error}"),
-            });
-        }
-        for v in &finding.violations {
-            let object = v
-                .object
-                .as_ref()
-                .map(|o| format!("{} {}", o.kind, o.name))
-                .unwrap_or_default();
-            let path = v
-                .path
-                .as_deref()
-                .map(|p| format!(" {p}"))
-                .unwrap_or_default();
-            errors.push(FieldError {
-                location: format!("plugins.{}: {object}{path}", finding.plugin),
-                message: v.message.clone(),
-            });
-        }
-    }
-    let failed = findings
-        .iter()
-        .any(|f| policies::blocks(f) && f.error.is_some() && f.violations.is_empty());
-    let code = if failed {
-        "policy_error"
-    } else {
-        "policy_violation"
-    };
-    let detail = format!(
-        "rejected by policy: {} problem(s); see errors",
-        errors.len()
-    );
-    AppError::Invalid {
-        code,
-        detail,
-        errors,
-    }
-}
-
-/// One `policy.violation` per finding (an enforcing rejection or a warning).
-fn emit_violations<'a>(
-    work: &mut Work,
-    stack: &StackRow,
-    findings: impl Iterator<Item = &'a PolicyFinding>,
-    object: Option<Uuid>,
-) {
-    for finding in findings {
-        let data = json!({
-            "plugin_id": finding.plugin_id,
-            "plugin_name": finding.plugin,
-            "mode": finding.mode,
-            "outcome": policies::outcome(finding),
-            "violations": finding.violations.len(),
-            "deployment_object_id": object,
-        });
-        work.emit(DomainEvent::policy_violation(StackRef::of(stack), data));
-    }
-}
-
-fn manifest_error(e: manifest::ManifestError) -> AppError {
-    AppError::Invalid {
-        code: e.code,
-        detail: e.summary,
-        errors: e.errors,
-    }
-}
-
 impl App {
-    /// Reads a manifest within the configured limits, off the async workers.
-    pub(crate) async fn read_manifest(&self, yaml: Arc<String>) -> AppResult<Vec<Value>> {
-        let limits = self.settings.limits.yaml();
-        tokio::task::spawn_blocking(move || manifest::read(&yaml, &limits))
-            .await
-            .map_err(|e| AppError::Internal(format!("reading a manifest failed: {e}")))?
-            .map_err(manifest_error)
-    }
-
-    /// Runs the plugins bound to the stack; refuses the submission when an enforcing plugin
-    /// found violations (or could not judge it), recording what it found.
-    async fn judge(&self, stack: &StackRow, documents: &[Value]) -> AppResult<Vec<PolicyFinding>> {
-        let bound = db_plugins::policies_for_stack(&self.db, stack.id, stack.generator_id).await?;
-        if bound.is_empty() {
-            return Ok(Vec::new());
-        }
-        let full = stacks::get(&self.db, stack.id)
-            .await?
-            .ok_or(AppError::NotFound("stack"))?;
-        let generator = generators::get(&self.db, stack.generator_id)
-            .await?
-            .map(|g| g.name)
-            .unwrap_or_default();
-        let subject = Subject::new(&full, &generator);
-        let findings = self
-            .policies
-            .judge(&self.db, &bound, subject, None, documents)
-            .await?;
-        if !findings.iter().any(policies::blocks) {
-            return Ok(findings);
-        }
-        let mut work = self.begin().await?;
-        db_plugins::record_verdicts(&mut work.tx, &verdicts(&findings, stack.id, None)).await?;
-        let blocking = findings.iter().filter(|f| policies::blocks(f));
-        emit_violations(&mut work, stack, blocking, None);
-        work.commit().await?;
-        Err(rejection(&findings))
-    }
-
     /// Appends the stack's next deployment object; the agents the stack reaches advance to it.
     /// With an idempotency key, a repeat of the same body within a day returns the object the
     /// first submission stored, and a different body under the same key is refused.
@@ -187,10 +48,8 @@ impl App {
                 return self.replay(earlier, &checksum).await;
             }
         }
-        let documents = self.read_manifest(yaml.clone()).await?;
-        let checked = manifest::check(&documents).map_err(manifest_error)?;
-        let findings = self.judge(&stack, &documents).await?;
-        drop(documents);
+        let destination = Destination::Existing(stack);
+        let checked = self.check_submission(&destination, yaml, None).await?;
         let mut work = self.begin().await?;
         if let Some(key) = &key
             && let Some(earlier) =
@@ -200,9 +59,9 @@ impl App {
             drop(work);
             return self.replay(earlier, &checksum).await;
         }
-        let object = deployment_objects::append(&mut work.tx, stack_id, &yaml, false)
-            .await?
-            .ok_or(AppError::NotFound("stack"))?;
+        let (object, policy) = self
+            .write_submission(&mut work, by, &destination, checked)
+            .await?;
         if let Some(key) = &key {
             let remembered = submission_keys::Remembered {
                 body_sha256: checksum,
@@ -210,33 +69,52 @@ impl App {
             };
             submission_keys::remember(&mut work.tx, stack_id, key.as_str(), &remembered).await?;
         }
-        let found = verdicts(&findings, stack_id, Some(object.id));
-        db_plugins::record_verdicts(&mut work.tx, &found).await?;
-        let reference = ObjectRef {
-            id: object.id,
-            sequence_id: object.sequence_id,
+        let reached = assignments::agents_of_stack(&mut work.tx, stack_id).await?;
+        work.advanced(stack_id, object.id, reached);
+        work.commit().await?;
+        Ok(Appended {
+            created: CreatedDeploymentObject { object, policy },
+            replayed: false,
+        })
+    }
+
+    /// Appends the next deployment object rendered from a template (by name, as the stack's
+    /// owner sees it, or by id); it goes through the same checks and plugins as any submission
+    /// and records where it came from.
+    pub async fn append_from_template(
+        &self,
+        by: Requester,
+        stack_id: Uuid,
+        body: FromTemplate,
+    ) -> AppResult<Appended> {
+        let row = self.visible_stack(by, stack_id).await?;
+        let named = match (body.template_id, body.template_name) {
+            (Some(id), None) => TemplateRef::Id(id),
+            (None, Some(name)) => TemplateRef::Name(name),
+            _ => {
+                return Err(AppError::invalid(
+                    "validation_failed",
+                    "give exactly one of template_name and template_id",
+                ));
+            }
         };
-        work.emit(DomainEvent::deployment(
-            "deployment.created",
-            StackRef::of(&stack),
-            reference,
-        ));
-        let warned = findings
-            .iter()
-            .filter(|f| f.mode == PluginMode::Warn && policies::outcome(f) != "pass");
-        emit_violations(&mut work, &stack, warned, Some(object.id));
-        let details = json!({ "stack_id": stack_id, "sequence_id": object.sequence_id, "objects": checked.objects });
-        let resource = ("deployment_object", Some(object.id));
-        work.audit(by, "deployment_object.created", resource, details)
+        let stack = stacks::get(&self.db, stack_id)
+            .await?
+            .ok_or(AppError::NotFound("stack"))?;
+        let (yaml, provenance) = self
+            .render_for_stack(&stack, &named, body.template_version, body.parameters)
+            .await?;
+        let destination = Destination::Existing(row);
+        let checked = self
+            .check_submission(&destination, Arc::new(yaml), Some(provenance))
+            .await?;
+        let mut work = self.begin().await?;
+        let (object, policy) = self
+            .write_submission(&mut work, by, &destination, checked)
             .await?;
         let reached = assignments::agents_of_stack(&mut work.tx, stack_id).await?;
         work.advanced(stack_id, object.id, reached);
         work.commit().await?;
-        // Warnings are returned; shadow findings are only recorded.
-        let policy = findings
-            .into_iter()
-            .filter(|f| f.mode == PluginMode::Warn && policies::outcome(f) != "pass")
-            .collect();
         Ok(Appended {
             created: CreatedDeploymentObject { object, policy },
             replayed: false,

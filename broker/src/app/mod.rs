@@ -23,8 +23,10 @@ pub mod policies;
 pub mod reach;
 pub mod retarget;
 pub mod stacks;
+pub mod submissions;
 pub mod target_state;
 pub mod targets;
+pub mod templates;
 pub mod visibility;
 pub mod webhook_secrets;
 pub mod webhooks;
@@ -98,6 +100,8 @@ pub struct App {
     pub outbox_wake: Arc<tokio::sync::Notify>,
     /// Webhook subscriptions opened for sending.
     pub webhook_targets: Arc<deliveries::Targets>,
+    /// Compiled template schemas and rendering slots.
+    pub templates: Arc<templates::TemplateEngine>,
 }
 
 impl App {
@@ -110,6 +114,9 @@ impl App {
         );
         let policies = policies::Policies::new(settings.plugins.limits())
             .map_err(|e| AppError::Internal(format!("cannot start the plugin host: {e}")))?;
+        let templates = Arc::new(templates::TemplateEngine::new(
+            settings.templates.max_concurrent_renders,
+        ));
         let key_ring = settings
             .webhooks
             .key_ring()
@@ -126,6 +133,7 @@ impl App {
             key_ring,
             outbox_wake: Arc::default(),
             webhook_targets: Arc::default(),
+            templates,
         })
     }
 }

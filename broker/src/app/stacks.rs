@@ -8,11 +8,15 @@ use chrono::Utc;
 use serde_json::json;
 use uuid::Uuid;
 
+use std::sync::Arc;
+
 use super::metadata::inline_metadata;
 use super::outbox::{self, DomainEvent, StackRef};
 use super::retarget::{Settled, Subject};
+use super::submissions::{Checked, Destination};
+use super::templates::TemplateRef;
 use super::{App, AppError, AppResult, Guard, Requester, Retargeted};
-use crate::db::metadata::{self, Owner};
+use crate::db::metadata::{self, Metadata, Owner};
 use crate::db::stacks::NewStack;
 use crate::db::{Window, assignments, deployment_objects, generators, stacks};
 use crate::domain::Principal;
@@ -35,6 +39,9 @@ fn owner_of_new_stack(by: Requester, requested: Option<Uuid>) -> AppResult<Uuid>
 }
 
 impl App {
+    /// Creates a stack; with `template_name`, its first deployment object is rendered from the
+    /// template, checked and judged before anything is written, and stored in the same
+    /// transaction (no stack without its object).
     pub async fn create_stack(&self, by: Requester, body: CreateStack) -> AppResult<Stack> {
         let owner = owner_of_new_stack(by, body.generator_id)?;
         self.metadata_within_limits(body.labels.len(), body.annotations.len())?;
@@ -42,6 +49,9 @@ impl App {
             self.stack_expression_within_budget(owner, expression)
                 .await?;
         }
+        let id = Uuid::new_v4();
+        let metadata = inline_metadata(&body.labels, &body.annotations);
+        let first = self.first_object(id, owner, &body, &metadata).await?;
         let mut work = self.begin().await?;
         if generators::get_in(&mut work.tx, owner).await?.is_none() {
             return Err(AppError::invalid(
@@ -50,22 +60,73 @@ impl App {
             ));
         }
         let new = NewStack {
+            id,
             generator_id: owner,
             name: body.name.as_str(),
             description: body.description.as_ref().map(|d| d.as_str()),
             target_expression: body.target_expression.as_ref().map(|e| e.source()),
         };
         let row = stacks::insert(&mut work.tx, new).await?;
-        let id = row.id;
-        let metadata = inline_metadata(&body.labels, &body.annotations);
         metadata::write_all(&mut work.tx, Owner::Stack, id, &metadata).await?;
-        let details = json!({ "generator_id": owner });
+        let details = json!({ "generator_id": owner, "template": body.template_name });
         work.audit(by, "stack.created", ("stack", Some(id)), details)
             .await?;
         work.emit(DomainEvent::stack("stack.created", StackRef::of(&row)));
+        if let Some(checked) = first {
+            let destination = Destination::Existing(
+                stacks::get_row_in(&mut work.tx, id)
+                    .await?
+                    .ok_or(AppError::NotFound("stack"))?,
+            );
+            self.write_submission(&mut work, by, &destination, checked)
+                .await?;
+        }
         self.settle(work, Subject::Stack(id), Guard::default())
             .await?;
         Ok(row.with_metadata(metadata))
+    }
+
+    /// The first deployment object of a stack created from a template, checked and judged.
+    async fn first_object(
+        &self,
+        id: Uuid,
+        owner: Uuid,
+        body: &CreateStack,
+        metadata: &Metadata,
+    ) -> AppResult<Option<Checked>> {
+        let Some(name) = &body.template_name else {
+            if body.parameters.is_some() || body.template_version.is_some() {
+                return Err(AppError::invalid(
+                    "validation_failed",
+                    "parameters and template_version need template_name",
+                ));
+            }
+            return Ok(None);
+        };
+        let now = chrono::Utc::now();
+        let stack = Stack {
+            id,
+            generator_id: owner,
+            name: body.name.as_str().to_string(),
+            description: body.description.as_ref().map(|d| d.as_str().to_string()),
+            target_expression: body
+                .target_expression
+                .as_ref()
+                .map(|e| e.source().to_string()),
+            labels: metadata.labels.clone(),
+            annotations: metadata.annotations.clone(),
+            created_at: now,
+            updated_at: now,
+        };
+        let parameters = body.parameters.clone().unwrap_or_default();
+        let named = TemplateRef::Name(name.clone());
+        let (yaml, provenance) = self
+            .render_for_stack(&stack, &named, body.template_version, parameters)
+            .await?;
+        let checked = self
+            .check_submission(&Destination::New(stack), Arc::new(yaml), Some(provenance))
+            .await?;
+        Ok(Some(checked))
     }
 
     /// Every stack (admin) or the requester's own (generator).

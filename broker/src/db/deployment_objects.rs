@@ -1,6 +1,7 @@
 //! Deployment objects: append-only, numbered per stack through `stacks.last_sequence`.
 
 use brokkr_types::resources::{DeploymentObject, DeploymentObjectSummary};
+use brokkr_types::templates::Provenance;
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
@@ -9,7 +10,8 @@ use super::{Db, StoreResult, Tx, Window, with_db, with_tx};
 
 macro_rules! columns {
     () => {
-        "id, stack_id, sequence_id, yaml_content, yaml_checksum, is_deletion_marker, created_at"
+        "id, stack_id, sequence_id, yaml_content, yaml_checksum, is_deletion_marker, created_at, \
+         template_id, template_version, template_parameters"
     };
 }
 
@@ -22,10 +24,22 @@ struct Row {
     yaml_checksum: String,
     is_deletion_marker: bool,
     created_at: DateTime<Utc>,
+    template_id: Option<Uuid>,
+    template_version: Option<i64>,
+    template_parameters: Option<String>,
 }
 
 impl From<Row> for DeploymentObject {
     fn from(r: Row) -> Self {
+        let template = r.template_id.map(|template_id| Provenance {
+            template_id,
+            template_version: u32::try_from(r.template_version.unwrap_or_default()).unwrap_or(0),
+            parameters: r
+                .template_parameters
+                .as_deref()
+                .and_then(|p| serde_json::from_str(p).ok())
+                .unwrap_or_default(),
+        });
         Self {
             id: r.id,
             stack_id: r.stack_id,
@@ -34,6 +48,7 @@ impl From<Row> for DeploymentObject {
             yaml_checksum: r.yaml_checksum,
             is_deletion_marker: r.is_deletion_marker,
             created_at: r.created_at,
+            template,
         }
     }
 }
@@ -79,12 +94,14 @@ pub async fn append(
     stack_id: Uuid,
     yaml: &str,
     is_deletion_marker: bool,
+    provenance: Option<&Provenance>,
 ) -> StoreResult<Option<DeploymentObject>> {
     const BUMP: &str = "UPDATE stacks SET last_sequence = last_sequence + 1, updated_at = $2 \
                         WHERE id = $1 AND deleted_at IS NULL RETURNING last_sequence";
     const INSERT: &str = concat!(
         "INSERT INTO deployment_objects (id, stack_id, sequence_id, yaml_content, yaml_checksum, ",
-        "is_deletion_marker, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING ",
+        "is_deletion_marker, created_at, template_id, template_version, template_parameters) ",
+        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING ",
         columns!()
     );
     let now = Utc::now();
@@ -100,6 +117,9 @@ pub async fn append(
         .bind(checksum(yaml))
         .bind(is_deletion_marker)
         .bind(now)
+        .bind(provenance.map(|p| p.template_id))
+        .bind(provenance.map(|p| i64::from(p.template_version)))
+        .bind(provenance.map(|p| p.parameters.to_string()))
         .fetch_one(conn)
         .await)?;
     Ok(Some(row.into()))

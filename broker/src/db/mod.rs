@@ -18,6 +18,7 @@ pub mod stacks;
 pub mod submission_keys;
 pub mod target_state;
 pub mod targets;
+pub mod templates;
 pub mod webhooks;
 
 use std::str::FromStr;

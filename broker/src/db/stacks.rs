@@ -57,6 +57,7 @@ fn name_taken(err: sqlx::Error, name: &str) -> StoreError {
 /// A new stack's fields.
 #[derive(Debug, Clone, Copy)]
 pub struct NewStack<'a> {
+    pub id: Uuid,
     pub generator_id: Uuid,
     pub name: &'a str,
     pub description: Option<&'a str>,
@@ -71,7 +72,7 @@ pub async fn insert(tx: &mut Tx, new: NewStack<'_>) -> StoreResult<StackRow> {
     );
     let name = new.name;
     with_tx!(tx, conn => sqlx::query_as(SQL)
-        .bind(Uuid::new_v4())
+        .bind(new.id)
         .bind(new.generator_id)
         .bind(name)
         .bind(new.description)
@@ -228,7 +229,7 @@ pub async fn soft_delete(
         return Ok(None);
     };
     deployment_objects::soft_delete_all_of_stack(tx, id, now).await?;
-    let marker = deployment_objects::append(tx, id, "", true)
+    let marker = deployment_objects::append(tx, id, "", true, None)
         .await?
         .map(|o| deployment_objects::DeploymentObjectRef {
             id: o.id,

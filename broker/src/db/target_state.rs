@@ -61,6 +61,8 @@ pub async fn load_objects(db: &Db, objects: &[Uuid]) -> StoreResult<Vec<TargetSt
                 yaml_checksum: r.yaml_checksum,
                 is_deletion_marker: r.is_deletion_marker,
                 created_at: r.created_at,
+                // Agents need the YAML, not where it came from.
+                template: None,
             },
         }));
     }

@@ -9,6 +9,7 @@ pub mod page;
 pub mod principal;
 pub mod signature;
 pub mod target_etag;
+pub mod template;
 
 pub use page::Window;
 pub use principal::{Principal, Role};

@@ -173,6 +173,29 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
 #[derive(Debug, Clone, Copy)]
 pub struct IdPath(pub Uuid);
 
+/// A resource named in the path by id or by name (`/templates/{id or name}`).
+#[derive(Debug, Clone)]
+pub enum IdOrNamePath {
+    Id(Uuid),
+    Name(brokkr_types::Name),
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for IdOrNamePath {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let Path(raw) = Path::<String>::from_request_parts(parts, state)
+            .await
+            .map_err(|_| ApiError::NotFound("resource"))?;
+        if let Ok(id) = Uuid::parse_str(&raw) {
+            return Ok(Self::Id(id));
+        }
+        brokkr_types::Name::parse(raw)
+            .map(Self::Name)
+            .map_err(|_| ApiError::NotFound("resource"))
+    }
+}
+
 /// A resource id and a second path segment, such as `/agents/{id}/labels/{label}`.
 #[derive(Debug, Clone)]
 pub struct IdAnd<T>(pub Uuid, pub T);

@@ -14,6 +14,7 @@ pub mod stacks;
 pub mod target_state;
 pub mod targeting;
 pub mod targets;
+pub mod templates;
 pub mod webhooks;
 pub mod whoami;
 
@@ -118,6 +119,15 @@ fn api(upload_limit: usize) -> OpenApiRouter<AppState> {
         .routes(routes!(admin::reload))
         .routes(routes!(admin::audit_logs))
         .routes(routes!(metrics::metrics))
+        .routes(routes!(templates::create, templates::list))
+        .routes(routes!(
+            templates::get,
+            templates::add_version,
+            templates::delete
+        ))
+        .routes(routes!(templates::versions))
+        .routes(routes!(templates::render))
+        .routes(routes!(templates::from_template))
         .routes(routes!(webhooks::event_types))
         .routes(routes!(webhooks::create, webhooks::list))
         .routes(routes!(webhooks::get, webhooks::update, webhooks::delete))

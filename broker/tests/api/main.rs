@@ -20,6 +20,7 @@ mod secrets;
 mod stacks;
 mod target_state;
 mod targeting;
+mod templates;
 mod tenancy;
 mod webhook_delivery;
 mod webhooks;

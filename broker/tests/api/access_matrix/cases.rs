@@ -405,6 +405,63 @@ pub(super) fn cases() -> Vec<Case> {
             none,
             [200, 403, 403, 200, 200],
         ),
+        // Templates: a generator's own, an admin's all.
+        case(
+            M::POST,
+            |_| "/api/v1/templates".into(),
+            |_| {
+                let name = format!("t-{}", Uuid::new_v4().simple());
+                Some(json!({ "name": name, "template_yaml": "a: 1", "schema_json": {} }))
+            },
+            [201, 201, 201, 403, 403],
+        ),
+        case(
+            M::GET,
+            |_| "/api/v1/templates".into(),
+            none,
+            [200, 200, 200, 403, 403],
+        ),
+        case(
+            M::GET,
+            |w| format!("/api/v1/templates/{}", w.template),
+            none,
+            [200, 200, 404, 403, 403],
+        ),
+        case(
+            M::PUT,
+            |w| format!("/api/v1/templates/{}", w.template),
+            |_| Some(json!({ "template_yaml": "a: 2", "schema_json": {} })),
+            [200, 200, 404, 403, 403],
+        ),
+        case(
+            M::DELETE,
+            |w| format!("/api/v1/templates/{}", w.template),
+            none,
+            [204, 204, 404, 403, 403],
+        ),
+        case(
+            M::GET,
+            |w| format!("/api/v1/templates/{}/versions", w.template),
+            none,
+            [200, 200, 404, 403, 403],
+        ),
+        case(
+            M::POST,
+            |w| format!("/api/v1/templates/{}/render", w.template),
+            |_| Some(json!({ "parameters": {} })),
+            [200, 200, 404, 403, 403],
+        ),
+        case(
+            M::POST,
+            |w| {
+                format!(
+                    "/api/v1/stacks/{}/deployment-objects/from-template",
+                    w.stack_a
+                )
+            },
+            |w| Some(json!({ "template_id": w.template, "parameters": {} })),
+            [201, 201, 404, 403, 403],
+        ),
         // Webhooks: an admin manages every subscription, a generator its own.
         case(
             M::GET,

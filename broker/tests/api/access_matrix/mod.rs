@@ -30,6 +30,8 @@ struct World {
     plugin: (Uuid, Uuid, String),
     /// A's webhook subscription and one of its deliveries.
     webhook: (Uuid, Uuid),
+    /// A's template.
+    template: Uuid,
     /// Ids and names of agents A must never learn of (Y, Z), and B (those and X).
     foreign_to_a: Vec<String>,
     foreign_to_b: Vec<String>,
@@ -61,6 +63,9 @@ async fn world(app: &TestApp) -> World {
         .await;
     let (y, agent_y) = app.create_agent(&format!("y-{tag}"), json!({})).await;
     let (z, agent_z) = app.create_agent(&format!("z-{tag}"), json!({})).await;
+    let template = json!({ "name": "t", "template_yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: t\n", "schema_json": {} });
+    let template =
+        id_of(&expect_json(app.post("/api/v1/templates", &gen_a.1, template).await, 201).await);
     let receiver = crate::receiver::Receiver::start().await;
     let hook = json!({ "name": "hook", "url": receiver.url, "event_types": ["webhook.test"] });
     let hook = id_of(
@@ -136,6 +141,7 @@ async fn world(app: &TestApp) -> World {
         deleted,
         plugin,
         webhook: (hook, delivery),
+        template,
         foreign_to_a,
         foreign_to_b,
     }
@@ -318,6 +324,7 @@ both_backends!(every_documented_route_is_in_the_matrix, |app| {
 fn normalise(path: &str, w: &World) -> String {
     path.replace(&w.plugin.1.to_string(), "{binding_id}")
         .replace(&w.webhook.0.to_string(), "{id}")
+        .replace(&w.template.to_string(), "{id}")
         .replace(&w.webhook.1.to_string(), "{id}")
         .replace(&w.plugin.0.to_string(), "{id}")
         .replace(&w.plugin.2, "{digest}")
