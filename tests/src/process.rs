@@ -20,8 +20,8 @@ pub struct BrokerProcess {
 }
 
 impl BrokerProcess {
-    /// Starts a broker on `database_url` (empty) with extra `BROKKR__…` settings.
-    pub async fn start(database_url: &str, extra: &[(&str, &str)]) -> Self {
+    /// A broker process (not yet started) on `database_url` with extra `BROKKR__…` settings.
+    fn new(database_url: &str, extra: &[(&str, &str)]) -> Self {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let dir = tempfile::tempdir().unwrap();
         let port = free_port();
@@ -37,14 +37,19 @@ impl BrokerProcess {
             ("BROKKR__LOG__LEVEL".into(), "info".into()),
         ];
         env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-        let mut broker = Self {
+        Self {
             url: format!("http://127.0.0.1:{port}"),
             admin: String::new(),
             env,
             child: None,
             log: dir.path().join("broker.log"),
             _dir: dir,
-        };
+        }
+    }
+
+    /// Starts a broker on `database_url` (empty) with extra `BROKKR__…` settings.
+    pub async fn start(database_url: &str, extra: &[(&str, &str)]) -> Self {
+        let mut broker = Self::new(database_url, extra);
         let printed = drain_stdout(broker.spawn());
         let admin = tokio::task::spawn_blocking(move || printed.recv_timeout(PATIENCE).ok());
         broker.admin = admin
@@ -58,29 +63,7 @@ impl BrokerProcess {
     /// Another broker on the same (already initialised) database, with its own port; it prints
     /// no admin PAK, so `admin` is empty.
     pub async fn start_replica(database_url: &str, extra: &[(&str, &str)]) -> Self {
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let dir = tempfile::tempdir().unwrap();
-        let port = free_port();
-        let mut env = vec![
-            (
-                "BROKKR__DATABASE__URL".to_string(),
-                database_url.to_string(),
-            ),
-            (
-                "BROKKR__BROKER__LISTEN_ADDR".into(),
-                format!("127.0.0.1:{port}"),
-            ),
-            ("BROKKR__LOG__LEVEL".into(), "info".into()),
-        ];
-        env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-        let mut broker = Self {
-            url: format!("http://127.0.0.1:{port}"),
-            admin: String::new(),
-            env,
-            child: None,
-            log: dir.path().join("broker.log"),
-            _dir: dir,
-        };
+        let mut broker = Self::new(database_url, extra);
         drain_stdout(broker.spawn());
         broker.wait_until_serving().await;
         broker

@@ -317,65 +317,49 @@ impl From<WebhookHeaders> for BTreeMap<String, String> {
     }
 }
 
-/// A bounded count of delivery attempts (1–50).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(try_from = "u32", into = "u32")]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(value_type = u32))]
-pub struct MaxAttempts(u32);
+/// A `u32` setting that can only hold a value within its bounds.
+macro_rules! bounded_u32 {
+    ($(#[$doc:meta])* $ty:ident, $field:literal, $min:literal ..= $max:literal, default $default:literal) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+        #[serde(try_from = "u32", into = "u32")]
+        #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(value_type = u32))]
+        pub struct $ty(u32);
 
-impl MaxAttempts {
-    pub const DEFAULT: Self = Self(8);
-    pub fn get(self) -> u32 {
-        self.0
-    }
-}
-
-impl TryFrom<u32> for MaxAttempts {
-    type Error = String;
-    fn try_from(value: u32) -> Result<Self, Self::Error> {
-        if (1..=50).contains(&value) {
-            Ok(Self(value))
-        } else {
-            Err("max_attempts must be between 1 and 50".into())
+        impl $ty {
+            pub const DEFAULT: Self = Self($default);
+            pub fn get(self) -> u32 {
+                self.0
+            }
         }
-    }
-}
 
-impl From<MaxAttempts> for u32 {
-    fn from(value: MaxAttempts) -> u32 {
-        value.0
-    }
-}
-
-/// A bounded request timeout in seconds (1–60).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(try_from = "u32", into = "u32")]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(value_type = u32))]
-pub struct TimeoutSeconds(u32);
-
-impl TimeoutSeconds {
-    pub const DEFAULT: Self = Self(10);
-    pub fn get(self) -> u32 {
-        self.0
-    }
-}
-
-impl TryFrom<u32> for TimeoutSeconds {
-    type Error = String;
-    fn try_from(value: u32) -> Result<Self, Self::Error> {
-        if (1..=60).contains(&value) {
-            Ok(Self(value))
-        } else {
-            Err("timeout_seconds must be between 1 and 60".into())
+        impl TryFrom<u32> for $ty {
+            type Error = String;
+            fn try_from(value: u32) -> Result<Self, Self::Error> {
+                if ($min..=$max).contains(&value) {
+                    Ok(Self(value))
+                } else {
+                    Err(format!("{} must be between {} and {}", $field, $min, $max))
+                }
+            }
         }
-    }
+
+        impl From<$ty> for u32 {
+            fn from(value: $ty) -> u32 {
+                value.0
+            }
+        }
+    };
 }
 
-impl From<TimeoutSeconds> for u32 {
-    fn from(value: TimeoutSeconds) -> u32 {
-        value.0
-    }
-}
+bounded_u32!(
+    /// A bounded count of delivery attempts (1–50).
+    MaxAttempts, "max_attempts", 1..=50, default 8
+);
+bounded_u32!(
+    /// A bounded request timeout in seconds (1–60).
+    TimeoutSeconds, "timeout_seconds", 1..=60, default 10
+);
 
 /// `POST /api/v1/webhooks`.
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -69,13 +69,7 @@ impl App {
             };
             submission_keys::remember(&mut work.tx, stack_id, key.as_str(), &remembered).await?;
         }
-        let reached = assignments::agents_of_stack(&mut work.tx, stack_id).await?;
-        work.advanced(stack_id, object.id, reached);
-        work.commit().await?;
-        Ok(Appended {
-            created: CreatedDeploymentObject { object, policy },
-            replayed: false,
-        })
+        Self::published(work, stack_id, object, policy).await
     }
 
     /// Appends the next deployment object rendered from a template (by name, as the stack's
@@ -112,6 +106,16 @@ impl App {
         let (object, policy) = self
             .write_submission(&mut work, by, &destination, checked)
             .await?;
+        Self::published(work, stack_id, object, policy).await
+    }
+
+    /// Commits a new object: the agents its stack reaches advance to it.
+    async fn published(
+        mut work: super::Work,
+        stack_id: Uuid,
+        object: DeploymentObject,
+        policy: Vec<brokkr_types::plugins::PolicyFinding>,
+    ) -> AppResult<Appended> {
         let reached = assignments::agents_of_stack(&mut work.tx, stack_id).await?;
         work.advanced(stack_id, object.id, reached);
         work.commit().await?;

@@ -74,6 +74,19 @@ fn invalid_parameters(errors: Vec<FieldError>) -> AppError {
     }
 }
 
+/// A version's content as stored.
+fn content<'a>(
+    description: Option<&'a brokkr_types::Description>,
+    yaml: &'a TemplateText,
+    schema: &'a SchemaJson,
+) -> Content<'a> {
+    Content {
+        description: description.map(|d| d.as_str()),
+        template_yaml: yaml.as_str(),
+        schema_json: schema.value(),
+    }
+}
+
 /// The owner a new template gets: none for an admin's (shared), the generator itself.
 fn owner_of(by: Requester) -> AppResult<Option<Uuid>> {
     match by.principal {
@@ -203,11 +216,11 @@ impl App {
         let owner = owner_of(by)?;
         self.check_template(&body.template_yaml, &body.schema_json)
             .await?;
-        let content = Content {
-            description: body.description.as_ref().map(|d| d.as_str()),
-            template_yaml: body.template_yaml.as_str(),
-            schema_json: body.schema_json.value(),
-        };
+        let content = content(
+            body.description.as_ref(),
+            &body.template_yaml,
+            &body.schema_json,
+        );
         let mut work = self.begin().await?;
         let row = templates::insert(&mut work.tx, owner, body.name.as_str(), content).await?;
         let details = json!({ "name": row.name, "version": 1 });
@@ -252,11 +265,11 @@ impl App {
         let row = self.owned_template(by, found.id).await?;
         self.check_template(&body.template_yaml, &body.schema_json)
             .await?;
-        let content = Content {
-            description: body.description.as_ref().map(|d| d.as_str()),
-            template_yaml: body.template_yaml.as_str(),
-            schema_json: body.schema_json.value(),
-        };
+        let content = content(
+            body.description.as_ref(),
+            &body.template_yaml,
+            &body.schema_json,
+        );
         let mut work = self.begin().await?;
         let version = templates::add_version(&mut work.tx, row.id, content)
             .await?

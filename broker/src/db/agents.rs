@@ -68,12 +68,8 @@ pub async fn names(tx: &mut Tx, ids: &[Uuid]) -> StoreResult<Vec<(Uuid, String)>
     let mut found = Vec::with_capacity(ids.len());
     for chunk in ids.chunks(1000) {
         let rows: Vec<(Uuid, String)> = with_tx!(tx, conn => {
-            let mut b = sqlx::QueryBuilder::new("SELECT id, name FROM agents WHERE id IN (");
-            let mut list = b.separated(", ");
-            for id in chunk {
-                list.push_bind(*id);
-            }
-            b.push(")");
+            let mut b = sqlx::QueryBuilder::new("SELECT id, name FROM agents WHERE id IN ");
+            super::push_list(&mut b, chunk.iter().copied());
             b.build_query_as().fetch_all(conn).await
         })?;
         found.extend(rows);

@@ -175,12 +175,8 @@ async fn sharing(
     let mut found = Vec::new();
     for chunk in labels.chunks(CHUNK) {
         let ids: Vec<Uuid> = with_tx!(tx, conn => {
-            let mut b = sqlx::QueryBuilder::new(format!("SELECT DISTINCT {owner} FROM {labels_table} WHERE label IN ("));
-            let mut list = b.separated(", ");
-            for label in chunk {
-                list.push_bind(label.clone());
-            }
-            list.push_unseparated(")");
+            let mut b = sqlx::QueryBuilder::new(format!("SELECT DISTINCT {owner} FROM {labels_table} WHERE label IN "));
+            super::push_list(&mut b, chunk.iter().cloned());
             b.build_query_scalar().fetch_all(conn).await
         })?;
         found.extend(ids);

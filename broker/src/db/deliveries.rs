@@ -97,12 +97,8 @@ pub async fn claim(tx: &mut Tx, claim: Claim<'_>) -> StoreResult<Vec<DeliveryRow
         b.push_bind(claim.now);
         b.push(" AND r.n <= ").push_bind(claim.per_webhook);
         if !claim.excluded.is_empty() {
-            b.push(" AND d.webhook_id NOT IN (");
-            let mut list = b.separated(", ");
-            for id in claim.excluded {
-                list.push_bind(*id);
-            }
-            b.push(")");
+            b.push(" AND d.webhook_id NOT IN ");
+            super::push_list(&mut b, claim.excluded.iter().copied());
         }
         b.push(" ORDER BY d.next_attempt_at LIMIT ").push_bind(claim.limit);
         if backend == Backend::Postgres {

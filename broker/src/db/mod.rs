@@ -146,6 +146,22 @@ macro_rules! with_tx {
 
 pub(crate) use {with_db, with_tx};
 
+/// Appends `(v1, v2, …)` to a query, each value bound (for `IN` lists).
+pub(crate) fn push_list<'t, DB, T>(
+    b: &mut sqlx::QueryBuilder<DB>,
+    values: impl IntoIterator<Item = T>,
+) where
+    DB: sqlx::Database,
+    T: sqlx::Encode<'t, DB> + sqlx::Type<DB>,
+{
+    b.push("(");
+    let mut list = b.separated(", ");
+    for value in values {
+        list.push_bind(value);
+    }
+    list.push_unseparated(")");
+}
+
 impl Db {
     /// Connects to `url` (`sqlite://…` creates the file if missing; `postgres://…`).
     pub async fn connect(url: &str, max_connections: u32) -> StoreResult<Self> {

@@ -94,12 +94,8 @@ pub async fn mark_dispatched(tx: &mut Tx, seqs: &[i64]) -> StoreResult<()> {
     for chunk in seqs.chunks(CHUNK) {
         with_tx!(tx, conn => {
             let mut b = sqlx::QueryBuilder::new("UPDATE outbox_events SET dispatched_at = ");
-            b.push_bind(now).push(" WHERE seq IN (");
-            let mut list = b.separated(", ");
-            for seq in chunk {
-                list.push_bind(*seq);
-            }
-            b.push(")");
+            b.push_bind(now).push(" WHERE seq IN ");
+            super::push_list(&mut b, chunk.iter().copied());
             b.build().execute(conn).await.map(|_| ())
         })?;
     }
@@ -126,12 +122,8 @@ pub async fn get_many(db: &Db, ids: &[Uuid]) -> StoreResult<Vec<StoredEvent>> {
     let mut found = Vec::with_capacity(ids.len());
     for chunk in ids.chunks(CHUNK) {
         let rows: Vec<StoredEvent> = with_db!(db, pool => {
-            let mut b = sqlx::QueryBuilder::new(format!("SELECT {COLUMNS} FROM outbox_events WHERE id IN ("));
-            let mut list = b.separated(", ");
-            for id in chunk {
-                list.push_bind(*id);
-            }
-            b.push(")");
+            let mut b = sqlx::QueryBuilder::new(format!("SELECT {COLUMNS} FROM outbox_events WHERE id IN "));
+            super::push_list(&mut b, chunk.iter().copied());
             b.build_query_as().fetch_all(pool).await
         })?;
         found.extend(rows);

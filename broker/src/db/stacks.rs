@@ -198,12 +198,8 @@ pub async fn names_and_owners(tx: &mut Tx, ids: &[Uuid]) -> StoreResult<Vec<(Uui
     let mut found = Vec::with_capacity(ids.len());
     for chunk in ids.chunks(1000) {
         let rows: Vec<(Uuid, String, Uuid)> = with_tx!(tx, conn => {
-            let mut b = sqlx::QueryBuilder::new("SELECT id, name, generator_id FROM stacks WHERE id IN (");
-            let mut list = b.separated(", ");
-            for id in chunk {
-                list.push_bind(*id);
-            }
-            b.push(")");
+            let mut b = sqlx::QueryBuilder::new("SELECT id, name, generator_id FROM stacks WHERE id IN ");
+            super::push_list(&mut b, chunk.iter().copied());
             b.build_query_as().fetch_all(conn).await
         })?;
         found.extend(rows);

@@ -40,13 +40,9 @@ pub async fn load_objects(db: &Db, objects: &[Uuid]) -> StoreResult<Vec<TargetSt
             let mut b = sqlx::QueryBuilder::new(
                 "SELECT s.id AS stack_id, s.name AS stack_name, s.generator_id, d.id, d.sequence_id, \
                  d.yaml_content, d.yaml_checksum, d.is_deletion_marker, d.created_at \
-                 FROM deployment_objects d JOIN stacks s ON s.id = d.stack_id WHERE d.id IN (",
+                 FROM deployment_objects d JOIN stacks s ON s.id = d.stack_id WHERE d.id IN ",
             );
-            let mut list = b.separated(", ");
-            for id in chunk {
-                list.push_bind(*id);
-            }
-            list.push_unseparated(")");
+            super::push_list(&mut b, chunk.iter().copied());
             b.build_query_as().fetch_all(pool).await
         })?;
         out.extend(rows.into_iter().map(|r| TargetStack {

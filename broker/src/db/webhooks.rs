@@ -137,13 +137,9 @@ pub async fn get_many(db: &Db, ids: &[Uuid]) -> StoreResult<Vec<WebhookRow>> {
     for chunk in ids.chunks(1000) {
         let rows: Vec<WebhookRow> = with_db!(db, pool => {
             let mut b = sqlx::QueryBuilder::new(format!(
-                "SELECT {COLUMNS} FROM webhooks WHERE deleted_at IS NULL AND id IN ("
+                "SELECT {COLUMNS} FROM webhooks WHERE deleted_at IS NULL AND id IN "
             ));
-            let mut list = b.separated(", ");
-            for id in chunk {
-                list.push_bind(*id);
-            }
-            b.push(")");
+            super::push_list(&mut b, chunk.iter().copied());
             b.build_query_as().fetch_all(pool).await
         })?;
         found.extend(rows);
