@@ -34,6 +34,16 @@ impl BrokerError {
         matches!(self, Self::Status { status, .. } if *status == StatusCode::UNAUTHORIZED)
     }
 
+    /// Whether trying again later can succeed (the broker is overloaded, restarting or away).
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Self::Status { status, .. } => {
+                status.is_server_error() || *status == StatusCode::TOO_MANY_REQUESTS
+            }
+            _ => true,
+        }
+    }
+
     /// Whether the broker refused a write because an admin set this agent inactive; the same
     /// write succeeds once it is active again.
     pub fn is_inactive(&self) -> bool {
@@ -83,15 +93,56 @@ async fn check(response: reqwest::Response) -> Result<reqwest::Response, BrokerE
     })
 }
 
-impl BrokerClient {
-    pub fn new(base: &str, pak: Pak, timeout: Duration) -> Result<Self, BrokerError> {
+/// How the agent reaches the broker: its trusted CA and client certificate, if any.
+#[derive(Debug, Clone, Default)]
+pub struct Transport {
+    pub timeout: Duration,
+    /// PEM certificates to trust instead of the system's roots.
+    pub ca_pem: Option<Vec<u8>>,
+    /// PEM client certificate followed by its key.
+    pub identity_pem: Option<Vec<u8>>,
+}
+
+impl Transport {
+    /// The HTTP client of these settings.
+    fn client(&self) -> Result<reqwest::Client, BrokerError> {
         install_crypto_provider();
-        let http = reqwest::Client::builder()
-            .timeout(timeout)
-            .user_agent(concat!("brokkr-agent/", env!("CARGO_PKG_VERSION")))
-            .build()?;
+        let mut builder = reqwest::Client::builder()
+            .timeout(self.timeout)
+            .user_agent(concat!("brokkr-agent/", env!("CARGO_PKG_VERSION")));
+        if let Some(pem) = &self.ca_pem {
+            let roots = reqwest::Certificate::from_pem_bundle(pem)?;
+            builder = builder.tls_certs_only(roots);
+        }
+        if let Some(pem) = &self.identity_pem {
+            builder = builder.identity(reqwest::Identity::from_pem(pem)?);
+        }
+        Ok(builder.build()?)
+    }
+}
+
+/// Registers this agent with an enrollment token; returns its id and PAK.
+pub async fn enroll(
+    base: &str,
+    transport: &Transport,
+    token: &str,
+    name: &str,
+    cluster_name: &str,
+) -> Result<(Uuid, Pak), BrokerError> {
+    let body = serde_json::json!({ "token": token, "name": name, "cluster_name": cluster_name });
+    let url = format!("{}/api/v1/enroll", base.trim_end_matches('/'));
+    let response = check(transport.client()?.post(url).json(&body).send().await?).await?;
+    let created: brokkr_types::resources::AgentWithPak = response
+        .json()
+        .await
+        .map_err(|e| BrokerError::Invalid(e.to_string()))?;
+    Ok((created.agent.id, created.pak))
+}
+
+impl BrokerClient {
+    pub fn new(base: &str, pak: Pak, transport: &Transport) -> Result<Self, BrokerError> {
         Ok(Self {
-            http,
+            http: transport.client()?,
             base: base.trim_end_matches('/').to_string(),
             pak,
         })

@@ -48,6 +48,18 @@ pub struct AgentSettings {
     pub plugin_memory_mib: u64,
     /// Fuel of one policy plugin call (roughly WebAssembly instructions).
     pub plugin_fuel: u64,
+    /// PEM certificates to trust for the broker (instead of the system's roots).
+    pub ca_file: String,
+    /// PEM client certificate and key, for a broker that asks for one.
+    pub client_cert_file: String,
+    pub client_key_file: String,
+    /// Send the PAK over plain HTTP to a broker that is not on this host (never do this).
+    pub allow_insecure_http: bool,
+    /// A one-time enrollment token: with no PAK yet, the agent enrolls itself with it.
+    pub enrollment_token: String,
+    /// This agent's name and cluster when it enrolls.
+    pub name: String,
+    pub cluster_name: String,
 }
 
 impl Default for AgentSettings {
@@ -67,6 +79,13 @@ impl Default for AgentSettings {
             plugin_timeout_ms: 2_000,
             plugin_memory_mib: 64,
             plugin_fuel: 2_000_000_000,
+            ca_file: String::new(),
+            client_cert_file: String::new(),
+            client_key_file: String::new(),
+            allow_insecure_http: false,
+            enrollment_token: String::new(),
+            name: String::new(),
+            cluster_name: String::new(),
         }
     }
 }
@@ -87,6 +106,15 @@ impl fmt::Debug for AgentSettings {
             .field("reapply_interval", &self.reapply_interval)
             .field("state_path", &self.state_path)
             .field("listen_addr", &self.listen_addr)
+            .field(
+                "enrollment_token",
+                &if self.enrollment_token.is_empty() {
+                    "<unset>"
+                } else {
+                    "<redacted>"
+                },
+            )
+            .field("name", &self.name)
             .finish_non_exhaustive()
     }
 }
@@ -120,26 +148,81 @@ impl Settings {
     }
 
     pub fn check(&self) -> Result<(), ConfigError> {
-        if self.agent.pak.trim().is_empty() {
+        let agent = &self.agent;
+        if agent.pak.trim().is_empty() && agent.enrollment_token.trim().is_empty() {
             return Err(ConfigError::Invalid(
-                "agent.pak is required (BROKKR__AGENT__PAK)".into(),
+                "agent.pak (BROKKR__AGENT__PAK) or agent.enrollment_token \
+                 (BROKKR__AGENT__ENROLLMENT_TOKEN) is required"
+                    .into(),
             ));
         }
-        if !(self.agent.broker_url.starts_with("http://")
-            || self.agent.broker_url.starts_with("https://"))
+        if !agent.enrollment_token.trim().is_empty()
+            && (agent.name.is_empty() || agent.cluster_name.is_empty())
         {
             return Err(ConfigError::Invalid(
-                "agent.broker_url must start with http:// or https://".into(),
+                "enrolling needs agent.name and agent.cluster_name".into(),
             ));
         }
+        if agent.client_cert_file.is_empty() != agent.client_key_file.is_empty() {
+            return Err(ConfigError::Invalid(
+                "agent.client_cert_file and agent.client_key_file go together".into(),
+            ));
+        }
+        check_broker_url(&agent.broker_url, agent.allow_insecure_http)?;
         self.log.check()?;
         Ok(())
     }
 }
 
+/// `https://`, or `http://` to this host; plain HTTP elsewhere only when allowed (the PAK would
+/// cross the network in clear text).
+fn check_broker_url(url: &str, allow_insecure_http: bool) -> Result<(), ConfigError> {
+    if url.starts_with("https://") {
+        return Ok(());
+    }
+    let Some(rest) = url.strip_prefix("http://") else {
+        return Err(ConfigError::Invalid(
+            "agent.broker_url must start with http:// or https://".into(),
+        ));
+    };
+    let authority = rest.split(['/', '?']).next().unwrap_or_default();
+    let host = match authority.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or_default(),
+        None => authority.rsplit_once(':').map_or(authority, |(h, _)| h),
+    };
+    let loopback = host == "localhost"
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    if loopback || allow_insecure_http {
+        return Ok(());
+    }
+    Err(ConfigError::Invalid(format!(
+        "agent.broker_url {url} is plain HTTP to another host: the PAK would cross the network \
+         unencrypted. Use https:// (agent.ca_file for a private CA) or set \
+         agent.allow_insecure_http = true"
+    )))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn plain_http_goes_only_to_this_host() {
+        for fine in [
+            "https://brokkr.example.com",
+            "http://localhost:3000",
+            "http://127.0.0.1:3000/",
+            "http://[::1]:3000",
+        ] {
+            assert!(check_broker_url(fine, false).is_ok(), "{fine}");
+        }
+        let err = check_broker_url("http://brokkr.brokkr.svc:3000", false).unwrap_err();
+        assert!(err.to_string().contains("allow_insecure_http"), "{err}");
+        assert!(check_broker_url("http://brokkr.brokkr.svc:3000", true).is_ok());
+        assert!(check_broker_url("ftp://x", true).is_err());
+    }
 
     #[test]
     fn environment_configures_the_agent_and_debug_hides_the_pak() {
@@ -148,7 +231,7 @@ mod tests {
             [
                 (
                     "BROKKR__AGENT__BROKER_URL".to_string(),
-                    "http://broker:3000".to_string(),
+                    "https://broker:3000".to_string(),
                 ),
                 (
                     "BROKKR__AGENT__PAK".to_string(),

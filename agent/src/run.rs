@@ -13,7 +13,7 @@ use tokio::sync::watch;
 use uuid::Uuid;
 
 use crate::backoff::{self, Retries};
-use crate::broker::{BrokerClient, BrokerError, Fetched};
+use crate::broker::{BrokerClient, BrokerError, Fetched, Transport};
 use crate::cluster::Cluster;
 use crate::config::AgentSettings;
 use crate::metrics::Metrics;
@@ -37,6 +37,10 @@ pub enum AgentError {
     NoIdentity,
     #[error("cannot start the plugin host: {0}")]
     Plugins(String),
+    #[error("TLS: {0}")]
+    Tls(String),
+    #[error("the broker refused enrollment: {0}")]
+    Enrollment(String),
 }
 
 /// Keys of delivered events kept to avoid re-sending (the broker deduplicates anyway).
@@ -145,6 +149,85 @@ async fn identify(
     }
 }
 
+/// The broker connection the settings describe (files read once, at start).
+fn transport(settings: &AgentSettings) -> Result<Transport, AgentError> {
+    let read = |path: &str| {
+        std::fs::read(path).map_err(|e| AgentError::Tls(format!("cannot read {path}: {e}")))
+    };
+    let ca_pem = (!settings.ca_file.is_empty())
+        .then(|| read(&settings.ca_file))
+        .transpose()?;
+    let identity_pem = if settings.client_cert_file.is_empty() {
+        None
+    } else {
+        let mut pem = read(&settings.client_cert_file)?;
+        pem.extend(read(&settings.client_key_file)?);
+        Some(pem)
+    };
+    Ok(Transport {
+        timeout: Duration::from_secs(settings.request_timeout_seconds.max(1)),
+        ca_pem,
+        identity_pem,
+    })
+}
+
+/// The PAK to use: configured, remembered from an earlier enrollment, or got now by enrolling
+/// with the token (and remembered at once, so the token is never needed again).
+async fn pak(
+    settings: &AgentSettings,
+    transport: &Transport,
+    file: &StateFile,
+    state: &mut Persisted,
+    stop: &mut watch::Receiver<bool>,
+) -> Result<Pak, AgentError> {
+    if !settings.pak.trim().is_empty() {
+        return Ok(Pak::new(settings.pak.trim().to_string()));
+    }
+    if let Some(pak) = &state.pak {
+        return Ok(pak.clone());
+    }
+    let mut attempt = 0;
+    loop {
+        let enrolled = crate::broker::enroll(
+            &settings.broker_url,
+            transport,
+            settings.enrollment_token.trim(),
+            &settings.name,
+            &settings.cluster_name,
+        )
+        .await;
+        match enrolled {
+            Ok((agent, pak)) => {
+                tracing::info!(%agent, "enrolled with the broker");
+                *state = Persisted {
+                    agent_id: Some(agent),
+                    pak: Some(pak.clone()),
+                    ..Persisted::default()
+                };
+                file.save(state)?;
+                return Ok(pak);
+            }
+            Err(e @ BrokerError::Status { .. }) if !e.is_retryable() => {
+                return Err(AgentError::Enrollment(e.to_string()));
+            }
+            Err(e) => {
+                attempt += 1;
+                let pause = backoff::delay(
+                    Duration::from_millis(500),
+                    Duration::from_secs(30),
+                    attempt,
+                    rand::random(),
+                );
+                tracing::warn!(error = %e, retry_in = ?pause, "cannot enroll yet");
+                tokio::select! {
+                    () = tokio::time::sleep(pause) => {}
+                    _ = stop.wait_for(|s| *s) => return Err(AgentError::NoIdentity),
+                }
+            }
+        }
+    }
+}
+
 impl Agent {
     async fn start(
         settings: AgentSettings,
@@ -152,14 +235,11 @@ impl Agent {
         metrics: Arc<Metrics>,
         mut stop: watch::Receiver<bool>,
     ) -> Result<Self, AgentError> {
-        let timeout = Duration::from_secs(settings.request_timeout_seconds.max(1));
-        let broker = BrokerClient::new(
-            &settings.broker_url,
-            Pak::new(settings.pak.clone()),
-            timeout,
-        )?;
+        let transport = transport(&settings)?;
         let file = StateFile::new(&settings.state_path);
         let mut state = file.load()?;
+        let pak = pak(&settings, &transport, &file, &mut state, &mut stop).await?;
+        let broker = BrokerClient::new(&settings.broker_url, pak, &transport)?;
         let agent_id = identify(&broker, state.agent_id, &mut stop).await?;
         if state.agent_id.is_some_and(|known| known != agent_id) {
             tracing::warn!("the state file belongs to another agent; starting afresh");

@@ -32,6 +32,9 @@ pub struct StackRecord {
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Persisted {
     pub agent_id: Option<Uuid>,
+    /// The PAK this agent received when it enrolled (the file is readable by its owner only).
+    #[serde(default)]
+    pub pak: Option<brokkr_types::Pak>,
     pub target: Option<TargetState>,
     pub stacks: BTreeMap<Uuid, StackRecord>,
     pub kinds: BTreeSet<KindRef>,

@@ -363,6 +363,62 @@ pub struct BrokerSettings {
     pub request_timeout_seconds: u64,
     /// Most requests in progress at once, long polls and probes excepted (503 `overloaded`).
     pub max_in_flight: usize,
+    /// Where the first start writes the admin PAK (mode 0600); empty prints it to stdout once.
+    pub admin_pak_file: String,
+    /// HTTPS and client certificates (plain HTTP while `cert_file` is empty).
+    pub tls: TlsSettings,
+}
+
+/// `broker.tls`: the broker's own HTTPS.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TlsSettings {
+    /// PEM certificate chain; empty serves plain HTTP.
+    pub cert_file: String,
+    /// PEM private key of the certificate.
+    pub key_file: String,
+    /// `none`, `optional` (checked when presented) or `required` (no handshake without one).
+    pub client_auth: String,
+    /// PEM certificates of the CA client certificates must chain to.
+    pub client_ca_file: String,
+    /// An agent must present a client certificate valid for `<agent-id>.agents.brokkr`.
+    pub bind_agent_certificates: bool,
+    /// Seconds between checks of the files for changes (SIGHUP reloads at once).
+    pub reload_seconds: u64,
+}
+
+impl Default for TlsSettings {
+    fn default() -> Self {
+        Self {
+            cert_file: String::new(),
+            key_file: String::new(),
+            client_auth: "none".into(),
+            client_ca_file: String::new(),
+            bind_agent_certificates: false,
+            reload_seconds: 30,
+        }
+    }
+}
+
+impl TlsSettings {
+    pub fn check(&self) -> Result<(), ConfigError> {
+        let invalid = |m: &str| Err(ConfigError::Invalid(format!("broker.tls: {m}")));
+        if self.cert_file.is_empty() != self.key_file.is_empty() {
+            return invalid("cert_file and key_file go together");
+        }
+        if !matches!(self.client_auth.as_str(), "none" | "optional" | "required") {
+            return invalid("client_auth must be none, optional or required");
+        }
+        if self.client_auth != "none"
+            && (self.client_ca_file.is_empty() || self.cert_file.is_empty())
+        {
+            return invalid("client_auth needs cert_file, key_file and client_ca_file");
+        }
+        if self.bind_agent_certificates && self.client_auth == "none" {
+            return invalid("bind_agent_certificates needs client_auth optional or required");
+        }
+        Ok(())
+    }
 }
 
 impl Default for DatabaseSettings {
@@ -388,6 +444,8 @@ impl Default for BrokerSettings {
             header_read_timeout_seconds: 10,
             request_timeout_seconds: 30,
             max_in_flight: 512,
+            admin_pak_file: String::new(),
+            tls: TlsSettings::default(),
         }
     }
 }
@@ -449,6 +507,7 @@ impl Settings {
             ));
         }
         self.log.check()?;
+        self.broker.tls.check()?;
         self.webhooks.key_ring()?;
         self.webhooks.allowed_networks()?;
         let hooks = &self.webhooks;

@@ -28,11 +28,16 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Run the API server (creates and migrates the database; prints the admin PAK on first start).
+    /// Run the API server (creates and migrates the database; hands over the admin PAK on first
+    /// start).
     Serve {
         /// Overrides broker.listen_addr.
         #[arg(long)]
         listen_addr: Option<String>,
+        /// Overrides broker.admin_pak_file: write the first admin PAK there (mode 0600) instead
+        /// of printing it.
+        #[arg(long)]
+        admin_pak_file: Option<String>,
     },
     /// Apply database migrations and exit.
     Migrate,
@@ -117,20 +122,22 @@ async fn main() -> Result<()> {
         settings.database.url = url;
     }
     if let Command::Serve {
-        listen_addr: Some(addr),
+        listen_addr,
+        admin_pak_file,
     } = &cli.command
     {
-        settings.broker.listen_addr = addr.clone();
+        if let Some(addr) = listen_addr {
+            settings.broker.listen_addr = addr.clone();
+        }
+        if let Some(file) = admin_pak_file {
+            settings.broker.admin_pak_file = file.clone();
+        }
     }
     settings.check().context("checking configuration")?;
     settings.log.init();
     match cli.command {
         Command::Serve { .. } => serve(settings).await,
-        Command::Migrate => {
-            startup::open_database(&settings).await?;
-            println!("database is up to date");
-            Ok(())
-        }
+        Command::Migrate => migrate(&settings).await,
         Command::Rotate { who } => rotate(settings, who).await,
         Command::Create { what } => create(settings, what).await,
         Command::Audit {
@@ -154,7 +161,7 @@ async fn webhooks(settings: Settings, action: WebhookAction) -> Result<()> {
             Ok(())
         }
         WebhookAction::Rekey => {
-            let app = startup::open_app(settings).await?;
+            let app = startup::open_existing_app(settings).await?;
             let resealed = app
                 .rekey_webhooks(Requester::CLI)
                 .await
@@ -169,12 +176,32 @@ async fn webhooks(settings: Settings, action: WebhookAction) -> Result<()> {
     }
 }
 
+async fn migrate(settings: &Settings) -> Result<()> {
+    let shown = brokkr_broker::config::redact_url(&settings.database.url);
+    let db = brokkr_broker::db::Db::connect(&settings.database.url, 1)
+        .await
+        .with_context(|| format!("connecting to {shown}"))?;
+    let before = db.applied_migrations().await?;
+    db.migrate().await.context("migrating")?;
+    let after = db.applied_migrations().await?;
+    match after - before {
+        0 => println!("{shown}: already up to date ({after} migrations)"),
+        n => println!("{shown}: applied {n} migration(s); {after} in all"),
+    }
+    Ok(())
+}
+
 async fn serve(settings: Settings) -> Result<()> {
+    let pak_file = settings.broker.admin_pak_file.clone();
     let app = Application::build(settings)
         .await
         .context("starting the broker")?;
     if let Some(pak) = &app.admin_pak {
-        print_first_admin_pak(pak);
+        startup::deliver_first_admin_pak(pak, &pak_file).with_context(|| {
+            format!(
+                "writing the admin PAK to {pak_file}; rotate it with `brokkr-broker rotate admin`"
+            )
+        })?;
     }
     let addr = app.local_addr().context("reading the listen address")?;
     tracing::info!(%addr, "broker listening");
@@ -183,22 +210,8 @@ async fn serve(settings: Settings) -> Result<()> {
         .context("serving")
 }
 
-/// Shows the new admin PAK once. Write errors are ignored: a closed stdout must not stop the broker.
-fn print_first_admin_pak(pak: &Pak) {
-    use std::io::Write;
-    let rule = "================================================================";
-    let mut out = std::io::stdout().lock();
-    let _ = writeln!(
-        out,
-        "{rule}\nBrokkr created the admin PAK for this new database.\n\
-         It is shown only this once; store it now (rotate: brokkr-broker rotate admin).\n{}\n{rule}",
-        pak.expose()
-    );
-    let _ = out.flush();
-}
-
 async fn rotate(settings: Settings, who: RotateTarget) -> Result<()> {
-    let app = startup::open_app(settings).await?;
+    let app = startup::open_existing_app(settings).await?;
     let (what, pak) = match who {
         RotateTarget::Admin => ("admin", app.rotate_admin_pak(Requester::CLI).await),
         RotateTarget::Agent { uuid } => (
@@ -228,8 +241,8 @@ async fn rotate(settings: Settings, who: RotateTarget) -> Result<()> {
 }
 
 async fn verify_audit(settings: &Settings) -> Result<()> {
-    let db = startup::open_database(settings).await?;
-    let outcome = brokkr_broker::db::audit_chain::verify(&db)
+    let app = startup::open_existing_app(settings.clone()).await?;
+    let outcome = brokkr_broker::db::audit_chain::verify(&app.db)
         .await
         .context("reading the audit log")?;
     match outcome.broken_at {
@@ -248,7 +261,7 @@ async fn verify_audit(settings: &Settings) -> Result<()> {
 }
 
 async fn create(settings: Settings, what: CreateTarget) -> Result<()> {
-    let app = startup::open_app(settings).await?;
+    let app = startup::open_existing_app(settings).await?;
     let (label, pak) = match what {
         CreateTarget::Agent { name, cluster_name } => {
             create_agent(&app, &name, &cluster_name).await?

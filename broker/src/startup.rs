@@ -26,10 +26,16 @@ pub enum StartupError {
     Connect { url: String, source: StoreError },
     #[error("cannot migrate the database: {0}")]
     Migrate(StoreError),
+    #[error(
+        "no Brokkr database at {0}: this command works on an existing one (`brokkr-broker serve` or `migrate` creates it); check --database-url or BROKKR__DATABASE__URL"
+    )]
+    NoDatabase(String),
     #[error("cannot create the admin PAK: {0}")]
     Bootstrap(AppError),
     #[error("cannot start the broker: {0}")]
     App(AppError),
+    #[error("cannot set up TLS: {0}")]
+    Tls(#[from] crate::http::tls::TlsError),
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: SocketAddr,
@@ -50,11 +56,74 @@ pub async fn open_database(settings: &Settings) -> Result<Db, StartupError> {
     Ok(db)
 }
 
-/// Opens and migrates the configured database and builds the application on it (the CLI's
-/// commands use this too).
+/// Opens and migrates the configured database and builds the application on it.
 pub async fn open_app(settings: Settings) -> Result<App, StartupError> {
     let db = open_database(&settings).await?;
     App::new(db, settings).map_err(StartupError::App)
+}
+
+/// [`open_app`] for the CLI's commands other than `serve` and `migrate`: they refuse to create
+/// a database (run from the wrong folder, `sqlite://brokkr.db` would be a new, empty one) and
+/// name the URL they were given.
+pub async fn open_existing_app(settings: Settings) -> Result<App, StartupError> {
+    let url = &settings.database.url;
+    let shown = crate::config::redact_url(url);
+    if let Some(path) = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+    {
+        let file = path.split('?').next().unwrap_or_default();
+        if !std::path::Path::new(file).exists() {
+            return Err(StartupError::NoDatabase(shown));
+        }
+    }
+    let db = Db::connect(url, settings.database.max_connections)
+        .await
+        .map_err(|source| StartupError::Connect {
+            url: shown.clone(),
+            source,
+        })?;
+    if !db.is_migrated().await.map_err(StartupError::Migrate)? {
+        return Err(StartupError::NoDatabase(shown));
+    }
+    db.migrate().await.map_err(StartupError::Migrate)?;
+    App::new(db, settings).map_err(StartupError::App)
+}
+
+/// Hands the first admin PAK over once: into `file` (created readable by its owner only) or,
+/// without one, on stdout. Never to the logs.
+pub fn deliver_first_admin_pak(pak: &Pak, file: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    if file.is_empty() {
+        let rule = "================================================================";
+        let mut out = std::io::stdout().lock();
+        // A closed stdout must not stop the broker.
+        let _ = writeln!(
+            out,
+            "{rule}\nBrokkr created the admin PAK for this new database.\n\
+             It is shown only this once; store it now (rotate: brokkr-broker rotate admin).\n{}\n{rule}",
+            pak.expose()
+        );
+        let _ = out.flush();
+        return Ok(());
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.create(true).write(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        options.mode(0o600);
+        let mut out = options.open(file)?;
+        out.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+        writeln!(out, "{}", pak.expose())?;
+    }
+    #[cfg(not(unix))]
+    writeln!(options.open(file)?, "{}", pak.expose())?;
+    tracing::info!(
+        file,
+        "the admin PAK of this new database was written to the file"
+    );
+    Ok(())
 }
 
 /// A broker bound to its listener, ready to serve.
@@ -64,6 +133,7 @@ pub struct Application {
     state: AppState,
     /// Set on the first start of an empty database: show it once, then forget it.
     pub admin_pak: Option<Pak>,
+    tls: Option<Arc<crate::http::tls::Tls>>,
 }
 
 impl Application {
@@ -74,6 +144,7 @@ impl Application {
             settings.broker.auth_failures_per_minute,
         ));
         let clients = Arc::new(ClientAddresses::new(settings.trusted_proxies()?));
+        let tls = crate::http::tls::Tls::load(&settings.broker.tls)?;
         let app = open_app(settings).await?;
         app.check_webhook_keys().await.map_err(StartupError::App)?;
         let admin_pak = app
@@ -96,6 +167,7 @@ impl Application {
             listener,
             state,
             admin_pak,
+            tls,
         })
     }
 
@@ -117,14 +189,16 @@ impl Application {
         let upkeep = tokio::spawn(upkeep(self.state.clone()));
         let dispatcher = crate::webhooks::spawn(app.clone());
         let broker = &app.settings.broker;
+        let reloader = self.tls.clone().map(|tls| tls.spawn_reloader());
         let limits = ConnectionLimits {
             max_connections: broker.max_connections,
             header_read_timeout: Duration::from_secs(broker.header_read_timeout_seconds),
+            tls: self.tls.clone(),
         };
         let router = routes::router(self.state);
         let served = serve(self.listener, router, limits, shutdown).await;
         upkeep.abort();
-        for task in [feed, dispatcher].into_iter().flatten() {
+        for task in [feed, dispatcher, reloader].into_iter().flatten() {
             task.abort();
         }
         if let Err(e) = app.flush_auth_failures().await {

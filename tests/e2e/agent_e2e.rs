@@ -468,3 +468,66 @@ e2e!(
         assert_eq!(events[0]["status"], "success", "the held report arrives");
     }
 );
+
+e2e!(an_agent_enrolls_itself_and_keeps_its_pak, |env| {
+    let label = format!("fleet-{}", env.tag);
+    let body = serde_json::json!({ "name_prefix": "enrolled-", "labels": [label], "uses": 1 });
+    let (status, made) = env
+        .broker
+        .call(
+            reqwest::Method::POST,
+            "/api/v1/enrollment-tokens",
+            &env.broker.admin,
+            Some(body),
+        )
+        .await;
+    assert_eq!(status, 201, "{made}");
+    let token = made["token"].as_str().unwrap().to_string();
+    let name = format!("new-{}", env.tag);
+    let mut enrolled =
+        AgentProcess::enroll(&token, &name, &env.broker.url, &env.cluster.kubeconfig);
+    let stack = env
+        .broker
+        .plain_stack(&env.generator, &format!("fleet-{}", env.tag))
+        .await;
+    let path = format!("/api/v1/stacks/{stack}/labels");
+    let (status, _) = env
+        .broker
+        .call(
+            reqwest::Method::POST,
+            &path,
+            &env.generator,
+            Some(serde_json::json!({ "label": label })),
+        )
+        .await;
+    assert!(
+        status == 200 || status == 201 || status == 204,
+        "label: {status}"
+    );
+    env.publish(stack, &env.config_map("enrolled", "1")).await;
+    env.wait_value("enrolled", "1").await;
+    let (_, agents) = env
+        .broker
+        .call(
+            reqwest::Method::GET,
+            "/api/v1/agents",
+            &env.broker.admin,
+            None,
+        )
+        .await;
+    let full = format!("enrolled-{name}");
+    assert!(
+        agents.to_string().contains(&full),
+        "{full} in {agents}\n{}",
+        enrolled.logs()
+    );
+    // The token is used up; the restarted agent carries on with the PAK it kept.
+    enrolled.restart();
+    env.publish(stack, &env.config_map("enrolled", "2")).await;
+    env.wait_value("enrolled", "2").await;
+    assert!(
+        !enrolled.logs().contains("refused enrollment"),
+        "{}",
+        enrolled.logs()
+    );
+});

@@ -17,10 +17,32 @@ pub struct AgentProcess {
 
 impl AgentProcess {
     pub fn start(id: Uuid, broker_url: &str, pak: &str, kubeconfig: &std::path::Path) -> Self {
+        Self::with(id, broker_url, &[("BROKKR__AGENT__PAK", pak)], kubeconfig)
+    }
+
+    /// An agent with no PAK that enrolls itself with `token` as `name`.
+    pub fn enroll(token: &str, name: &str, broker_url: &str, kubeconfig: &std::path::Path) -> Self {
+        let identity = [
+            ("BROKKR__AGENT__ENROLLMENT_TOKEN", token),
+            ("BROKKR__AGENT__NAME", name),
+            ("BROKKR__AGENT__CLUSTER_NAME", "e2e"),
+        ];
+        Self::with(Uuid::nil(), broker_url, &identity, kubeconfig)
+    }
+
+    fn with(
+        id: Uuid,
+        broker_url: &str,
+        identity: &[(&str, &str)],
+        kubeconfig: &std::path::Path,
+    ) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let env = vec![
+        let mut env: Vec<(String, String)> = identity
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        env.extend([
             ("BROKKR__AGENT__BROKER_URL".into(), broker_url.to_string()),
-            ("BROKKR__AGENT__PAK".into(), pak.to_string()),
             ("BROKKR__AGENT__POLLING_INTERVAL".into(), "1".into()),
             ("BROKKR__AGENT__REAPPLY_INTERVAL".into(), "2".into()),
             ("BROKKR__AGENT__RETRY_BASE_MS".into(), "100".into()),
@@ -36,7 +58,7 @@ impl AgentProcess {
                 "info,brokkr_agent=debug".into(),
             ),
             ("KUBECONFIG".into(), kubeconfig.display().to_string()),
-        ];
+        ]);
         let log = dir.path().join("agent.log");
         let mut agent = Self {
             id,

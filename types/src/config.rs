@@ -83,24 +83,41 @@ fn apply_env(table: &mut toml::Table, name: &str, raw: String) -> Result<(), Con
     let Some(rest) = name.strip_prefix("BROKKR__") else {
         return Ok(());
     };
-    let Some((section, key)) = rest.split_once("__") else {
+    // SECTION__KEY, or SECTION__SUBSECTION__KEY for nested tables such as broker.tls.
+    let path: Vec<String> = rest.split("__").map(str::to_ascii_lowercase).collect();
+    let [section, inner @ .., key] = path.as_slice() else {
         return Ok(());
     };
-    let (section, key) = (section.to_ascii_lowercase(), key.to_ascii_lowercase());
-    let Some(toml::Value::Table(entries)) = table.get_mut(&section) else {
-        return Ok(());
+    let mut entries: &mut toml::Table = match table.get_mut(section) {
+        Some(toml::Value::Table(entries)) => entries,
+        _ => return Ok(()),
     };
-    let Some(current) = entries.get(&key) else {
-        let known: BTreeMap<_, _> = entries.iter().map(|(k, _)| (k.clone(), ())).collect();
-        return Err(ConfigError::UnknownKey {
-            name: name.to_string(),
-            section,
-            known: known.into_keys().collect::<Vec<_>>().join(", "),
-        });
+    let mut scope = section.clone();
+    for part in inner {
+        if !matches!(entries.get(part), Some(toml::Value::Table(_))) {
+            return Err(unknown(name, &scope, entries));
+        }
+        let Some(toml::Value::Table(nested)) = entries.get_mut(part) else {
+            return Ok(());
+        };
+        entries = nested;
+        scope = format!("{scope}.{part}");
+    }
+    let Some(current) = entries.get(key) else {
+        return Err(unknown(name, &scope, entries));
     };
     let value = typed_like(current, name, raw)?;
-    entries.insert(key, value);
+    entries.insert(key.clone(), value);
     Ok(())
+}
+
+fn unknown(name: &str, section: &str, entries: &toml::Table) -> ConfigError {
+    let known: BTreeMap<_, _> = entries.iter().map(|(k, _)| (k.clone(), ())).collect();
+    ConfigError::UnknownKey {
+        name: name.to_string(),
+        section: section.to_string(),
+        known: known.into_keys().collect::<Vec<_>>().join(", "),
+    }
 }
 
 /// Reads an environment string as the type the setting already has.
@@ -166,8 +183,10 @@ impl LogSettings {
     pub fn init(&self) {
         let filter = tracing_subscriber::EnvFilter::try_new(&self.level)
             .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        use std::io::IsTerminal;
         let builder = tracing_subscriber::fmt()
             .with_env_filter(filter)
+            .with_ansi(std::io::stderr().is_terminal())
             .with_writer(std::io::stderr);
         if self.format == "json" {
             builder.json().init();
@@ -239,6 +258,40 @@ mod tests {
         assert!(err.to_string().contains("ttl_seconds"), "{err}");
         let err = load::<Demo>(None, env(&[("BROKKR__SERVER__TTL_SECONDS", "soon")])).unwrap_err();
         assert!(err.to_string().contains("must be an integer"), "{err}");
+    }
+
+    #[derive(Debug, Default, Serialize, Deserialize, PartialEq)]
+    #[serde(default, deny_unknown_fields)]
+    struct Nested {
+        server: WithTls,
+    }
+
+    #[derive(Debug, Default, Serialize, Deserialize, PartialEq)]
+    #[serde(default, deny_unknown_fields)]
+    struct WithTls {
+        addr: String,
+        tls: Tls,
+    }
+
+    #[derive(Debug, Default, Serialize, Deserialize, PartialEq)]
+    #[serde(default, deny_unknown_fields)]
+    struct Tls {
+        cert_file: String,
+    }
+
+    #[test]
+    fn nested_sections_take_the_environment_too() {
+        let nested: Nested =
+            load(None, env(&[("BROKKR__SERVER__TLS__CERT_FILE", "/c.pem")])).unwrap();
+        assert_eq!(nested.server.tls.cert_file, "/c.pem");
+        let err = load::<Nested>(None, env(&[("BROKKR__SERVER__TLS__CERT", "x")])).unwrap_err();
+        assert!(
+            err.to_string().contains("[server.tls]") && err.to_string().contains("cert_file"),
+            "{err}"
+        );
+        let err =
+            load::<Nested>(None, env(&[("BROKKR__SERVER__TSL__CERT_FILE", "x")])).unwrap_err();
+        assert!(err.to_string().contains("addr, tls"), "{err}");
     }
 
     #[test]

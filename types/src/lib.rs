@@ -17,6 +17,7 @@ macro_rules! text_enum {
 
 #[cfg(feature = "config")]
 pub mod config;
+pub mod enrollment;
 pub mod names;
 pub mod plugins;
 pub mod problem;

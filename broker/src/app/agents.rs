@@ -17,7 +17,11 @@ use crate::domain::Principal;
 use crate::targeting::plan;
 
 /// Writes a new agent, its metadata, PAK, audit entry, reach and assignments into `work`.
-async fn register(work: &mut Work, by: Requester, body: CreateAgent) -> AppResult<AgentWithPak> {
+pub(crate) async fn register(
+    work: &mut Work,
+    by: Requester,
+    body: CreateAgent,
+) -> AppResult<AgentWithPak> {
     let status = body.status.unwrap_or(AgentStatus::Active);
     let row = agents::insert(
         &mut work.tx,

@@ -11,6 +11,12 @@ pub enum AppError {
     /// The resource does not exist, or the requester may not know that it does.
     #[error("{0} not found")]
     NotFound(&'static str),
+    /// The credential presented is not valid.
+    #[error("{detail}")]
+    Unauthenticated {
+        code: &'static str,
+        detail: &'static str,
+    },
     /// The requester may not do this.
     #[error("{detail}")]
     Forbidden { code: &'static str, detail: String },

@@ -11,6 +11,7 @@ pub mod auth_failures;
 pub mod credentials;
 pub mod deliveries;
 pub mod deployment_objects;
+pub mod enrollment;
 pub mod error;
 pub mod events;
 pub mod explain;

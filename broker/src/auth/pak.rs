@@ -1,5 +1,6 @@
 //! PAK format: `brokkr_BR{short}_{long}`. The short token is the lookup key; only SHA-256 of
-//! the long token is stored, and comparison is constant-time.
+//! the long token is stored, and comparison is constant-time. Enrollment tokens have the same
+//! shape with the prefix `brokkr_ET`.
 
 use rand::RngExt;
 use rand::distr::Alphanumeric;
@@ -11,6 +12,8 @@ use brokkr_types::Pak;
 use crate::db::paks::StoredPak;
 
 const PREFIX: &str = "brokkr_BR";
+/// The prefix of agent enrollment tokens.
+pub const ENROLLMENT_PREFIX: &str = "brokkr_ET";
 pub const SHORT_LEN: usize = 8;
 pub const LONG_LEN: usize = 32;
 
@@ -49,11 +52,16 @@ fn random_token(len: usize) -> String {
 
 /// Generates a new PAK from the operating system's CSPRNG-seeded generator.
 pub fn generate() -> NewPak {
+    generate_with(PREFIX)
+}
+
+/// A new secret of the PAK shape with another prefix (enrollment tokens).
+pub fn generate_with(prefix: &str) -> NewPak {
     let short = random_token(SHORT_LEN);
     let long = random_token(LONG_LEN);
     let long_hash = hash_long(&long);
     NewPak {
-        pak: Pak::new(format!("{PREFIX}{short}_{long}")),
+        pak: Pak::new(format!("{prefix}{short}_{long}")),
         short,
         long_hash,
     }
@@ -61,7 +69,12 @@ pub fn generate() -> NewPak {
 
 /// Splits a presented PAK; `None` when it is not of the Brokkr format.
 pub fn parse(presented: &str) -> Option<ParsedPak<'_>> {
-    let rest = presented.strip_prefix(PREFIX)?;
+    parse_with(PREFIX, presented)
+}
+
+/// [`parse`] for secrets of the PAK shape with another prefix.
+pub fn parse_with<'a>(prefix: &str, presented: &'a str) -> Option<ParsedPak<'a>> {
+    let rest = presented.strip_prefix(prefix)?;
     let (short, long) = rest.split_once('_')?;
     let alnum =
         |s: &str, len: usize| s.len() == len && s.bytes().all(|b| b.is_ascii_alphanumeric());

@@ -7,6 +7,7 @@ pub mod audit;
 pub mod audit_chain;
 pub mod deliveries;
 pub mod deployment_objects;
+pub mod enrollment;
 pub mod events;
 pub mod generators;
 pub mod metadata;
@@ -205,6 +206,33 @@ impl Db {
             Self::Sqlite(pool) => sqlx::migrate!("../migrations/sqlite").run(pool).await?,
         }
         Ok(())
+    }
+
+    /// Whether Brokkr's migrations were ever applied here.
+    pub async fn is_migrated(&self) -> StoreResult<bool> {
+        let n: i64 = match self {
+            Self::Postgres(pool) => {
+                sqlx::query_scalar("SELECT COUNT(*) FROM information_schema.tables WHERE table_name = '_sqlx_migrations'")
+                    .fetch_one(pool)
+                    .await?
+            }
+            Self::Sqlite(pool) => {
+                sqlx::query_scalar("SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'")
+                    .fetch_one(pool)
+                    .await?
+            }
+        };
+        Ok(n > 0)
+    }
+
+    /// How many migrations have been applied.
+    pub async fn applied_migrations(&self) -> StoreResult<i64> {
+        if !self.is_migrated().await? {
+            return Ok(0);
+        }
+        Ok(
+            with_db!(self, pool => sqlx::query_scalar("SELECT COUNT(*) FROM _sqlx_migrations").fetch_one(pool).await)?,
+        )
     }
 
     /// Checks that the database answers.

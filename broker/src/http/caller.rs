@@ -12,6 +12,8 @@ use super::error::ApiError;
 use crate::app::Requester;
 use crate::auth::cache::AuthError;
 use crate::auth::{Principal, Role, pak, throttle};
+use crate::http::request_log::PrincipalSlot;
+use crate::http::tls::{ClientCertificate, agent_certificate_name};
 use crate::state::AppState;
 
 /// An authenticated caller whose role is one of `R::ALLOWED` (403 otherwise). Roles are
@@ -95,8 +97,38 @@ impl<R: RoleSet> FromRequestParts<AppState> for Caller<R> {
                 principal.role().name()
             )));
         }
+        certificate_binds(state, parts, principal)?;
+        if let Some(slot) = parts.extensions.get::<PrincipalSlot>() {
+            slot.set(principal);
+        }
         Ok(Self(principal, PhantomData))
     }
+}
+
+/// With `broker.tls.bind_agent_certificates`, an agent's PAK counts only over a connection whose
+/// client certificate names that agent: a stolen PAK alone is not enough.
+fn certificate_binds(
+    state: &AppState,
+    parts: &Parts,
+    principal: Principal,
+) -> Result<(), ApiError> {
+    let Principal::Agent(agent) = principal else {
+        return Ok(());
+    };
+    if !state.app.settings.broker.tls.bind_agent_certificates {
+        return Ok(());
+    }
+    let certificate = parts.extensions.get::<ClientCertificate>();
+    if certificate.is_some_and(|c| c.names_agent(agent)) {
+        return Ok(());
+    }
+    Err(ApiError::Forbidden {
+        code: "certificate_required",
+        detail: format!(
+            "this agent must connect with a client certificate valid for {}",
+            agent_certificate_name(agent)
+        ),
+    })
 }
 
 /// Counts a bad PAK against its client: 401, or 429 once the client is over its limit.

@@ -195,6 +195,7 @@ impl From<AppError> for ApiError {
     fn from(err: AppError) -> Self {
         match err {
             AppError::NotFound(what) => Self::NotFound(what),
+            AppError::Unauthenticated { code, detail } => Self::Unauthenticated { code, detail },
             AppError::Forbidden { code, detail } => Self::Forbidden { code, detail },
             AppError::Conflict { code, detail } => Self::Conflict { code, detail },
             AppError::Invalid {

@@ -7,7 +7,9 @@ pub mod error;
 pub mod extract;
 pub mod parts_body;
 pub mod request_id;
+pub mod request_log;
 pub mod serve;
+pub mod tls;
 
 pub use caller::Caller;
 pub use error::{ApiError, ApiResult};

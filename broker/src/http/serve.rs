@@ -2,8 +2,10 @@
 //! At most `broker.max_connections` are open at once (further ones wait in the listen backlog
 //! and never disturb established ones); a client must send a request's headers within
 //! `broker.header_read_timeout_seconds`, which also closes keep-alive connections left idle;
-//! accept errors (file descriptors exhausted) back off instead of spinning. On shutdown every
-//! connection finishes its request and closes.
+//! accept errors (file descriptors exhausted) back off instead of spinning. With TLS the
+//! handshake must also finish within that time, and the client certificate a connection
+//! presented goes to every request on it. On shutdown every connection finishes its request
+//! and closes.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -16,16 +18,20 @@ use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio::task::JoinSet;
 use tower::ServiceExt;
 
-/// Bounds on connections.
-#[derive(Debug, Clone, Copy)]
+use super::tls::{ClientCertificate, Tls};
+
+/// Bounds on connections, and TLS when it is on.
+#[derive(Debug, Clone)]
 pub struct ConnectionLimits {
     pub max_connections: usize,
     pub header_read_timeout: Duration,
+    pub tls: Option<Arc<Tls>>,
 }
 
 /// Serves `router` on `listener` until `shutdown` completes, then drains every connection.
@@ -45,7 +51,13 @@ pub async fn serve(
             accepted = accept(&listener, &permits) => accepted,
         };
         let (stream, peer, permit) = accepted;
-        let connection = serve_connection(stream, peer, router.clone(), limits, stopped.clone());
+        let connection = serve_connection(
+            stream,
+            peer,
+            router.clone(),
+            limits.clone(),
+            stopped.clone(),
+        );
         connections.spawn(async move {
             connection.await;
             drop(permit);
@@ -82,15 +94,50 @@ async fn accept(
     }
 }
 
+/// Serves one connection: plain, or once its TLS handshake finished in time.
 async fn serve_connection(
     stream: TcpStream,
     peer: SocketAddr,
     router: Router,
     limits: ConnectionLimits,
-    mut stopped: watch::Receiver<bool>,
+    stopped: watch::Receiver<bool>,
 ) {
+    let Some(acceptor) = limits.tls.as_ref().and_then(|tls| tls.acceptor()) else {
+        return serve_io(stream, peer, None, router, &limits, stopped).await;
+    };
+    let handshake = tokio::time::timeout(limits.header_read_timeout, acceptor.accept(stream));
+    let stream = match handshake.await {
+        Ok(Ok(stream)) => stream,
+        Ok(Err(e)) => {
+            tracing::debug!(%peer, error = %e, "TLS handshake failed");
+            return;
+        }
+        Err(_) => return,
+    };
+    let certificate = stream
+        .get_ref()
+        .1
+        .peer_certificates()
+        .and_then(|chain| chain.first())
+        .map(|leaf| ClientCertificate(Arc::new(leaf.clone().into_owned())));
+    serve_io(stream, peer, certificate, router, &limits, stopped).await
+}
+
+async fn serve_io<I>(
+    io: I,
+    peer: SocketAddr,
+    certificate: Option<ClientCertificate>,
+    router: Router,
+    limits: &ConnectionLimits,
+    mut stopped: watch::Receiver<bool>,
+) where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
     let service = router.map_request(move |mut request: hyper::Request<Incoming>| {
         request.extensions_mut().insert(ConnectInfo(peer));
+        if let Some(certificate) = &certificate {
+            request.extensions_mut().insert(certificate.clone());
+        }
         request
     });
     let mut builder = http1::Builder::new();
@@ -98,8 +145,7 @@ async fn serve_connection(
         .timer(TokioTimer::new())
         .header_read_timeout(limits.header_read_timeout)
         .keep_alive(true);
-    let connection =
-        builder.serve_connection(TokioIo::new(stream), TowerToHyperService::new(service));
+    let connection = builder.serve_connection(TokioIo::new(io), TowerToHyperService::new(service));
     tokio::pin!(connection);
     tokio::select! {
         _ = connection.as_mut() => {}

@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod agents;
 pub mod deployment_objects;
+pub mod enrollment;
 pub mod events;
 pub mod generators;
 pub mod health;
@@ -30,7 +31,6 @@ use axum::{Json, Router, middleware};
 use serde::Serialize;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
-use tower_http::trace::TraceLayer;
 use utoipa::OpenApi;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa_axum::router::OpenApiRouter;
@@ -119,6 +119,9 @@ fn api(upload_limit: usize) -> OpenApiRouter<AppState> {
         .routes(routes!(admin::reload))
         .routes(routes!(admin::audit_logs))
         .routes(routes!(metrics::metrics))
+        .routes(routes!(enrollment::create, enrollment::list))
+        .routes(routes!(enrollment::revoke))
+        .routes(routes!(enrollment::enroll))
         .routes(routes!(templates::create, templates::list))
         .routes(routes!(
             templates::get,
@@ -206,7 +209,7 @@ pub fn router(state: AppState) -> Router {
                 "handler panicked".into(),
             ))
         }))
-        .layer(TraceLayer::new_for_http())
+        .layer(middleware::from_fn(crate::http::request_log::log))
         .layer(SetResponseHeaderLayer::if_not_present(
             header::X_CONTENT_TYPE_OPTIONS,
             HeaderValue::from_static("nosniff"),

@@ -405,6 +405,31 @@ pub(super) fn cases() -> Vec<Case> {
             none,
             [200, 403, 403, 200, 200],
         ),
+        // Enrollment: tokens are an admin's; enrolling needs a token, never a PAK.
+        case(
+            M::POST,
+            |_| "/api/v1/enrollment-tokens".into(),
+            |_| Some(json!({ "uses": 2 })),
+            [201, 403, 403, 403, 403],
+        ),
+        case(
+            M::GET,
+            |_| "/api/v1/enrollment-tokens".into(),
+            none,
+            [200, 403, 403, 403, 403],
+        ),
+        case(
+            M::DELETE,
+            |w| format!("/api/v1/enrollment-tokens/{}", w.enrollment),
+            none,
+            [204, 403, 403, 403, 403],
+        ),
+        case(
+            M::POST,
+            |_| "/api/v1/enroll".into(),
+            |_| Some(json!({ "token": "brokkr_ETnot-a-token", "name": "n", "cluster_name": "c" })),
+            [401, 401, 401, 401, 401],
+        ),
         // Templates: a generator's own, an admin's all.
         case(
             M::POST,

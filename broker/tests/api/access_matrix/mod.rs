@@ -32,6 +32,8 @@ struct World {
     webhook: (Uuid, Uuid),
     /// A's template.
     template: Uuid,
+    /// An enrollment token's id.
+    enrollment: Uuid,
     /// Ids and names of agents A must never learn of (Y, Z), and B (those and X).
     foreign_to_a: Vec<String>,
     foreign_to_b: Vec<String>,
@@ -66,6 +68,10 @@ async fn world(app: &TestApp) -> World {
     let template = json!({ "name": "t", "template_yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: t\n", "schema_json": {} });
     let template =
         id_of(&expect_json(app.post("/api/v1/templates", &gen_a.1, template).await, 201).await);
+    let enrollment = app
+        .post("/api/v1/enrollment-tokens", &app.admin, json!({}))
+        .await;
+    let enrollment = id_of(&expect_json(enrollment, 201).await["enrollment_token"]);
     let receiver = crate::receiver::Receiver::start().await;
     let hook = json!({ "name": "hook", "url": receiver.url, "event_types": ["webhook.test"] });
     let hook = id_of(
@@ -142,6 +148,7 @@ async fn world(app: &TestApp) -> World {
         plugin,
         webhook: (hook, delivery),
         template,
+        enrollment,
         foreign_to_a,
         foreign_to_b,
     }
@@ -325,6 +332,7 @@ fn normalise(path: &str, w: &World) -> String {
     path.replace(&w.plugin.1.to_string(), "{binding_id}")
         .replace(&w.webhook.0.to_string(), "{id}")
         .replace(&w.template.to_string(), "{id}")
+        .replace(&w.enrollment.to_string(), "{id}")
         .replace(&w.webhook.1.to_string(), "{id}")
         .replace(&w.plugin.0.to_string(), "{id}")
         .replace(&w.plugin.2, "{digest}")
