@@ -124,7 +124,12 @@ impl KubeDouble {
 
     /// Serves the double on 127.0.0.1 on a free port.
     pub async fn serve(&self) -> std::io::Result<Served> {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        self.serve_on(0).await
+    }
+
+    /// Serves the double on 127.0.0.1:`port` (0: a free one).
+    pub async fn serve_on(&self, port: u16) -> std::io::Result<Served> {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
         let addr = listener.local_addr()?;
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let app = self.router();

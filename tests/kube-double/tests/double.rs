@@ -394,3 +394,48 @@ fn tempfile_dir() -> std::path::PathBuf {
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
+
+#[test]
+fn the_binary_serves_kubectl_including_persistent_volume_claims() {
+    let dir = tempfile_dir();
+    let kubeconfig = dir.join("kubeconfig.yaml");
+    /// Stops the double even when an assertion fails.
+    struct Running(std::process::Child);
+    impl Drop for Running {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let mut double = Running(
+        std::process::Command::new(env!("CARGO_BIN_EXE_kube-double"))
+            .args(["--port", "0", "--kubeconfig"])
+            .arg(&kubeconfig)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let mut line = String::new();
+    let mut stdout = std::io::BufReader::new(double.0.stdout.take().unwrap());
+    std::io::BufRead::read_line(&mut stdout, &mut line).unwrap();
+    assert!(line.contains("kubeconfig written"), "{line}");
+    let claim = "apiVersion: v1\nkind: PersistentVolumeClaim\nmetadata:\n  name: data\n  namespace: default\nspec:\n  accessModes: [ReadWriteOnce]\n  resources:\n    requests:\n      storage: 1Gi\n";
+    let (ok, out) = kubectl(
+        &kubeconfig,
+        &["apply", "--server-side", "--validate=false", "-f", "-"],
+        Some(claim),
+    );
+    assert!(ok, "{out}");
+    let get = [
+        "get",
+        "persistentvolumeclaims",
+        "data",
+        "-n",
+        "default",
+        "-o",
+        "name",
+    ];
+    let (ok, out) = kubectl(&kubeconfig, &get, None);
+    assert!(ok && out.contains("persistentvolumeclaim/data"), "{out}");
+}
