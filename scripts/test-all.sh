@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 
 scripts/ensure-postgres.sh
 scripts/build-plugins.sh
-scripts/ensure-helm.sh >/dev/null
+scripts/ensure-kube-tools.sh
 
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings

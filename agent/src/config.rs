@@ -57,6 +57,9 @@ pub struct AgentSettings {
     pub allow_insecure_http: bool,
     /// A one-time enrollment token: with no PAK yet, the agent enrolls itself with it.
     pub enrollment_token: String,
+    /// `namespace/name` of a Secret to keep the enrolled identity in (in a cluster); empty keeps
+    /// it in the state file.
+    pub identity_secret: String,
     /// This agent's name and cluster when it enrolls.
     pub name: String,
     pub cluster_name: String,
@@ -84,6 +87,7 @@ impl Default for AgentSettings {
             client_key_file: String::new(),
             allow_insecure_http: false,
             enrollment_token: String::new(),
+            identity_secret: String::new(),
             name: String::new(),
             cluster_name: String::new(),
         }
@@ -114,6 +118,7 @@ impl fmt::Debug for AgentSettings {
                     "<redacted>"
                 },
             )
+            .field("identity_secret", &self.identity_secret)
             .field("name", &self.name)
             .finish_non_exhaustive()
     }

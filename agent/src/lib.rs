@@ -7,6 +7,7 @@ pub mod broker;
 pub mod cluster;
 pub mod config;
 pub mod health;
+pub mod identity;
 pub mod metrics;
 pub mod objects;
 pub mod policy;

@@ -16,6 +16,7 @@ use crate::backoff::{self, Retries};
 use crate::broker::{BrokerClient, BrokerError, Fetched, Transport};
 use crate::cluster::Cluster;
 use crate::config::AgentSettings;
+use crate::identity::IdentitySecret;
 use crate::metrics::Metrics;
 use crate::policy::Enforcer;
 use crate::reconcile::Reconciler;
@@ -41,6 +42,8 @@ pub enum AgentError {
     Tls(String),
     #[error("the broker refused enrollment: {0}")]
     Enrollment(String),
+    #[error(transparent)]
+    Identity(#[from] crate::identity::IdentityError),
 }
 
 /// Keys of delivered events kept to avoid re-sending (the broker deduplicates anyway).
@@ -171,20 +174,61 @@ fn transport(settings: &AgentSettings) -> Result<Transport, AgentError> {
     })
 }
 
+/// Where the PAK got by enrolling is kept: the state file, or a Secret in the cluster.
+struct Keeper<'a> {
+    file: &'a StateFile,
+    secret: Option<IdentitySecret>,
+}
+
+impl Keeper<'_> {
+    /// The agent id and PAK kept by an earlier enrollment.
+    async fn recall(&self, state: &mut Persisted) -> Result<Option<Pak>, AgentError> {
+        let Some(secret) = &self.secret else {
+            return Ok(state.pak.clone());
+        };
+        if let Some((agent, pak)) = secret.load().await? {
+            state.agent_id.get_or_insert(agent);
+            return Ok(Some(pak));
+        }
+        // A PAK from the days of the state file moves into the Secret.
+        match (state.agent_id, state.pak.clone()) {
+            (Some(agent), Some(pak)) => {
+                self.keep(state, agent, &pak).await?;
+                Ok(Some(pak))
+            }
+            _ => Ok(None),
+        }
+    }
+
+    /// Remembers a new identity before anything else happens.
+    async fn keep(&self, state: &mut Persisted, agent: Uuid, pak: &Pak) -> Result<(), AgentError> {
+        state.agent_id = Some(agent);
+        match &self.secret {
+            Some(secret) => {
+                secret.save(agent, pak).await?;
+                state.pak = None;
+            }
+            None => state.pak = Some(pak.clone()),
+        }
+        self.file.save(state)?;
+        Ok(())
+    }
+}
+
 /// The PAK to use: configured, remembered from an earlier enrollment, or got now by enrolling
 /// with the token (and remembered at once, so the token is never needed again).
 async fn pak(
     settings: &AgentSettings,
     transport: &Transport,
-    file: &StateFile,
+    keeper: &Keeper<'_>,
     state: &mut Persisted,
     stop: &mut watch::Receiver<bool>,
 ) -> Result<Pak, AgentError> {
     if !settings.pak.trim().is_empty() {
         return Ok(Pak::new(settings.pak.trim().to_string()));
     }
-    if let Some(pak) = &state.pak {
-        return Ok(pak.clone());
+    if let Some(pak) = keeper.recall(state).await? {
+        return Ok(pak);
     }
     let mut attempt = 0;
     loop {
@@ -199,12 +243,8 @@ async fn pak(
         match enrolled {
             Ok((agent, pak)) => {
                 tracing::info!(%agent, "enrolled with the broker");
-                *state = Persisted {
-                    agent_id: Some(agent),
-                    pak: Some(pak.clone()),
-                    ..Persisted::default()
-                };
-                file.save(state)?;
+                *state = Persisted::default();
+                keeper.keep(state, agent, &pak).await?;
                 return Ok(pak);
             }
             Err(e @ BrokerError::Status { .. }) if !e.is_retryable() => {
@@ -238,7 +278,15 @@ impl Agent {
         let transport = transport(&settings)?;
         let file = StateFile::new(&settings.state_path);
         let mut state = file.load()?;
-        let pak = pak(&settings, &transport, &file, &mut state, &mut stop).await?;
+        let secret = match settings.identity_secret.trim() {
+            "" => None,
+            name => Some(IdentitySecret::new(kube.clone(), name)?),
+        };
+        let keeper = Keeper {
+            file: &file,
+            secret,
+        };
+        let pak = pak(&settings, &transport, &keeper, &mut state, &mut stop).await?;
         let broker = BrokerClient::new(&settings.broker_url, pak, &transport)?;
         let agent_id = identify(&broker, state.agent_id, &mut stop).await?;
         if state.agent_id.is_some_and(|known| known != agent_id) {

@@ -363,7 +363,8 @@ pub struct BrokerSettings {
     pub request_timeout_seconds: u64,
     /// Most requests in progress at once, long polls and probes excepted (503 `overloaded`).
     pub max_in_flight: usize,
-    /// Where the first start writes the admin PAK (mode 0600); empty prints it to stdout once.
+    /// The admin PAK of a new database: adopted from this file when it already holds one (the
+    /// Helm chart's Secret), else written there (mode 0600); empty prints it to stdout once.
     pub admin_pak_file: String,
     /// HTTPS and client certificates (plain HTTP while `cert_file` is empty).
     pub tls: TlsSettings,

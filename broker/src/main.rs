@@ -34,8 +34,8 @@ enum Command {
         /// Overrides broker.listen_addr.
         #[arg(long)]
         listen_addr: Option<String>,
-        /// Overrides broker.admin_pak_file: write the first admin PAK there (mode 0600) instead
-        /// of printing it.
+        /// Overrides broker.admin_pak_file: a new database adopts the PAK this file holds, or
+        /// writes its new admin PAK there (mode 0600) instead of printing it.
         #[arg(long)]
         admin_pak_file: Option<String>,
     },

@@ -32,6 +32,8 @@ pub enum StartupError {
     NoDatabase(String),
     #[error("cannot create the admin PAK: {0}")]
     Bootstrap(AppError),
+    #[error("cannot read the admin PAK file {file}: {reason}")]
+    AdminPakFile { file: String, reason: String },
     #[error("cannot start the broker: {0}")]
     App(AppError),
     #[error("cannot set up TLS: {0}")]
@@ -88,6 +90,30 @@ pub async fn open_existing_app(settings: Settings) -> Result<App, StartupError> 
     }
     db.migrate().await.map_err(StartupError::Migrate)?;
     App::new(db, settings).map_err(StartupError::App)
+}
+
+/// The admin PAK already waiting in `file` (the Helm chart puts one there from a Secret it
+/// generated): a new database adopts it instead of making its own. Absent or empty: `None`.
+fn preset_admin_pak(file: &str) -> Result<Option<crate::auth::pak::NewPak>, StartupError> {
+    if file.is_empty() {
+        return Ok(None);
+    }
+    let failure = |reason: String| StartupError::AdminPakFile {
+        file: file.to_string(),
+        reason,
+    };
+    let text = match std::fs::read_to_string(file) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(failure(e.to_string())),
+    };
+    let text = text.trim();
+    if text.is_empty() {
+        return Ok(None);
+    }
+    crate::auth::pak::adopt(text)
+        .map(Some)
+        .ok_or_else(|| failure("it holds no PAK of the form brokkr_BR<8>_<32>".into()))
 }
 
 /// Hands the first admin PAK over once: into `file` (created readable by its owner only) or,
@@ -147,10 +173,14 @@ impl Application {
         let tls = crate::http::tls::Tls::load(&settings.broker.tls)?;
         let app = open_app(settings).await?;
         app.check_webhook_keys().await.map_err(StartupError::App)?;
+        let preset = preset_admin_pak(&app.settings.broker.admin_pak_file)?;
+        let adopted = preset.is_some();
         let admin_pak = app
-            .bootstrap_admin()
+            .bootstrap_admin(preset)
             .await
             .map_err(StartupError::Bootstrap)?;
+        // A PAK adopted from the file is already where its owner keeps it.
+        let admin_pak = admin_pak.filter(|_| !adopted);
         let listener = TcpListener::bind(addr)
             .await
             .map_err(|source| StartupError::Bind { addr, source })?;

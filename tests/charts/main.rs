@@ -1,4 +1,4 @@
-//! The Helm charts rendered by real Helm 3 (`scripts/ensure-helm.sh` provides it): lint, then
+//! The Helm charts rendered by real Helm 3 (`scripts/ensure-kube-tools.sh` provides it): lint, then
 //! `helm template` with several value sets, checking the objects' names, the references between
 //! them, that every `BROKKR__*` variable they set is a setting the binaries know, and that a
 //! missing required value fails with a message naming it.
@@ -9,18 +9,20 @@ use std::process::Command;
 
 use serde_json::Value;
 
+mod install;
+
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
-/// Helm: `BROKKR_HELM`, or what scripts/ensure-helm.sh installed.
+/// Helm: `BROKKR_HELM`, or what scripts/ensure-kube-tools.sh installed.
 fn helm() -> PathBuf {
     let path = std::env::var_os("BROKKR_HELM")
         .map(PathBuf::from)
         .unwrap_or_else(|| root().join("target/tools/helm"));
     assert!(
         path.exists(),
-        "{} is missing: run scripts/ensure-helm.sh (scripts/test-all.sh does)",
+        "{} is missing: run scripts/ensure-kube-tools.sh (scripts/test-all.sh does)",
         path.display()
     );
     path
@@ -281,15 +283,38 @@ fn the_broker_chart_serves_its_service_and_keeps_the_admin_pak_out_of_the_logs()
         value_of(&env, "BROKKR__DATABASE__URL").unwrap(),
         format!("secret:{}/url", name(object(&objects, "Secret")))
     );
+    // The admin PAK: made by Helm into a Secret kept across uninstalls, mounted where the
+    // broker adopts it on a new database; the broker never prints it.
+    let admin = objects
+        .iter()
+        .find(|o| o["kind"] == "Secret" && name(o) == "brokkr-broker-admin")
+        .unwrap_or_else(|| panic!("no admin Secret in {objects:#?}"));
+    assert_eq!(
+        admin["metadata"]["annotations"]["helm.sh/resource-policy"],
+        "keep"
+    );
+    use base64::Engine as _;
+    let pak = base64::engine::general_purpose::STANDARD
+        .decode(admin["data"]["pak"].as_str().unwrap())
+        .unwrap();
+    let pak = String::from_utf8(pak).unwrap();
+    let (short, long) = pak
+        .strip_prefix("brokkr_BR")
+        .unwrap()
+        .split_once('_')
+        .unwrap();
+    assert!(short.len() == 8 && long.len() == 32, "{pak} is no PAK");
     let args = container(&objects)["args"].to_string();
     assert!(
-        args.contains("--admin-pak-file") && args.contains("/var/run/brokkr/"),
+        args.contains("--admin-pak-file") && args.contains("/var/run/brokkr/admin/pak"),
         "{args}"
     );
+    let volumes = deployment["spec"]["template"]["spec"]["volumes"].to_string();
+    assert!(volumes.contains("brokkr-broker-admin"), "{volumes}");
     assert!(
         container(&objects)["volumeMounts"]
             .to_string()
-            .contains("/var/run/brokkr")
+            .contains("/var/run/brokkr/admin")
     );
     settings_accept::<brokkr_broker::config::Settings>(&env);
 }
@@ -306,9 +331,15 @@ fn the_broker_chart_serves_https_with_client_certificates() {
         "webhooks.encryptionKeysSecret=brokkr-webhook-keys",
     ];
     let objects = render("brokkr-broker", "brokkr", &sets).unwrap();
-    assert!(
-        objects.iter().all(|o| o["kind"] != "Secret"),
-        "an existing Secret is used"
+    let secrets: Vec<&str> = objects
+        .iter()
+        .filter(|o| o["kind"] == "Secret")
+        .map(name)
+        .collect();
+    assert_eq!(
+        secrets,
+        ["brokkr-brokkr-broker-admin"],
+        "the existing database Secret is used; only the admin PAK's is made"
     );
     let env = env(&objects);
     assert_eq!(

@@ -484,8 +484,14 @@ e2e!(an_agent_enrolls_itself_and_keeps_its_pak, |env| {
     assert_eq!(status, 201, "{made}");
     let token = made["token"].as_str().unwrap().to_string();
     let name = format!("new-{}", env.tag);
-    let mut enrolled =
-        AgentProcess::enroll(&token, &name, &env.broker.url, &env.cluster.kubeconfig);
+    let secret = format!("{}/agent-identity", env.ns);
+    let mut enrolled = AgentProcess::enroll(
+        &token,
+        &name,
+        &secret,
+        &env.broker.url,
+        &env.cluster.kubeconfig,
+    );
     let stack = env
         .broker
         .plain_stack(&env.generator, &format!("fleet-{}", env.tag))
@@ -521,7 +527,17 @@ e2e!(an_agent_enrolls_itself_and_keeps_its_pak, |env| {
         "{full} in {agents}\n{}",
         enrolled.logs()
     );
-    // The token is used up; the restarted agent carries on with the PAK it kept.
+    // The identity is in the Secret, not in the state file.
+    let kept = env
+        .wait_for("v1", "Secret", Some(&env.ns), "agent-identity", |_| true)
+        .await;
+    assert!(kept["data"]["pak"].is_string() && kept["data"]["agent-id"].is_string());
+    let state = std::fs::read_to_string(enrolled.state_dir().join("state.json")).unwrap();
+    assert!(!state.contains("brokkr_BR"), "no PAK in the state file");
+    // The token is used up; the restarted agent, even with its state file lost, carries on
+    // with the identity it kept.
+    enrolled.stop();
+    std::fs::remove_file(enrolled.state_dir().join("state.json")).unwrap();
     enrolled.restart();
     env.publish(stack, &env.config_map("enrolled", "2")).await;
     env.wait_value("enrolled", "2").await;

@@ -20,14 +20,41 @@ impl AgentProcess {
         Self::with(id, broker_url, &[("BROKKR__AGENT__PAK", pak)], kubeconfig)
     }
 
-    /// An agent with no PAK that enrolls itself with `token` as `name`.
-    pub fn enroll(token: &str, name: &str, broker_url: &str, kubeconfig: &std::path::Path) -> Self {
+    /// An agent with no PAK that enrolls itself with `token` as `name`, keeping its identity in
+    /// the Secret `identity_secret` (`namespace/name`; empty: in its state file).
+    pub fn enroll(
+        token: &str,
+        name: &str,
+        identity_secret: &str,
+        broker_url: &str,
+        kubeconfig: &std::path::Path,
+    ) -> Self {
         let identity = [
             ("BROKKR__AGENT__ENROLLMENT_TOKEN", token),
             ("BROKKR__AGENT__NAME", name),
             ("BROKKR__AGENT__CLUSTER_NAME", "e2e"),
+            ("BROKKR__AGENT__IDENTITY_SECRET", identity_secret),
         ];
         Self::with(Uuid::nil(), broker_url, &identity, kubeconfig)
+    }
+
+    /// An agent with the environment a Deployment gives it (secret references resolved); its
+    /// state path, listen address and cluster are this machine's.
+    pub fn from_pod_env(env: Vec<(String, String)>, kubeconfig: &std::path::Path) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let mut env: Vec<(String, String)> = env
+            .into_iter()
+            .filter(|(k, _)| k != "BROKKR__AGENT__STATE_PATH" && k != "BROKKR__AGENT__LISTEN_ADDR")
+            .collect();
+        env.extend([
+            (
+                "BROKKR__AGENT__STATE_PATH".into(),
+                dir.path().join("state.json").display().to_string(),
+            ),
+            ("BROKKR__AGENT__LISTEN_ADDR".into(), "127.0.0.1:0".into()),
+            ("KUBECONFIG".into(), kubeconfig.display().to_string()),
+        ]);
+        Self::spawned(Uuid::nil(), env, dir)
     }
 
     fn with(
@@ -59,6 +86,10 @@ impl AgentProcess {
             ),
             ("KUBECONFIG".into(), kubeconfig.display().to_string()),
         ]);
+        Self::spawned(id, env, dir)
+    }
+
+    fn spawned(id: Uuid, env: Vec<(String, String)>, dir: tempfile::TempDir) -> Self {
         let log = dir.path().join("agent.log");
         let mut agent = Self {
             id,

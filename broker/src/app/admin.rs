@@ -14,10 +14,14 @@ pub type AuditFilter = Filter;
 use crate::domain::Principal;
 
 impl App {
-    /// Creates the admin PAK when the database has none; `Some` only for the call that did.
-    pub async fn bootstrap_admin(&self) -> AppResult<Option<Pak>> {
+    /// Creates the admin PAK when the database has none (`preset`, a PAK made elsewhere, when
+    /// given); `Some` only for the call that did.
+    pub async fn bootstrap_admin(
+        &self,
+        preset: Option<crate::auth::pak::NewPak>,
+    ) -> AppResult<Option<Pak>> {
         let mut work = self.begin().await?;
-        let created = credentials::bootstrap_admin(&mut work).await?;
+        let created = credentials::bootstrap_admin(&mut work, preset).await?;
         work.commit().await?;
         Ok(created)
     }

@@ -73,9 +73,13 @@ pub(crate) async fn revoke(work: &mut Work, actor: Actor, principal: Principal) 
     Ok(())
 }
 
-/// Creates the admin PAK when the database has none; `Some` only for the call that created it.
-pub(crate) async fn bootstrap_admin(work: &mut Work) -> AppResult<Option<Pak>> {
-    let new = pak::generate();
+/// Creates the admin PAK when the database has none (`preset` when given, else a new one);
+/// `Some` only for the call that created it.
+pub(crate) async fn bootstrap_admin(
+    work: &mut Work,
+    preset: Option<pak::NewPak>,
+) -> AppResult<Option<Pak>> {
+    let new = preset.unwrap_or_else(pak::generate);
     if !paks::insert_admin_if_absent(&mut work.tx, new.stored()).await? {
         return Ok(None);
     }

@@ -67,6 +67,16 @@ pub fn generate_with(prefix: &str) -> NewPak {
     }
 }
 
+/// A PAK made elsewhere (a Secret the Helm chart generated), taken as this broker's own.
+pub fn adopt(text: &str) -> Option<NewPak> {
+    let parsed = parse(text)?;
+    Some(NewPak {
+        pak: Pak::new(text.to_string()),
+        short: parsed.short.to_string(),
+        long_hash: hash_long(parsed.long),
+    })
+}
+
 /// Splits a presented PAK; `None` when it is not of the Brokkr format.
 pub fn parse(presented: &str) -> Option<ParsedPak<'_>> {
     parse_with(PREFIX, presented)

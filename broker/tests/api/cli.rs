@@ -5,6 +5,9 @@
 use std::io::BufRead;
 use std::process::{Command, Stdio};
 
+use brokkr_broker::startup::Application;
+use reqwest::Method;
+
 use crate::helpers::*;
 
 both_backends!(migrate_reports_what_it_applied, |app| {
@@ -97,3 +100,47 @@ async fn the_first_admin_pak_goes_to_a_private_file() {
             .starts_with("brokkr_BR")
     );
 }
+
+both_backends!(
+    a_new_database_adopts_the_admin_pak_waiting_in_the_file,
+    |app| {
+        let backend = if app.database_url.starts_with("sqlite") {
+            Backend::Sqlite
+        } else {
+            Backend::Postgres
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("pak");
+        // What the Helm chart's Secret holds.
+        let preset = "brokkr_BRabcd1234_0123456789abcdefghijABCDEFGHIJ01";
+        std::fs::write(&file, format!("{preset}\n")).unwrap();
+        let (url, db_dir) = fresh_database(backend).await;
+        let mut settings = settings_for(&url);
+        settings.broker.admin_pak_file = file.display().to_string();
+        let adopted = spawn_app_with(settings.clone(), db_dir).await;
+        assert!(adopted.admin.is_empty(), "nothing new to hand over");
+        let status = adopted
+            .status_of(Method::GET, "/api/v1/agents", preset)
+            .await;
+        assert_eq!(status, 200, "the file's PAK is the admin's");
+        assert_eq!(
+            std::fs::read_to_string(&file).unwrap().trim(),
+            preset,
+            "the file is left as it was"
+        );
+
+        // A file that holds something else stops a new database from starting.
+        std::fs::write(&file, "not-a-pak").unwrap();
+        let (url, _other) = fresh_database(backend).await;
+        settings.database.url = url;
+        let err = Application::build(settings).await.unwrap_err().to_string();
+        assert!(
+            err.contains(&file.display().to_string()) && err.contains("no PAK"),
+            "{err}"
+        );
+        assert!(
+            !err.contains("not-a-pak"),
+            "the file's content is not echoed"
+        );
+    }
+);

@@ -30,6 +30,11 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- default (include "brokkr-agent.fullname" .) .Values.broker.existingSecret -}}
 {{- end -}}
 
+{{/* The Secret the agent keeps its enrolled identity (agent id and PAK) in. */}}
+{{- define "brokkr-agent.identitySecret" -}}
+{{- printf "%s-identity" (include "brokkr-agent.fullname" .) | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
 {{/* Fails early, with the value to set, when the chart cannot work. */}}
 {{- define "brokkr-agent.check" -}}
 {{- if not .Values.broker.url -}}

@@ -26,6 +26,11 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- default (include "brokkr-broker.fullname" .) .Values.database.existingSecret -}}
 {{- end -}}
 
+{{/* The Secret holding the first admin PAK, which the broker adopts on a new database. */}}
+{{- define "brokkr-broker.adminSecret" -}}
+{{- printf "%s-admin" (include "brokkr-broker.fullname" .) | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
 {{- define "brokkr-broker.check" -}}
 {{- if not (or .Values.database.url .Values.database.existingSecret) -}}
 {{- fail "set database.url (postgres://user:password@host:5432/brokkr) or database.existingSecret (key `url`)" -}}

@@ -13,9 +13,10 @@ use serde_json::{Value, json};
 use crate::Shared;
 use crate::kinds::Kind;
 use crate::paths::{self, Route, Target};
-use crate::selector::Selector;
+use crate::selector::{FieldSelector, Selector};
 use crate::status::{ApiErr, ApiResult};
 use crate::store::Write;
+use crate::watch::Filter;
 
 fn reply(status: StatusCode, body: Value) -> Response {
     (
@@ -48,6 +49,18 @@ pub async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Resp
         }
     }
     let query = parts.uri.query().unwrap_or_default().to_string();
+    let path = parts.uri.path();
+    if path.starts_with("/openapi/") {
+        return openapi(&shared, path, &parts.headers);
+    }
+    if parts.method == Method::GET
+        && matches!(param(&query, "watch").as_deref(), Some("true" | "1"))
+    {
+        return match watch_request(&shared, path, &query) {
+            Ok(request) => crate::watch::serve(shared.clone(), request),
+            Err(err) => failure(err),
+        };
+    }
     let result = route(
         &shared,
         &parts.method,
@@ -56,10 +69,108 @@ pub async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Resp
         &parts.headers,
         &body,
     );
+    if parts.method != Method::GET {
+        shared.notify();
+    }
     match result {
         Ok((status, value)) => reply(status, value),
         Err(err) => failure(err),
     }
+}
+
+/// The OpenAPI documents: v2 as protobuf when asked for, else JSON; v3 per group version.
+fn openapi(shared: &Shared, path: &str, headers: &HeaderMap) -> Response {
+    let Ok(store) = shared.store.lock() else {
+        return failure(ApiErr::new(500, "InternalError", "store poisoned"));
+    };
+    let definitions = crate::openapi::definitions(store.kinds(), &store.crd_schemas());
+    let not_found = || {
+        failure(ApiErr::new(
+            404,
+            "NotFound",
+            "the server could not find the requested resource",
+        ))
+    };
+    match path.trim_end_matches('/') {
+        "/openapi/v2" => {
+            let accept = headers
+                .get(header::ACCEPT)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default();
+            if accept.contains("protobuf") {
+                let bytes = crate::openapi_proto::encode(&definitions);
+                return (
+                    StatusCode::OK,
+                    [(header::CONTENT_TYPE, crate::openapi_proto::CONTENT_TYPE)],
+                    bytes,
+                )
+                    .into_response();
+            }
+            reply(StatusCode::OK, crate::openapi::v2(definitions))
+        }
+        "/openapi/v3" => reply(StatusCode::OK, crate::openapi::v3_index(store.kinds())),
+        other => match other.strip_prefix("/openapi/v3/") {
+            Some(gv) => crate::openapi::v3(store.kinds(), &definitions, gv)
+                .map_or_else(not_found, |doc| reply(StatusCode::OK, doc)),
+            None => not_found(),
+        },
+    }
+}
+
+/// What a list or watch request selects.
+fn filter(kind: &Kind, target: &Target, query: &str) -> ApiResult<Filter> {
+    let labels = Selector::parse(&param(query, "labelSelector").unwrap_or_default())
+        .ok_or_else(|| ApiErr::bad_request("unable to parse the label selector"))?;
+    let mut fields = param(query, "fieldSelector").unwrap_or_default();
+    if let Some(name) = &target.name {
+        fields = format!("{fields},metadata.name={name}");
+    }
+    let fields = FieldSelector::parse(&fields).ok_or_else(|| {
+        ApiErr::bad_request("field selectors may name metadata.name and metadata.namespace only")
+    })?;
+    Ok(Filter {
+        kind: kind.clone(),
+        namespace: target.namespace.clone(),
+        labels,
+        fields,
+    })
+}
+
+fn watch_request(shared: &Shared, path: &str, query: &str) -> ApiResult<crate::watch::Request> {
+    let not_found = || {
+        ApiErr::new(
+            404,
+            "NotFound",
+            "the server could not find the requested resource",
+        )
+    };
+    let Some(Route::Resource(target)) = paths::parse(path) else {
+        return Err(not_found());
+    };
+    let store = shared
+        .store
+        .lock()
+        .map_err(|_| ApiErr::new(500, "InternalError", "store poisoned"))?;
+    let kind = store
+        .kind(&target.group, &target.version, &target.plural)
+        .cloned()
+        .ok_or_else(not_found)?;
+    let since = param(query, "resourceVersion")
+        .filter(|v| !v.is_empty() && v != "0")
+        .map(|v| {
+            v.parse::<u64>()
+                .map_err(|_| ApiErr::bad_request("resourceVersion must be a number"))
+        })
+        .transpose()?;
+    let seconds = param(query, "timeoutSeconds")
+        .and_then(|t| t.parse().ok())
+        .unwrap_or(1800);
+    Ok(crate::watch::Request {
+        filter: filter(&kind, &target, query)?,
+        since,
+        bookmarks: param(query, "allowWatchBookmarks").as_deref() == Some("true"),
+        timeout: std::time::Duration::from_secs(seconds),
+    })
 }
 
 fn route(
@@ -93,7 +204,7 @@ fn route(
         Route::OpenApi => Err(ApiErr::new(
             404,
             "NotFound",
-            "the double serves no OpenAPI schema",
+            "the server could not find the requested resource",
         )),
         Route::Resource(target) => {
             let kind = store
@@ -254,10 +365,8 @@ impl Call<'_> {
             self.target.subresource.as_deref(),
         ) {
             (&Method::GET, None, _) => {
-                let selector =
-                    Selector::parse(&param(self.query, "labelSelector").unwrap_or_default())
-                        .ok_or_else(|| ApiErr::bad_request("unable to parse the label selector"))?;
-                Ok((StatusCode::OK, store.list(self.kind, self.ns(), &selector)))
+                let filter = filter(self.kind, self.target, self.query)?;
+                Ok((StatusCode::OK, store.list(&filter)))
             }
             (&Method::GET, Some(name), _) => {
                 Ok((StatusCode::OK, store.get(self.kind, self.ns(), name)?))
@@ -331,8 +440,16 @@ impl Call<'_> {
                     force,
                 }
             }
-            "application/merge-patch+json" | "application/strategic-merge-patch+json" => {
-                Write::MergePatch(body)
+            "application/merge-patch+json" => Write::MergePatch(body),
+            "application/strategic-merge-patch+json" => {
+                if crate::openapi::builtin_root(self.kind).is_none() {
+                    return Err(ApiErr::new(
+                        415,
+                        "UnsupportedMediaType",
+                        "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml",
+                    ));
+                }
+                Write::StrategicPatch(body)
             }
             other => {
                 return Err(ApiErr::new(

@@ -155,6 +155,11 @@ pub fn builtin() -> Vec<Kind> {
         ("daemonsets", "ds"),
         ("replicasets", "rs"),
         ("customresourcedefinitions", "crd"),
+        ("persistentvolumeclaims", "pvc"),
+        ("cronjobs", "cj"),
+        ("ingresses", "ing"),
+        ("networkpolicies", "netpol"),
+        ("poddisruptionbudgets", "pdb"),
     ] {
         if let Some(k) = kinds.iter_mut().find(|k| k.plural == plural) {
             k.short_names.push(short.into());

@@ -8,12 +8,17 @@
 
 mod http;
 pub mod kinds;
+pub mod openapi;
+pub mod openapi_proto;
+pub mod patch_strategy;
 pub mod paths;
 pub mod selector;
+pub mod smp;
 pub mod ssa;
 pub mod status;
 pub mod store;
 pub mod validate;
+pub mod watch;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -69,9 +74,17 @@ impl Fault {
 pub struct Shared {
     store: Mutex<Store>,
     faults: Mutex<Vec<Fault>>,
+    /// Ticks after every write, waking watches.
+    changes: tokio::sync::watch::Sender<u64>,
 }
 
 impl Shared {
+    /// Wakes the watches (something may have changed).
+    fn notify(&self) {
+        self.changes
+            .send_modify(|tick| *tick = tick.wrapping_add(1));
+    }
+
     fn take_fault(&self, method: &Method, path: &str) -> Option<Fault> {
         let mut faults = self.faults.lock().ok()?;
         let index = faults.iter().position(|f| f.matches(method, path))?;
@@ -201,8 +214,11 @@ impl KubeDouble {
         else {
             return false;
         };
-        store
+        let written = store
             .write_status(&kind, namespace, name, status, false)
-            .is_ok()
+            .is_ok();
+        drop(store);
+        self.shared.notify();
+        written
     }
 }

@@ -1,4 +1,5 @@
-//! Label selectors: `a=b`, `a==b`, `a!=b`, `a`, `!a`, `a in (x,y)`, `a notin (x,y)`.
+//! Label selectors: `a=b`, `a==b`, `a!=b`, `a`, `!a`, `a in (x,y)`, `a notin (x,y)`; field
+//! selectors on `metadata.name` and `metadata.namespace` (what kubectl sends).
 
 use serde_json::Value;
 
@@ -94,6 +95,42 @@ impl Selector {
     }
 }
 
+/// A field selector: equality or inequality on `metadata.name` and `metadata.namespace`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FieldSelector(Vec<(String, bool, String)>);
+
+impl FieldSelector {
+    /// Parses a field selector; `None` for fields the double cannot select on.
+    pub fn parse(text: &str) -> Option<Self> {
+        let mut terms = Vec::new();
+        for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            let (field, equal, value) = match part.split_once("!=") {
+                Some((f, v)) => (f, false, v),
+                None => {
+                    let (f, v) = part.split_once("==").or_else(|| part.split_once('='))?;
+                    (f, true, v)
+                }
+            };
+            let field = field.trim();
+            if field != "metadata.name" && field != "metadata.namespace" {
+                return None;
+            }
+            terms.push((field.to_string(), equal, value.trim().to_string()));
+        }
+        Some(Self(terms))
+    }
+
+    pub fn matches(&self, object: &Value) -> bool {
+        self.0.iter().all(|(field, equal, value)| {
+            let actual = match field.as_str() {
+                "metadata.name" => &object["metadata"]["name"],
+                _ => &object["metadata"]["namespace"],
+            };
+            (actual.as_str() == Some(value.as_str())) == *equal
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;
@@ -121,5 +158,26 @@ mod tests {
                 "{text}"
             );
         }
+    }
+
+    #[test]
+    fn field_selectors_on_names() {
+        let obj = json!({ "metadata": { "name": "a", "namespace": "n" } });
+        assert!(
+            FieldSelector::parse("metadata.name=a")
+                .unwrap()
+                .matches(&obj)
+        );
+        assert!(
+            !FieldSelector::parse("metadata.name!=a")
+                .unwrap()
+                .matches(&obj)
+        );
+        assert!(
+            FieldSelector::parse("metadata.namespace==n,metadata.name=a")
+                .unwrap()
+                .matches(&obj)
+        );
+        assert!(FieldSelector::parse("status.phase=Running").is_none());
     }
 }

@@ -7,10 +7,12 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use crate::kinds::{self, Kind};
-use crate::selector::Selector;
 use crate::ssa;
 use crate::status::{ApiErr, ApiResult};
 use crate::validate;
+use crate::watch::{Change, Filter, Journal};
+
+mod crds;
 
 /// Where an object lives; the version is not part of it (one stored version per kind).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -38,6 +40,7 @@ pub enum Write {
     Create(Value),
     Replace(Value),
     MergePatch(Value),
+    StrategicPatch(Value),
     Apply { config: Value, force: bool },
 }
 
@@ -48,6 +51,9 @@ pub struct Store {
     resource_version: u64,
     pending_crds: Vec<(String, Instant)>,
     pub crd_delay: Duration,
+    journal: Journal,
+    /// How often watches that asked for bookmarks get one.
+    pub bookmark_interval: Duration,
 }
 
 impl Default for Store {
@@ -58,6 +64,8 @@ impl Default for Store {
             resource_version: 100,
             pending_crds: Vec::new(),
             crd_delay: Duration::from_millis(300),
+            journal: Journal::default(),
+            bookmark_interval: Duration::from_secs(1),
         };
         for ns in ["default", "kube-system", "kube-public"] {
             let body =
@@ -111,6 +119,48 @@ impl Store {
             .find(|k| k.group == group && k.version == version && k.plural == plural)
     }
 
+    pub fn resource_version(&self) -> u64 {
+        self.resource_version
+    }
+
+    pub fn journal(&self) -> &Journal {
+        &self.journal
+    }
+
+    fn record(&mut self, key: Key, kind: &'static str, object: &Value) {
+        self.journal.record(Change {
+            version: self.resource_version,
+            key,
+            kind,
+            object: object.clone(),
+        });
+    }
+
+    /// Every object of a kind.
+    fn select_all(&self, kind: &Kind) -> Vec<Value> {
+        self.objects
+            .iter()
+            .filter(|(k, _)| k.group == kind.group && k.plural == kind.plural)
+            .map(|(_, s)| s.live.clone())
+            .collect()
+    }
+
+    /// The objects a list or watch selects.
+    pub fn select(&self, filter: &Filter) -> Vec<Value> {
+        self.objects
+            .iter()
+            .filter(|(k, _)| k.group == filter.kind.group && k.plural == filter.kind.plural)
+            .filter(|(k, _)| {
+                filter
+                    .namespace
+                    .as_ref()
+                    .is_none_or(|ns| &k.namespace == ns)
+            })
+            .map(|(_, s)| s.live.clone())
+            .filter(|o| filter.labels.matches(o) && filter.fields.matches(o))
+            .collect()
+    }
+
     fn next_version(&mut self) -> u64 {
         self.resource_version += 1;
         self.resource_version
@@ -132,18 +182,11 @@ impl Store {
             .ok_or_else(|| ApiErr::not_found(&kind.plural, name))
     }
 
-    pub fn list(&self, kind: &Kind, namespace: Option<&str>, selector: &Selector) -> Value {
-        let items: Vec<Value> = self
-            .objects
-            .iter()
-            .filter(|(k, _)| k.group == kind.group && k.plural == kind.plural)
-            .filter(|(k, _)| namespace.is_none_or(|ns| k.namespace == ns))
-            .map(|(_, s)| s.live.clone())
-            .filter(|o| selector.matches(o))
-            .collect();
+    pub fn list(&self, filter: &Filter) -> Value {
+        let items = self.select(filter);
         json!({
-            "apiVersion": kind.api_version(),
-            "kind": format!("{}List", kind.kind),
+            "apiVersion": filter.kind.api_version(),
+            "kind": format!("{}List", filter.kind.kind),
             "metadata": { "resourceVersion": self.resource_version.to_string() },
             "items": items,
         })
@@ -167,6 +210,10 @@ impl Store {
         let k = key(kind, namespace, name);
         let existing = self.objects.get(&k).cloned();
         let created = existing.is_none();
+        precondition(kind, name, existing.as_ref(), &write)?;
+        let before = existing
+            .as_ref()
+            .map(|s| s.live["metadata"]["resourceVersion"].clone());
         let mut stored = match (existing, &write) {
             (Some(_), Write::Create(_)) => {
                 return Err(ApiErr::new(
@@ -195,7 +242,10 @@ impl Store {
                 .push((name.to_string(), Instant::now() + self.crd_delay));
         }
         let out = stored.live.clone();
-        self.objects.insert(k, stored);
+        self.objects.insert(k.clone(), stored);
+        if before.as_ref() != Some(&out["metadata"]["resourceVersion"]) {
+            self.record(k, if created { "ADDED" } else { "MODIFIED" }, &out);
+        }
         Ok((out, created))
     }
 
@@ -219,12 +269,18 @@ impl Store {
                 if kind.has_status {
                     strip_status(&mut patch);
                 }
-                for path in ssa::leaf_paths(&patch) {
-                    for (_, config) in &mut stored.appliers {
-                        ssa::remove_path(config, &path);
-                    }
-                }
+                release_to_updater(stored, &patch);
                 ssa::merge(&mut stored.base, &patch);
+            }
+            Write::StrategicPatch(mut patch) => {
+                if kind.has_status {
+                    strip_status(&mut patch);
+                }
+                release_to_updater(stored, &patch);
+                let definitions = crate::openapi::builtin();
+                let schema = crate::openapi::builtin_root(kind);
+                let cursor = crate::patch_strategy::Cursor::new(definitions, schema);
+                crate::smp::merge(&mut stored.base, &patch, cursor);
             }
             Write::Apply { mut config, force } => {
                 strip_status(&mut config);
@@ -335,6 +391,9 @@ impl Store {
         }
         meta["managedFields"] = managed_fields(kind, stored);
         live["metadata"] = meta;
+        if kind.kind == "Secret" {
+            fold_string_data(&mut live);
+        }
         if kind.kind == "Namespace" && live["status"].is_null() {
             live["status"] = json!({ "phase": "Active" });
         }
@@ -370,70 +429,96 @@ impl Store {
         } else {
             stored.base["status"] = status;
         }
+        let before = stored.live["metadata"]["resourceVersion"].clone();
         stored.live = self.render(kind, namespace, name, &stored)?;
         let out = stored.live.clone();
-        self.objects.insert(k, stored);
+        self.objects.insert(k.clone(), stored);
+        if before != out["metadata"]["resourceVersion"] {
+            self.record(k, "MODIFIED", &out);
+        }
         Ok(out)
     }
 
     pub fn delete(&mut self, kind: &Kind, namespace: Option<&str>, name: &str) -> ApiResult<Value> {
-        let removed = self
+        let k = key(kind, namespace, name);
+        let mut removed = self
             .objects
-            .remove(&key(kind, namespace, name))
+            .remove(&k)
             .ok_or_else(|| ApiErr::not_found(&kind.plural, name))?;
-        self.next_version();
+        let version = self.next_version().to_string();
+        removed.live["metadata"]["resourceVersion"] = json!(version);
+        self.record(k, "DELETED", &removed.live);
         if kind.kind == "Namespace" {
-            self.objects.retain(|k, _| k.namespace != name);
+            let inside: Vec<Key> = self
+                .objects
+                .keys()
+                .filter(|k| k.namespace == name)
+                .cloned()
+                .collect();
+            for k in inside {
+                if let Some(gone) = self.objects.remove(&k) {
+                    self.record(k, "DELETED", &gone.live);
+                }
+            }
         }
         if kind.kind == "CustomResourceDefinition" {
             self.unregister_crd(&removed.live);
         }
         Ok(removed.live)
     }
+}
 
-    /// Establishes the CRDs whose delay has passed: their kinds become servable.
-    pub fn promote_due_crds(&mut self, now: Instant) {
-        let (due, waiting): (Vec<_>, Vec<_>) =
-            self.pending_crds.drain(..).partition(|(_, at)| *at <= now);
-        self.pending_crds = waiting;
-        for (name, _) in due {
-            let Some(crd_kind) = self
-                .kind("apiextensions.k8s.io", "v1", "customresourcedefinitions")
-                .cloned()
-            else {
-                continue;
-            };
-            let Ok(crd) = self.get(&crd_kind, None, &name) else {
-                continue;
-            };
-            self.kinds.extend(kinds_of_crd(&crd));
-            let status = json!({
-                "conditions": [
-                    { "type": "NamesAccepted", "status": "True", "reason": "NoConflicts" },
-                    { "type": "Established", "status": "True", "reason": "InitialNamesAccepted" },
-                ],
-                "acceptedNames": crd["spec"]["names"].clone(),
-            });
-            let _ = self.write_status(&crd_kind, None, &name, status, false);
+/// A Secret's `stringData` is write-only: the server moves it into `data`, base64-encoded.
+fn fold_string_data(secret: &mut Value) {
+    use base64::Engine as _;
+    let Some(Value::Object(plain)) = secret.as_object_mut().and_then(|m| m.remove("stringData"))
+    else {
+        return;
+    };
+    if !secret["data"].is_object() {
+        secret["data"] = json!({});
+    }
+    for (key, value) in plain {
+        let text = value.as_str().unwrap_or_default().to_string();
+        secret["data"][key] = json!(base64::engine::general_purpose::STANDARD.encode(text));
+    }
+}
+
+/// The fields an update writes stop belonging to the appliers that had set them.
+fn release_to_updater(stored: &mut Stored, patch: &Value) {
+    for path in ssa::leaf_paths(patch) {
+        for (_, config) in &mut stored.appliers {
+            ssa::remove_path(config, &path);
         }
     }
+}
 
-    fn unregister_crd(&mut self, crd: &Value) {
-        let group = crd["spec"]["group"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string();
-        let plural = crd["spec"]["names"]["plural"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string();
-        self.kinds
-            .retain(|k| !(k.group == group && k.plural == plural));
-        self.objects
-            .retain(|k, _| !(k.group == group && k.plural == plural));
-        self.pending_crds
-            .retain(|(name, _)| crd["metadata"]["name"].as_str() != Some(name));
+/// An update or patch naming a `resourceVersion` applies only to that version.
+fn precondition(
+    kind: &Kind,
+    name: &str,
+    existing: Option<&Stored>,
+    write: &Write,
+) -> ApiResult<()> {
+    let body = match write {
+        Write::Replace(body) | Write::MergePatch(body) | Write::StrategicPatch(body) => body,
+        Write::Create(_) | Write::Apply { .. } => return Ok(()),
+    };
+    let (Some(wanted), Some(stored)) = (body["metadata"]["resourceVersion"].as_str(), existing)
+    else {
+        return Ok(());
+    };
+    if stored.live["metadata"]["resourceVersion"].as_str() == Some(wanted) {
+        return Ok(());
     }
+    Err(ApiErr::new(
+        409,
+        "Conflict",
+        format!(
+            "Operation cannot be fulfilled on {} \"{name}\": the object has been modified; please apply your changes to the latest version and try again",
+            kind.plural
+        ),
+    ))
 }
 
 fn without_versions(live: &Value) -> Value {
@@ -456,37 +541,4 @@ fn managed_fields(kind: &Kind, stored: &Stored) -> Value {
                 "fieldsType": "FieldsV1", "fieldsV1": {} })
     });
     Value::Array(appliers.chain(updaters).collect())
-}
-
-/// The kinds a CRD serves, one per served version.
-fn kinds_of_crd(crd: &Value) -> Vec<Kind> {
-    let spec = &crd["spec"];
-    let names = &spec["names"];
-    let text = |v: &Value| v.as_str().unwrap_or_default().to_string();
-    let kind_name = text(&names["kind"]);
-    let versions = spec["versions"].as_array().cloned().unwrap_or_default();
-    versions
-        .iter()
-        .filter(|v| v["served"].as_bool().unwrap_or(true))
-        .map(|v| Kind {
-            group: text(&spec["group"]),
-            version: text(&v["name"]),
-            kind: kind_name.clone(),
-            plural: text(&names["plural"]),
-            singular: names["singular"]
-                .as_str()
-                .map(str::to_string)
-                .unwrap_or_else(|| kind_name.to_ascii_lowercase()),
-            namespaced: spec["scope"].as_str() != Some("Cluster"),
-            short_names: names["shortNames"]
-                .as_array()
-                .map(|a| {
-                    a.iter()
-                        .filter_map(|s| s.as_str().map(str::to_string))
-                        .collect()
-                })
-                .unwrap_or_default(),
-            has_status: v["subresources"].get("status").is_some(),
-        })
-        .collect()
 }

@@ -349,11 +349,7 @@ async fn kubectl_gets_applies_and_deletes() {
         "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: from-kubectl\ndata:\n  k: v\n";
     let kc = kubeconfig.clone();
     let (applied, out) = tokio::task::spawn_blocking(move || {
-        kubectl(
-            &kc,
-            &["apply", "--server-side", "--validate=false", "-f", "-"],
-            Some(manifest),
-        )
+        kubectl(&kc, &["apply", "--server-side", "-f", "-"], Some(manifest))
     })
     .await
     .unwrap();
@@ -423,7 +419,7 @@ fn the_binary_serves_kubectl_including_persistent_volume_claims() {
     let claim = "apiVersion: v1\nkind: PersistentVolumeClaim\nmetadata:\n  name: data\n  namespace: default\nspec:\n  accessModes: [ReadWriteOnce]\n  resources:\n    requests:\n      storage: 1Gi\n";
     let (ok, out) = kubectl(
         &kubeconfig,
-        &["apply", "--server-side", "--validate=false", "-f", "-"],
+        &["apply", "--server-side", "-f", "-"],
         Some(claim),
     );
     assert!(ok, "{out}");
@@ -438,4 +434,52 @@ fn the_binary_serves_kubectl_including_persistent_volume_claims() {
     ];
     let (ok, out) = kubectl(&kubeconfig, &get, None);
     assert!(ok && out.contains("persistentvolumeclaim/data"), "{out}");
+}
+
+#[tokio::test]
+async fn watches_resume_from_a_version_and_send_bookmarks() {
+    use futures::StreamExt;
+    use kube::api::{PostParams, WatchEvent, WatchParams};
+    let double = KubeDouble::new();
+    let api: Api<ConfigMap> = Api::namespaced(double.client(), "default");
+    let create =
+        |name: &str| serde_json::from_value::<ConfigMap>(config_map(name, json!({}))).unwrap();
+    api.create(&PostParams::default(), &create("before"))
+        .await
+        .unwrap();
+    let version = api
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .metadata
+        .resource_version
+        .unwrap();
+    api.create(&PostParams::default(), &create("after"))
+        .await
+        .unwrap();
+    let params = WatchParams {
+        bookmarks: true,
+        ..WatchParams::default()
+    }
+    .timeout(20);
+    let mut events = api.watch(&params, &version).await.unwrap().boxed();
+    match events.next().await.unwrap().unwrap() {
+        WatchEvent::Added(map) => assert_eq!(
+            map.metadata.name.as_deref(),
+            Some("after"),
+            "only what changed after the version"
+        ),
+        other => panic!("{other:?}"),
+    }
+    api.delete("before", &DeleteParams::default())
+        .await
+        .unwrap();
+    match events.next().await.unwrap().unwrap() {
+        WatchEvent::Deleted(map) => assert_eq!(map.metadata.name.as_deref(), Some("before")),
+        other => panic!("{other:?}"),
+    }
+    match events.next().await.unwrap().unwrap() {
+        WatchEvent::Bookmark(mark) => assert!(!mark.metadata.resource_version.is_empty()),
+        other => panic!("{other:?}"),
+    }
 }
