@@ -255,6 +255,6 @@ mod tests {
         .unwrap();
         assert_eq!(settings.agent.polling_interval(), Duration::from_secs(5));
         assert!(settings.check().is_ok());
-        assert!(!format!("{settings:?}").contains("secret"));
+        assert!(!format!("{settings:?}").contains("brokkr_BRabcdefgh_secret"));
     }
 }

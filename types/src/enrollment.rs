@@ -32,6 +32,10 @@ pub struct CreateEnrollmentToken {
     /// How many agents may enroll with it (default 1).
     #[serde(default)]
     pub uses: Option<u32>,
+    /// Generators whose reach every agent enrolled with the token joins, whatever their reach
+    /// expressions say (at most 32).
+    #[serde(default)]
+    pub reach_generators: Vec<Uuid>,
 }
 
 /// An enrollment token, as listed (never its secret).
@@ -45,6 +49,8 @@ pub struct EnrollmentToken {
     pub uses_left: u32,
     pub expires_at: DateTime<Utc>,
     pub revoked: bool,
+    /// Generators whose reach the enrolled agents join.
+    pub reach_generators: Vec<Uuid>,
     pub created_at: DateTime<Utc>,
 }
 

@@ -21,6 +21,7 @@ pub(crate) async fn register(
     work: &mut Work,
     by: Requester,
     body: CreateAgent,
+    granted_reach: &[Uuid],
 ) -> AppResult<AgentWithPak> {
     let status = body.status.unwrap_or(AgentStatus::Active);
     let row = agents::insert(
@@ -38,6 +39,7 @@ pub(crate) async fn register(
     work.audit(by, "agent.created", ("agent", Some(id)), details)
         .await?;
     work.emit(DomainEvent::agent("agent.created", AgentRef::of(&row)));
+    reach_rows::grant(&mut work.tx, id, granted_reach).await?;
     reach::refresh_agent(work, id).await?;
     let plan = plan::for_agent(&mut work.tx, id).await?;
     plan.apply(&mut work.tx).await?;
@@ -54,7 +56,7 @@ impl App {
         by.require_admin("register agents")?;
         self.metadata_within_limits(body.labels.len(), body.annotations.len())?;
         let mut work = self.begin().await?;
-        let created = register(&mut work, by, body).await?;
+        let created = register(&mut work, by, body, &[]).await?;
         work.commit().await?;
         Ok(created)
     }
@@ -72,7 +74,7 @@ impl App {
         let mut work = self.begin().await?;
         let mut created = Vec::with_capacity(bodies.len());
         for body in bodies {
-            created.push(register(&mut work, by, body).await?);
+            created.push(register(&mut work, by, body, &[]).await?);
         }
         work.commit().await?;
         Ok(created)

@@ -42,7 +42,30 @@ fn check_prefix(prefix: &str) -> AppResult<()> {
     }
 }
 
+/// Most generators one token may name.
+const MAX_REACH_GENERATORS: usize = 32;
+
 impl App {
+    /// Refuses a token naming more than [`MAX_REACH_GENERATORS`] generators, or one that does
+    /// not exist (or was deleted).
+    async fn generators_exist(&self, ids: &[Uuid]) -> AppResult<()> {
+        if ids.len() > MAX_REACH_GENERATORS {
+            return Err(AppError::invalid(
+                "validation_failed",
+                format!("reach_generators: at most {MAX_REACH_GENERATORS} generators"),
+            ));
+        }
+        for id in ids {
+            if crate::db::generators::get(&self.db, *id).await?.is_none() {
+                return Err(AppError::invalid(
+                    "validation_failed",
+                    format!("reach_generators: there is no generator {id}"),
+                ));
+            }
+        }
+        Ok(())
+    }
+
     pub async fn create_enrollment_token(
         &self,
         by: Requester,
@@ -62,6 +85,9 @@ impl App {
                 ),
             ));
         }
+        self.generators_exist(&body.reach_generators).await?;
+        let reach_generators =
+            serde_json::to_string(&body.reach_generators).unwrap_or_else(|_| "[]".into());
         let labels: Vec<&str> = body.labels.iter().map(Label::as_str).collect();
         let annotations = serde_json::to_string(&body.annotations).unwrap_or_else(|_| "{}".into());
         let secret = pak::generate_with(ENROLLMENT_PREFIX);
@@ -73,10 +99,12 @@ impl App {
             annotations: &annotations,
             uses: i64::from(uses),
             expires_at: Utc::now() + Duration::seconds(i64::try_from(seconds).unwrap_or(3600)),
+            reach_generators: &reach_generators,
         };
         let mut work = self.begin().await?;
         let row = enrollment::insert(&mut work.tx, new).await?;
-        let details = json!({ "name_prefix": prefix, "uses": uses, "expires_at": row.expires_at, "short_token": secret.short });
+        let details = json!({ "name_prefix": prefix, "uses": uses, "expires_at": row.expires_at,
+            "short_token": secret.short, "reach_generators": body.reach_generators });
         work.audit(
             by,
             "enrollment_token.created",
@@ -139,7 +167,8 @@ impl App {
             annotations,
             status: None,
         };
-        let created = super::agents::register(&mut work, Requester::SYSTEM, agent).await?;
+        let grants = token.reach_generators();
+        let created = super::agents::register(&mut work, Requester::SYSTEM, agent, &grants).await?;
         let details = json!({ "enrollment_token_id": token.id, "short_token": parsed.short });
         work.audit(
             Requester::SYSTEM,

@@ -18,13 +18,16 @@ pub(crate) async fn refresh_agent(work: &mut Work, agent: Uuid) -> AppResult<()>
     else {
         return Ok(());
     };
-    let admitting: Vec<Uuid> = generators::reaches(&mut work.tx)
+    let mut admitting: Vec<Uuid> = generators::reaches(&mut work.tx)
         .await?
         .into_iter()
         // A stored reach that no longer compiles admits nothing: the boundary fails closed.
         .filter(|(_, source)| compiled::reach(source).is_ok_and(|r| r.admits(&facts)))
         .map(|(id, _)| id)
         .collect();
+    admitting.extend(reach::grants_to_agent(&mut work.tx, agent).await?);
+    admitting.sort_unstable();
+    admitting.dedup();
     Ok(reach::set_for_agent(&mut work.tx, agent, &admitting).await?)
 }
 
@@ -34,7 +37,7 @@ pub(crate) async fn refresh_generator(
     generator: Uuid,
     expression: &ReachExpression,
 ) -> AppResult<()> {
-    let admitted = if expression.constant() == Some(false) {
+    let mut admitted = if expression.constant() == Some(false) {
         Vec::new()
     } else {
         let agents = assignments::agent_facts(&mut work.tx, Scope::All).await?;
@@ -52,6 +55,9 @@ pub(crate) async fn refresh_generator(
         .await
         .map_err(|e| AppError::Internal(format!("reach evaluation failed: {e}")))?
     };
+    admitted.extend(reach::grants_of_generator(&mut work.tx, generator).await?);
+    admitted.sort_unstable();
+    admitted.dedup();
     Ok(reach::set_for_generator(&mut work.tx, generator, &admitted).await?)
 }
 

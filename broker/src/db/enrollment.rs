@@ -18,9 +18,15 @@ pub struct TokenRow {
     pub expires_at: DateTime<Utc>,
     pub revoked_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
+    pub reach_generators: String,
 }
 
 impl TokenRow {
+    /// The generators whose reach agents enrolled with this token join.
+    pub fn reach_generators(&self) -> Vec<Uuid> {
+        serde_json::from_str(&self.reach_generators).unwrap_or_default()
+    }
+
     pub fn shown(&self) -> EnrollmentToken {
         EnrollmentToken {
             id: self.id,
@@ -31,12 +37,13 @@ impl TokenRow {
             expires_at: self.expires_at,
             revoked: self.revoked_at.is_some(),
             created_at: self.created_at,
+            reach_generators: self.reach_generators(),
         }
     }
 }
 
 const COLUMNS: &str = "id, token_hash, name_prefix, labels, annotations, uses_left, expires_at, \
-                       revoked_at, created_at";
+                       revoked_at, created_at, reach_generators";
 
 /// A new token's fields.
 #[derive(Debug, Clone, Copy)]
@@ -48,12 +55,14 @@ pub struct NewToken<'a> {
     pub annotations: &'a str,
     pub uses: i64,
     pub expires_at: DateTime<Utc>,
+    pub reach_generators: &'a str,
 }
 
 pub async fn insert(tx: &mut Tx, new: NewToken<'_>) -> StoreResult<TokenRow> {
     let sql = format!(
         "INSERT INTO enrollment_tokens (id, short_token, token_hash, name_prefix, labels, annotations, \
-         uses_left, expires_at, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING {COLUMNS}"
+         uses_left, expires_at, created_at, reach_generators) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+         RETURNING {COLUMNS}"
     );
     Ok(
         with_tx!(tx, conn => sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()))
@@ -66,6 +75,7 @@ pub async fn insert(tx: &mut Tx, new: NewToken<'_>) -> StoreResult<TokenRow> {
         .bind(new.uses)
         .bind(new.expires_at)
         .bind(Utc::now())
+        .bind(new.reach_generators)
         .fetch_one(conn)
         .await)?,
     )

@@ -40,13 +40,40 @@ async fn insert(tx: &mut Tx, pairs: &[(Uuid, Uuid)]) -> StoreResult<()> {
     Ok(())
 }
 
-/// Removes a deleted agent or generator from the reach.
+/// Removes a deleted agent or generator from the reach, and its grants.
 pub async fn forget_agent(tx: &mut Tx, agent: Uuid) -> StoreResult<()> {
+    const SQL: &str = "DELETE FROM reach_grants WHERE agent_id = $1";
+    with_tx!(tx, conn => sqlx::query(SQL).bind(agent).execute(conn).await.map(|_| ()))?;
     set_for_agent(tx, agent, &[]).await
 }
 
 pub async fn forget_generator(tx: &mut Tx, generator: Uuid) -> StoreResult<()> {
+    const SQL: &str = "DELETE FROM reach_grants WHERE generator_id = $1";
+    with_tx!(tx, conn => sqlx::query(SQL).bind(generator).execute(conn).await.map(|_| ()))?;
     set_for_generator(tx, generator, &[]).await
+}
+
+/// Puts `agent` inside the reach of `generators` for good (enrollment), whatever their
+/// expressions say; the materialized reach follows at the next refresh.
+pub async fn grant(tx: &mut Tx, agent: Uuid, generators: &[Uuid]) -> StoreResult<()> {
+    const SQL: &str = "INSERT INTO reach_grants (generator_id, agent_id) VALUES ($1, $2) \
+                       ON CONFLICT DO NOTHING";
+    for generator in generators {
+        with_tx!(tx, conn => sqlx::query(SQL).bind(*generator).bind(agent).execute(conn).await.map(|_| ()))?;
+    }
+    Ok(())
+}
+
+/// The generators that granted `agent` their reach.
+pub async fn grants_to_agent(tx: &mut Tx, agent: Uuid) -> StoreResult<Vec<Uuid>> {
+    const SQL: &str = "SELECT generator_id FROM reach_grants WHERE agent_id = $1";
+    Ok(with_tx!(tx, conn => sqlx::query_scalar(SQL).bind(agent).fetch_all(conn).await)?)
+}
+
+/// The agents `generator` granted its reach to.
+pub async fn grants_of_generator(tx: &mut Tx, generator: Uuid) -> StoreResult<Vec<Uuid>> {
+    const SQL: &str = "SELECT agent_id FROM reach_grants WHERE generator_id = $1";
+    Ok(with_tx!(tx, conn => sqlx::query_scalar(SQL).bind(generator).fetch_all(conn).await)?)
 }
 
 /// The agents `generator` reaches.

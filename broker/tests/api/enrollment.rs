@@ -133,3 +133,67 @@ both_backends!(concurrent_enrollments_never_exceed_the_uses, |app| {
         "{statuses:?}"
     );
 });
+
+both_backends!(
+    a_token_puts_its_agents_inside_the_reach_of_the_generators_it_names,
+    |app| {
+        // A team whose reach admits nobody, with a stack for every "edge" agent.
+        let (generator, pak) = app.create_generator_reaching("team", "false").await;
+        let stack = app
+            .create_published_stack(&pak, json!({ "name": "edge-apps", "labels": ["edge"] }))
+            .await;
+        let refused = app
+            .post(
+                "/api/v1/enrollment-tokens",
+                &app.admin,
+                json!({ "reach_generators": [uuid::Uuid::new_v4()] }),
+            )
+            .await;
+        expect_problem(refused, 422, "validation_failed").await;
+
+        let granting = json!({ "labels": ["edge"], "reach_generators": [generator] });
+        let (with_grant, _) = token(&app, granting).await;
+        let (without, _) = token(&app, json!({ "labels": ["edge"] })).await;
+        let inside = expect_json(enroll(&app, &with_grant, "inside").await, 201).await;
+        let outside = expect_json(enroll(&app, &without, "outside").await, 201).await;
+        let targeted = |agent: &Value| {
+            (
+                id_of(&agent["agent"]),
+                agent["pak"].as_str().unwrap().to_string(),
+            )
+        };
+        let (inside_id, inside_pak) = targeted(&inside);
+        let (outside_id, outside_pak) = targeted(&outside);
+        assert_eq!(
+            app.targeted_stacks(inside_id, &inside_pak).await,
+            vec![stack.to_string()]
+        );
+        assert!(
+            app.targeted_stacks(outside_id, &outside_pak)
+                .await
+                .is_empty()
+        );
+
+        // The grant outlives a change of the agent's facts and of the generator's reach.
+        let relabel = app
+            .post(
+                &format!("/api/v1/agents/{inside_id}/labels"),
+                &app.admin,
+                json!({ "label": "berlin" }),
+            )
+            .await;
+        assert!(relabel.status().is_success(), "{}", relabel.status());
+        let reach = app
+            .patch(
+                &format!("/api/v1/generators/{generator}"),
+                &app.admin,
+                json!({ "reach": "\"nowhere\" in agent.labels" }),
+            )
+            .await;
+        assert!(reach.status().is_success(), "{}", reach.status());
+        assert_eq!(
+            app.targeted_stacks(inside_id, &inside_pak).await,
+            vec![stack.to_string()]
+        );
+    }
+);
