@@ -248,6 +248,23 @@ impl BrokerClient {
         Ok(response.bytes().await?.to_vec())
     }
 
+    /// Reports the health of every deployment object the agent holds.
+    pub async fn put_health(
+        &self,
+        agent: Uuid,
+        report: &brokkr_types::rollouts::HealthReport,
+    ) -> Result<(), BrokerError> {
+        let path = format!("/api/v1/agents/{agent}/health");
+        check(
+            self.request(reqwest::Method::PUT, &path)
+                .json(report)
+                .send()
+                .await?,
+        )
+        .await?;
+        Ok(())
+    }
+
     /// Posts one event; a repeat of an already stored idempotency key also succeeds.
     pub async fn post_event(&self, agent: Uuid, event: &NewAgentEvent) -> Result<(), BrokerError> {
         let path = format!("/api/v1/agents/{agent}/events");

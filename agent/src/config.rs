@@ -30,6 +30,9 @@ pub struct AgentSettings {
     pub long_poll_seconds: u64,
     /// Seconds between full re-applies of the current state (drift correction).
     pub reapply_interval: u64,
+    /// Shortest time between two health reports, in seconds (a report goes out when the
+    /// health of a deployment object changes).
+    pub health_interval: u64,
     /// Where the last applied state is kept across restarts (a file; mode 0600).
     pub state_path: String,
     /// Address of `/healthz`, `/readyz` and `/metrics`.
@@ -73,6 +76,7 @@ impl Default for AgentSettings {
             polling_interval: 10,
             long_poll_seconds: 30,
             reapply_interval: 300,
+            health_interval: 30,
             state_path: "brokkr-agent-state.json".into(),
             listen_addr: "0.0.0.0:8080".into(),
             retry_base_ms: 1000,
@@ -138,6 +142,10 @@ impl AgentSettings {
 
     pub fn polling_interval(&self) -> Duration {
         Duration::from_secs(self.polling_interval.max(1))
+    }
+
+    pub fn health_interval(&self) -> Duration {
+        Duration::from_secs(self.health_interval)
     }
 
     pub fn reapply_interval(&self) -> Duration {

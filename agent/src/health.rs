@@ -23,6 +23,35 @@ impl State {
     }
 }
 
+/// The health report of every applied deployment object, from the verdicts the agent keeps
+/// (`state: message`), at most [`brokkr_types::rollouts::MAX_HEALTH_ENTRIES`].
+pub fn report(state: &crate::state::Persisted) -> Vec<brokkr_types::rollouts::ObjectHealth> {
+    use brokkr_types::rollouts::{HealthStatus, MAX_HEALTH_ENTRIES, ObjectHealth};
+    state
+        .stacks
+        .values()
+        .filter_map(|record| {
+            let object = record.applied?;
+            let summary = record.health.as_deref()?;
+            let (state, message) = summary.split_once(": ").unwrap_or((summary, ""));
+            let status = match state {
+                "healthy" => HealthStatus::Healthy,
+                "progressing" => HealthStatus::Progressing,
+                "degraded" => HealthStatus::Degraded,
+                _ => HealthStatus::Unknown,
+            };
+            let message: String = message.chars().take(4000).collect();
+            Some(ObjectHealth {
+                deployment_object_id: object,
+                status,
+                message: brokkr_types::EventMessage::parse(message).ok(),
+                observed_at: Some(chrono::Utc::now()),
+            })
+        })
+        .take(MAX_HEALTH_ENTRIES)
+        .collect()
+}
+
 /// A verdict and why.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Health {

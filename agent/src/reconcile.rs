@@ -52,6 +52,7 @@ pub fn event(
         event_type,
         status,
         message: EventMessage::parse(clipped).ok(),
+        occurred_at: Some(chrono::Utc::now()),
     })
 }
 

@@ -21,6 +21,7 @@ use crate::metrics::Metrics;
 use crate::policy::Enforcer;
 use crate::reconcile::Reconciler;
 use crate::state::{Persisted, StateError, StateFile};
+use brokkr_types::rollouts::{HealthReport, ObjectHealth};
 
 /// Why the agent stopped.
 #[derive(Debug, thiserror::Error)]
@@ -60,6 +61,8 @@ pub struct Agent {
     agent_id: Uuid,
     last_poll: Instant,
     broker_failing: bool,
+    /// The health last reported, and when.
+    last_health: Option<(Vec<ObjectHealth>, Instant)>,
 }
 
 impl std::fmt::Debug for Agent {
@@ -318,6 +321,7 @@ impl Agent {
             agent_id,
             last_poll: Instant::now(),
             broker_failing: false,
+            last_health: None,
         })
     }
 
@@ -333,6 +337,7 @@ impl Agent {
             if now >= next_beat {
                 self.heartbeat().await;
                 self.reconciler.assess_health(&mut self.state).await;
+                self.report_health(now).await;
                 next_beat = now + interval;
             }
             let force = now >= reapply_at;
@@ -361,6 +366,30 @@ impl Agent {
         self.save();
         tracing::info!("agent stopped");
         Ok(())
+    }
+
+    /// Reports the health of each applied deployment object when it changed since the last
+    /// report, at most every `health_interval`.
+    async fn report_health(&mut self, now: Instant) {
+        let entries = crate::health::report(&self.state);
+        if let Some((last, at)) = &self.last_health {
+            let same = last.len() == entries.len()
+                && last.iter().zip(&entries).all(|(a, b)| {
+                    a.deployment_object_id == b.deployment_object_id
+                        && a.status == b.status
+                        && a.message == b.message
+                });
+            if same || now < *at + self.settings.health_interval() {
+                return;
+            }
+        }
+        let report = HealthReport {
+            deployment_objects: entries,
+        };
+        match self.broker.put_health(self.agent_id, &report).await {
+            Ok(()) => self.last_health = Some((report.deployment_objects, now)),
+            Err(e) => tracing::debug!(error = %e, "health not reported yet"),
+        }
     }
 
     /// Waits for the target state to change, at most until `wake`: a long poll when the broker

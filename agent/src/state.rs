@@ -158,6 +158,7 @@ mod tests {
             event_type: EventType::Apply,
             status: EventStatus::Success,
             message: None,
+            occurred_at: None,
         }
     }
 

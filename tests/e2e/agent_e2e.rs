@@ -547,3 +547,48 @@ e2e!(an_agent_enrolls_itself_and_keeps_its_pak, |env| {
         enrolled.logs()
     );
 });
+
+e2e_double!(health_and_rollout_reach_the_broker, |env| {
+    let stack = env.stack("health").await;
+    let deployment = format!(
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\n  namespace: {}\nspec:\n  replicas: 1\n  selector:\n    matchLabels: {{app: web}}\n  template:\n    metadata:\n      labels: {{app: web}}\n    spec:\n      containers:\n      - name: web\n        image: web:1\n",
+        env.ns
+    );
+    let object = env.publish(stack, &deployment).await;
+    let rollout = format!("/api/v1/deployment-objects/{object}/rollout");
+    let health = format!("/api/v1/deployment-objects/{object}/health");
+    let get = |path: String| {
+        let broker = &env.broker;
+        let pak = env.generator.clone();
+        async move { broker.call(reqwest::Method::GET, &path, &pak, None).await.1 }
+    };
+    let what = format!("the rollout converged; agent log:\n{}", env.agent.logs());
+    let converged = eventually(PATIENCE, &what, || async {
+        Some(get(rollout.clone()).await).filter(|r| r["state"] == "converged")
+    })
+    .await;
+    assert_eq!(converged["applied"], 1);
+    assert_eq!(converged["time_to_applied"]["count"], 1);
+    let what = format!(
+        "progressing health reported; agent log:\n{}",
+        env.agent.logs()
+    );
+    eventually(PATIENCE, &what, || async {
+        Some(get(health.clone()).await).filter(|h| h["status"] == "progressing")
+    })
+    .await;
+    let double = env.cluster.fake().unwrap();
+    let status = serde_json::json!({ "observedGeneration": 1, "updatedReplicas": 1, "availableReplicas": 1 });
+    assert!(double.set_status("apps", "deployments", Some(&env.ns), "web", status));
+    let what = format!("healthy reported; agent log:\n{}", env.agent.logs());
+    let healthy = eventually(PATIENCE, &what, || async {
+        Some(get(health.clone()).await).filter(|h| h["status"] == "healthy")
+    })
+    .await;
+    assert_eq!(
+        healthy["agents"][0]["agent_id"],
+        serde_json::json!(env.agent.id)
+    );
+    let figures = get(rollout.clone()).await;
+    assert_eq!(figures["time_to_healthy"]["count"], 1, "{figures}");
+});

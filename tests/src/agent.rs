@@ -72,6 +72,7 @@ impl AgentProcess {
             ("BROKKR__AGENT__BROKER_URL".into(), broker_url.to_string()),
             ("BROKKR__AGENT__POLLING_INTERVAL".into(), "1".into()),
             ("BROKKR__AGENT__REAPPLY_INTERVAL".into(), "2".into()),
+            ("BROKKR__AGENT__HEALTH_INTERVAL".into(), "0".into()),
             ("BROKKR__AGENT__RETRY_BASE_MS".into(), "100".into()),
             ("BROKKR__AGENT__RETRY_MAX_SECONDS".into(), "1".into()),
             ("BROKKR__AGENT__REQUEST_TIMEOUT_SECONDS".into(), "5".into()),

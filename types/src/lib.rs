@@ -24,6 +24,7 @@ pub mod problem;
 pub mod prometheus;
 pub mod requests;
 pub mod resources;
+pub mod rollouts;
 pub mod secret;
 pub mod target_state;
 pub mod templates;

@@ -197,6 +197,10 @@ pub struct NewAgentEvent {
     pub status: EventStatus,
     #[serde(default)]
     pub message: Option<EventMessage>,
+    /// When it happened on the agent (default: when the report arrives). Kept as the time of
+    /// the apply in rollout figures, so a report delivered late still counts when it happened.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub occurred_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 #[cfg(test)]

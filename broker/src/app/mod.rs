@@ -16,6 +16,7 @@ pub mod error;
 pub mod events;
 pub mod explain;
 pub mod fan_out;
+pub mod fleet;
 pub mod generators;
 pub mod metadata;
 pub mod outbox;
@@ -23,6 +24,7 @@ pub mod plugins;
 pub mod policies;
 pub mod reach;
 pub mod retarget;
+pub mod rollouts;
 pub mod stacks;
 pub mod submissions;
 pub mod target_state;
@@ -103,6 +105,8 @@ pub struct App {
     pub webhook_targets: Arc<deliveries::Targets>,
     /// Compiled template schemas and rendering slots.
     pub templates: Arc<templates::TemplateEngine>,
+    /// Ticks when this replica stores an apply or health report (rollout long polls wait on it).
+    rollout_tick: Arc<tokio::sync::watch::Sender<u64>>,
 }
 
 impl App {
@@ -135,6 +139,17 @@ impl App {
             outbox_wake: Arc::default(),
             webhook_targets: Arc::default(),
             templates,
+            rollout_tick: Arc::new(tokio::sync::watch::Sender::new(0)),
         })
+    }
+
+    /// Wakes the rollout long polls of this replica.
+    pub(crate) fn rollouts_changed(&self) {
+        self.rollout_tick
+            .send_modify(|tick| *tick = tick.wrapping_add(1));
+    }
+
+    pub(crate) fn rollout_changes(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.rollout_tick.subscribe()
     }
 }

@@ -64,7 +64,7 @@ pub(crate) async fn refresh_generator(
 impl App {
     /// Refuses an expression whose evaluation over `agents` agents would cost more than
     /// `targeting.max_evaluation_steps`.
-    fn within_budget(&self, what: &str, cost: u64, agents: u64) -> AppResult<()> {
+    pub(crate) fn within_budget(&self, what: &str, cost: u64, agents: u64) -> AppResult<()> {
         let limit = self.settings.targeting.max_evaluation_steps;
         let total = cost.saturating_mul(agents);
         if total <= limit {

@@ -42,6 +42,14 @@ impl AgentRow {
         &self.cluster_name
     }
 
+    pub fn last_heartbeat_at(&self) -> Option<DateTime<Utc>> {
+        self.last_heartbeat_at
+    }
+
+    pub fn kubernetes_reachable(&self) -> Option<bool> {
+        self.kubernetes_reachable
+    }
+
     pub fn status(&self) -> AgentStatus {
         AgentStatus::parse(&self.status).unwrap_or(AgentStatus::Inactive)
     }
@@ -196,4 +204,51 @@ pub async fn count(db: &Db) -> StoreResult<u64> {
     const SQL: &str = "SELECT COUNT(*) FROM agents WHERE deleted_at IS NULL";
     let n: i64 = with_db!(db, pool => sqlx::query_scalar(SQL).fetch_one(pool).await)?;
     Ok(u64::try_from(n).unwrap_or(0))
+}
+
+/// The live agents with `status`.
+pub async fn with_status(
+    db: &Db,
+    status: AgentStatus,
+) -> StoreResult<std::collections::HashSet<Uuid>> {
+    const SQL: &str = "SELECT id FROM agents WHERE deleted_at IS NULL AND status = $1";
+    let ids: Vec<Uuid> =
+        with_db!(db, pool => sqlx::query_scalar(SQL).bind(status.as_str()).fetch_all(pool).await)?;
+    Ok(ids.into_iter().collect())
+}
+
+/// The given live agents with their labels, in the order given.
+pub async fn rows_with_labels(db: &Db, ids: &[Uuid]) -> StoreResult<Vec<(AgentRow, Vec<String>)>> {
+    let mut rows: Vec<AgentRow> = Vec::with_capacity(ids.len());
+    let mut labels: Vec<(Uuid, String)> = Vec::new();
+    for chunk in ids.chunks(500) {
+        let found: Vec<AgentRow> = with_db!(db, pool => {
+            let mut b = sqlx::QueryBuilder::new(concat!("SELECT ", columns!(), " FROM agents WHERE deleted_at IS NULL AND id IN "));
+            super::push_list(&mut b, chunk.iter().copied());
+            b.build_query_as().fetch_all(pool).await
+        })?;
+        rows.extend(found);
+        let found: Vec<(Uuid, String)> = with_db!(db, pool => {
+            let mut b = sqlx::QueryBuilder::new("SELECT agent_id, label FROM agent_labels WHERE agent_id IN ");
+            super::push_list(&mut b, chunk.iter().copied());
+            b.build_query_as().fetch_all(pool).await
+        })?;
+        labels.extend(found);
+    }
+    let mut by_agent: std::collections::HashMap<Uuid, Vec<String>> =
+        std::collections::HashMap::new();
+    for (agent, label) in labels {
+        by_agent.entry(agent).or_default().push(label);
+    }
+    let order: std::collections::HashMap<Uuid, usize> =
+        ids.iter().enumerate().map(|(i, id)| (*id, i)).collect();
+    rows.sort_by_key(|r| order.get(&r.id).copied().unwrap_or(usize::MAX));
+    Ok(rows
+        .into_iter()
+        .map(|r| {
+            let mut own = by_agent.remove(&r.id).unwrap_or_default();
+            own.sort();
+            (r, own)
+        })
+        .collect())
 }

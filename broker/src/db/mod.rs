@@ -15,6 +15,7 @@ pub mod outbox;
 pub mod paks;
 pub mod plugins;
 pub mod reach;
+pub mod rollouts;
 pub mod stacks;
 pub mod submission_keys;
 pub mod target_state;

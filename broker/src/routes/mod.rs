@@ -11,6 +11,7 @@ pub mod health;
 pub mod metadata;
 pub mod metrics;
 pub mod plugins;
+pub mod rollouts;
 pub mod stacks;
 pub mod target_state;
 pub mod targeting;
@@ -138,6 +139,11 @@ fn api(upload_limit: usize) -> OpenApiRouter<AppState> {
         .routes(routes!(webhooks::test))
         .routes(routes!(webhooks::deliveries))
         .routes(routes!(webhooks::redeliver))
+        .routes(routes!(rollouts::report_health))
+        .routes(routes!(rollouts::deployment_health))
+        .routes(routes!(rollouts::object_rollout))
+        .routes(routes!(rollouts::stack_rollout))
+        .routes(routes!(rollouts::fleet))
 }
 
 /// The OpenAPI document generated from the handlers, as served.
@@ -227,7 +233,8 @@ pub fn router(state: AppState) -> Router {
 /// `overloaded` when none is free) and to `broker.request_timeout_seconds` (503 `timeout`).
 async fn bounded(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let path = request.uri().path();
-    if matches!(path, "/healthz" | "/readyz") || path.ends_with("/target-state") {
+    let long_poll = path.ends_with("/target-state") || path.ends_with("/rollout");
+    if matches!(path, "/healthz" | "/readyz") || long_poll {
         return next.run(request).await;
     }
     let Ok(_slot) = state.in_flight.clone().try_acquire_owned() else {

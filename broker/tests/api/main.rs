@@ -18,6 +18,7 @@ mod platform;
 mod plugins;
 mod receiver;
 mod replicas;
+mod rollouts;
 mod secrets;
 mod stacks;
 mod target_state;

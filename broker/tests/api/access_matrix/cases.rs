@@ -306,6 +306,41 @@ pub(super) fn cases() -> Vec<Case> {
             none,
             [200, 403, 403, 200, 404],
         ),
+        // Health, rollouts and the fleet view.
+        case(
+            M::PUT,
+            |w| format!("/api/v1/agents/{}/health", w.agent_x.0),
+            |w| {
+                Some(
+                    json!({ "deployment_objects": [{ "deployment_object_id": w.object_a, "status": "healthy" }] }),
+                )
+            },
+            [403, 403, 403, 204, 404],
+        ),
+        case(
+            M::GET,
+            |w| format!("/api/v1/deployment-objects/{}/health", w.object_a),
+            none,
+            [200, 200, 404, 403, 403],
+        ),
+        case(
+            M::GET,
+            |w| format!("/api/v1/deployment-objects/{}/rollout", w.object_a),
+            none,
+            [200, 200, 404, 403, 403],
+        ),
+        case(
+            M::GET,
+            |w| format!("/api/v1/stacks/{}/rollout", w.stack_a),
+            none,
+            [200, 200, 404, 403, 403],
+        ),
+        case(
+            M::GET,
+            |_| "/api/v1/fleet".into(),
+            none,
+            [200, 200, 200, 403, 403],
+        ),
         // Targeting explanations.
         case(
             M::GET,

@@ -1,0 +1,290 @@
+//! Where releases stand: agents report the health of each deployment object they hold; admins
+//! and the owning generator read a release's health (worst wins) and its convergence (applied,
+//! failed, pending; time to applied and to healthy), optionally waiting for it to change.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use brokkr_types::rollouts::{
+    AgentHealth, DeploymentHealth, Durations, HealthCounts, HealthReport, MAX_HEALTH_ENTRIES,
+    Rollout, RolloutFailure, RolloutState,
+};
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use super::{App, AppError, AppResult, Requester};
+use crate::db::rollouts::{self, HealthEntry, ObjectHeader, Progress};
+use crate::db::{assignments, deployment_objects, reach, stacks};
+use crate::domain::Principal;
+
+/// Failures listed in a rollout.
+const MAX_FAILURES: usize = 100;
+/// How far ahead of the broker's clock an agent's timestamp may be.
+const CLOCK_SKEW: chrono::Duration = chrono::Duration::seconds(60);
+
+/// A reported time: at most the clock skew ahead of the broker, never before the object existed.
+pub(crate) fn reported_time(
+    at: Option<DateTime<Utc>>,
+    created: DateTime<Utc>,
+) -> AppResult<DateTime<Utc>> {
+    let now = Utc::now();
+    let at = at.unwrap_or(now);
+    if at > now + CLOCK_SKEW {
+        return Err(AppError::invalid(
+            "validation_failed",
+            "observed_at lies in the future",
+        ));
+    }
+    Ok(at.max(created))
+}
+
+impl App {
+    /// Stores an agent's health report (only for objects of stacks that are or were assigned to
+    /// it; one refused entry refuses the report).
+    pub async fn report_health(
+        &self,
+        by: Requester,
+        agent: Uuid,
+        report: HealthReport,
+    ) -> AppResult<()> {
+        self.acting_agent(by, agent).await?;
+        if report.deployment_objects.len() > MAX_HEALTH_ENTRIES {
+            return Err(AppError::invalid(
+                "validation_failed",
+                format!("deployment_objects: at most {MAX_HEALTH_ENTRIES} entries"),
+            ));
+        }
+        let mut work = self.begin_unaudited().await?;
+        let mut entries = Vec::with_capacity(report.deployment_objects.len());
+        for entry in &report.deployment_objects {
+            let object = entry.deployment_object_id;
+            let header = rollouts::header_in(&mut work.tx, object)
+                .await?
+                .ok_or_else(|| {
+                    AppError::invalid(
+                        "validation_failed",
+                        format!("deployment_objects: no deployment object {object}"),
+                    )
+                })?;
+            if !assignments::ever_assigned(&mut work.tx, agent, header.stack_id).await? {
+                return Err(AppError::forbidden(format!(
+                    "deployment_objects: the stack of {object} was never targeted at this agent"
+                )));
+            }
+            entries.push(HealthEntry {
+                object,
+                status: entry.status,
+                message: entry.message.as_ref().map(|m| m.as_str()),
+                at: reported_time(entry.observed_at, header.created_at)?,
+            });
+        }
+        rollouts::record_health(&mut work.tx, agent, &entries).await?;
+        work.commit().await?;
+        self.rollouts_changed();
+        Ok(())
+    }
+
+    /// A deployment object `by` may follow (admins, the owning generator), and the agents whose
+    /// reports it may see (`None`: all).
+    async fn followed_object(
+        &self,
+        by: Requester,
+        object: Uuid,
+    ) -> AppResult<(ObjectHeader, Option<HashSet<Uuid>>)> {
+        let missing = || AppError::NotFound("deployment object");
+        let header = rollouts::header(&self.db, object)
+            .await?
+            .ok_or_else(missing)?;
+        match by.principal {
+            Principal::Admin => Ok((header, None)),
+            Principal::Generator(own)
+                if stacks::owner_of_any(&self.db, header.stack_id).await? == Some(own) =>
+            {
+                let mut tx = self.db.begin_read().await?;
+                let inside = reach::agents_of(&mut tx, own).await?;
+                Ok((header, Some(inside)))
+            }
+            _ => Err(missing()),
+        }
+    }
+
+    /// The health of a deployment object over the agents reporting it (worst wins).
+    pub async fn deployment_health(
+        &self,
+        by: Requester,
+        object: Uuid,
+    ) -> AppResult<DeploymentHealth> {
+        let (_, visible) = self.followed_object(by, object).await?;
+        let mut counts = HealthCounts::default();
+        let mut agents = Vec::new();
+        for row in rollouts::of_object(&self.db, object).await? {
+            if !visible.as_ref().is_none_or(|v| v.contains(&row.agent_id)) {
+                continue;
+            }
+            let (Some(status), Some(observed_at)) = (row.health(), row.health_at) else {
+                continue;
+            };
+            counts.add(status);
+            agents.push(AgentHealth {
+                agent_id: row.agent_id,
+                status,
+                message: row.health_message,
+                observed_at,
+            });
+        }
+        agents.sort_by(|a, b| b.status.cmp(&a.status).then(a.agent_id.cmp(&b.agent_id)));
+        Ok(DeploymentHealth {
+            deployment_object_id: object,
+            status: counts.worst(),
+            counts,
+            agents,
+        })
+    }
+
+    /// The convergence of one release.
+    pub async fn rollout(&self, by: Requester, object: Uuid) -> AppResult<Rollout> {
+        let (header, visible) = self.followed_object(by, object).await?;
+        let mut targeted: Vec<Uuid> = rollouts::targeted(&self.db, header.stack_id).await?;
+        if let Some(visible) = &visible {
+            targeted.retain(|a| visible.contains(a));
+        }
+        let progress = rollouts::of_object(&self.db, object).await?;
+        Ok(figures(object, header, &targeted, progress))
+    }
+
+    /// The convergence of a stack's newest release.
+    pub async fn stack_rollout(&self, by: Requester, stack: Uuid) -> AppResult<Rollout> {
+        self.visible_stack(by, stack).await?;
+        let latest = deployment_objects::latest_of_stack(&self.db, stack)
+            .await?
+            .ok_or(AppError::NotFound("deployment object"))?;
+        self.rollout(by, latest).await
+    }
+
+    /// [`Self::rollout`] (or [`Self::stack_rollout`]), held up to `wait` until it differs from
+    /// the one the caller saw (`seen`, a rollout's ETag).
+    pub async fn watch_rollout(
+        &self,
+        by: Requester,
+        target: RolloutOf,
+        seen: Option<&str>,
+        wait: Duration,
+    ) -> AppResult<(Rollout, String)> {
+        let deadline = tokio::time::Instant::now() + wait;
+        let mut changes = self.rollout_changes();
+        loop {
+            let rollout = match target {
+                RolloutOf::Object(id) => self.rollout(by, id).await?,
+                RolloutOf::Stack(id) => self.stack_rollout(by, id).await?,
+            };
+            let tag = etag(&rollout);
+            if seen != Some(tag.as_str()) || tokio::time::Instant::now() >= deadline {
+                return Ok((rollout, tag));
+            }
+            // Reports taken by another replica are seen at the next second at the latest.
+            let next = deadline.min(tokio::time::Instant::now() + Duration::from_secs(1));
+            let _ = tokio::time::timeout_at(next, changes.changed()).await;
+        }
+    }
+}
+
+/// What a rollout request follows.
+#[derive(Debug, Clone, Copy)]
+pub enum RolloutOf {
+    Object(Uuid),
+    Stack(Uuid),
+}
+
+/// A strong ETag of a rollout's figures.
+pub fn etag(rollout: &Rollout) -> String {
+    use sha2::Digest as _;
+    let body = serde_json::to_vec(rollout).unwrap_or_default();
+    format!("\"{}\"", hex::encode(&sha2::Sha256::digest(&body)[..12]))
+}
+
+/// The rollout figures of `object` over the targeted agents.
+fn figures(object: Uuid, header: ObjectHeader, targeted: &[Uuid], rows: Vec<Progress>) -> Rollout {
+    let targeted_set: HashSet<Uuid> = targeted.iter().copied().collect();
+    let mut health = HealthCounts::default();
+    let (mut applied, mut failures) = (0u64, Vec::new());
+    let (mut to_applied, mut to_healthy) = (Vec::new(), Vec::new());
+    let since = |at: DateTime<Utc>| (at - header.created_at).num_milliseconds().max(0) as u64;
+    for row in rows
+        .into_iter()
+        .filter(|r| targeted_set.contains(&r.agent_id))
+    {
+        if let Some(status) = row.health() {
+            health.add(status);
+        }
+        if let Some(at) = row.healthy_at {
+            to_healthy.push(since(at));
+        }
+        match (row.failed_at, row.applied_at) {
+            (Some(failed_at), _) => failures.push(RolloutFailure {
+                agent_id: row.agent_id,
+                reason: row.failure,
+                failed_at,
+            }),
+            (None, Some(at)) => {
+                applied += 1;
+                to_applied.push(since(at));
+            }
+            (None, None) => {}
+        }
+    }
+    failures.sort_by_key(|f| std::cmp::Reverse(f.failed_at));
+    let failed = failures.len() as u64;
+    failures.truncate(MAX_FAILURES);
+    let count = targeted.len() as u64;
+    let state = if failed > 0 {
+        RolloutState::Failed
+    } else if applied == count {
+        RolloutState::Converged
+    } else {
+        RolloutState::Progressing
+    };
+    Rollout {
+        deployment_object_id: object,
+        stack_id: header.stack_id,
+        sequence_id: header.sequence_id,
+        created_at: header.created_at,
+        state,
+        targeted: count,
+        applied,
+        failed,
+        pending: count.saturating_sub(applied + failed),
+        failures,
+        health,
+        time_to_applied: durations(to_applied),
+        time_to_healthy: durations(to_healthy),
+    }
+}
+
+/// Nearest-rank percentiles.
+fn durations(mut values: Vec<u64>) -> Option<Durations> {
+    if values.is_empty() {
+        return None;
+    }
+    values.sort_unstable();
+    let rank = |p: usize| values[((values.len() * p).div_ceil(100)).max(1) - 1];
+    Some(Durations {
+        count: values.len() as u64,
+        p50_ms: rank(50),
+        p95_ms: rank(95),
+        max_ms: values[values.len() - 1],
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nearest_rank_percentiles() {
+        let d = durations((1..=100).collect()).unwrap();
+        assert_eq!((d.p50_ms, d.p95_ms, d.max_ms, d.count), (50, 95, 100, 100));
+        let one = durations(vec![7]).unwrap();
+        assert_eq!((one.p50_ms, one.p95_ms, one.max_ms), (7, 7, 7));
+        assert!(durations(Vec::new()).is_none());
+    }
+}
