@@ -44,6 +44,14 @@ pub const EVENT_TYPES: &[(&str, &str)] = &[
     ),
     ("targeting.changed", "an agent gained or lost a stack"),
     (
+        "rollout.converged",
+        "every agent a deployment object targets applied it",
+    ),
+    (
+        "rollout.failed",
+        "the first targeted agent failed to apply a deployment object",
+    ),
+    (
         "policy.violation",
         "a policy plugin rejected a submission or warned about it",
     ),

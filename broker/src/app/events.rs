@@ -9,7 +9,7 @@ use uuid::Uuid;
 use super::outbox::{AgentRef, DomainEvent, ObjectRef, StackRef};
 use super::{App, AppError, AppResult, Requester, Work};
 use crate::db::agents::AgentRow;
-use crate::db::{Window, assignments, deployment_objects, events, rollouts, stacks};
+use crate::db::{Window, assignments, deployment_objects, events, stacks};
 
 /// A stored event, and whether this call stored it.
 #[derive(Debug)]
@@ -38,9 +38,9 @@ impl App {
         if created && let (Some(object), Some(stack)) = (event.deployment_object_id, stack) {
             retire_removed_stack(&mut work, agent, &event, object, stack).await?;
             announce_report(&mut work, &reporter, &stored, object, stack).await?;
-            progressed = self
-                .record_progress(&mut work, agent, object, &event)
-                .await?;
+            progressed =
+                super::rollouts::record_progress(&mut work, &reporter, object, stack, &event)
+                    .await?;
         }
         work.commit().await?;
         if progressed {
@@ -77,33 +77,6 @@ impl App {
         let only = by.principal.generator();
         let found = events::list_for_stack(&self.db, stack, only, window).await?;
         Ok(window.page(found))
-    }
-}
-
-impl App {
-    /// An apply report moves the agent's progress on the object; `true` when it did.
-    async fn record_progress(
-        &self,
-        work: &mut Work,
-        agent: Uuid,
-        object: Uuid,
-        event: &NewAgentEvent,
-    ) -> AppResult<bool> {
-        if event.event_type != EventType::Apply {
-            return Ok(false);
-        }
-        let Some(header) = rollouts::header_in(&mut work.tx, object).await? else {
-            return Ok(false);
-        };
-        let at = super::rollouts::reported_time(event.occurred_at, header.created_at)?;
-        let failure = (event.status == EventStatus::Failure).then(|| {
-            event
-                .message
-                .as_ref()
-                .map_or("apply failed", |m| m.as_str())
-        });
-        rollouts::record_apply(&mut work.tx, object, agent, failure, at).await?;
-        Ok(true)
     }
 }
 

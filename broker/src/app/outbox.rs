@@ -118,6 +118,24 @@ impl DomainEvent {
         }
     }
 
+    /// `rollout.converged` or `rollout.failed` of a release; `agent` is the one whose report
+    /// decided it.
+    pub fn rollout(
+        kind: &'static str,
+        stack: StackRef<'_>,
+        object: ObjectRef,
+        agent: AgentRef<'_>,
+    ) -> Self {
+        let data = merge(
+            merge(stack_data(stack), object_data(object)),
+            agent_data(agent),
+        );
+        Self {
+            generator: Some(stack.generator_id),
+            ..Self::new(kind, data)
+        }
+    }
+
     /// `targeting.changed`: `agent` gained (or lost) `stack`.
     pub fn targeting(agent: (Uuid, &str), stack: StackRef<'_>, gained: bool) -> Self {
         let data = merge(

@@ -12,7 +12,12 @@ use brokkr_types::rollouts::{
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use super::{App, AppError, AppResult, Requester};
+use brokkr_types::requests::NewAgentEvent;
+use brokkr_types::resources::{EventStatus, EventType};
+
+use super::outbox::{AgentRef, DomainEvent, ObjectRef, StackRef};
+use super::{App, AppError, AppResult, Requester, Work};
+use crate::db::agents::AgentRow;
 use crate::db::rollouts::{self, HealthEntry, ObjectHeader, Progress};
 use crate::db::{assignments, deployment_objects, reach, stacks};
 use crate::domain::Principal;
@@ -186,6 +191,83 @@ impl App {
             let _ = tokio::time::timeout_at(next, changes.changed()).await;
         }
     }
+}
+
+/// An apply report moves the agent's progress on the object, and may decide its rollout:
+/// `rollout.failed` at the first failing agent, `rollout.converged` when the last targeted agent
+/// applied it. `true` when the progress moved.
+pub(crate) async fn record_progress(
+    work: &mut Work,
+    reporter: &AgentRow,
+    object: Uuid,
+    stack: Uuid,
+    event: &NewAgentEvent,
+) -> AppResult<bool> {
+    if event.event_type != EventType::Apply {
+        return Ok(false);
+    }
+    let Some(header) = rollouts::header_in(&mut work.tx, object).await? else {
+        return Ok(false);
+    };
+    let agent = reporter.id();
+    let at = reported_time(event.occurred_at, header.created_at)?;
+    let before = rollouts::one(&mut work.tx, object, agent).await?;
+    let failure = (event.status == EventStatus::Failure).then(|| {
+        event
+            .message
+            .as_ref()
+            .map_or("apply failed", |m| m.as_str())
+    });
+    rollouts::record_apply(&mut work.tx, object, agent, failure, at).await?;
+    let was_failing = before.as_ref().is_some_and(Progress::failing);
+    let was_applied = before
+        .as_ref()
+        .is_some_and(|p| p.applied_at.is_some() && !p.failing());
+    let decided = match failure {
+        Some(_)
+            if !was_failing && !rollouts::others_failing(&mut work.tx, object, agent).await? =>
+        {
+            Some("rollout.failed")
+        }
+        None if !was_applied && !rollouts::any_pending(&mut work.tx, stack, object).await? => {
+            Some("rollout.converged")
+        }
+        _ => None,
+    };
+    if let Some(kind) = decided {
+        announce_rollout(work, kind, reporter, stack, object, header.sequence_id).await?;
+    }
+    Ok(true)
+}
+
+async fn announce_rollout(
+    work: &mut Work,
+    kind: &'static str,
+    reporter: &AgentRow,
+    stack: Uuid,
+    object: Uuid,
+    sequence_id: i64,
+) -> AppResult<()> {
+    let found = stacks::names_and_owners(&mut work.tx, &[stack]).await?;
+    let Some((_, name, owner)) = found.first() else {
+        return Ok(());
+    };
+    let stack = StackRef {
+        id: stack,
+        name,
+        generator_id: *owner,
+    };
+    let object = ObjectRef {
+        id: object,
+        sequence_id,
+    };
+    work.emit(DomainEvent::rollout(
+        kind,
+        stack,
+        object,
+        AgentRef::of(reporter),
+    ));
+    Ok(())
 }
 
 /// What a rollout request follows.

@@ -177,3 +177,33 @@ pub async fn stacks_of(db: &Db, agents: &[Uuid]) -> StoreResult<Vec<(Uuid, Uuid,
     }
     Ok(found)
 }
+
+/// Whether an agent the stack targets has not applied `object` yet (or failed it).
+pub async fn any_pending(tx: &mut Tx, stack: Uuid, object: Uuid) -> StoreResult<bool> {
+    const SQL: &str = "SELECT EXISTS (SELECT 1 FROM assignments a LEFT JOIN rollout_agents r \
+         ON r.agent_id = a.agent_id AND r.deployment_object_id = $2 \
+         WHERE a.stack_id = $1 AND (r.applied_at IS NULL OR r.failed_at IS NOT NULL))";
+    Ok(
+        with_tx!(tx, conn => sqlx::query_scalar(SQL).bind(stack).bind(object).fetch_one(conn).await)?,
+    )
+}
+
+/// How many agents have `object` failing, other than `agent`.
+pub async fn others_failing(tx: &mut Tx, object: Uuid, agent: Uuid) -> StoreResult<bool> {
+    const SQL: &str = "SELECT EXISTS (SELECT 1 FROM rollout_agents WHERE deployment_object_id = $1 \
+         AND agent_id <> $2 AND failed_at IS NOT NULL)";
+    Ok(
+        with_tx!(tx, conn => sqlx::query_scalar(SQL).bind(object).bind(agent).fetch_one(conn).await)?,
+    )
+}
+
+/// One agent's progress on `object`, inside a transaction.
+pub async fn one(tx: &mut Tx, object: Uuid, agent: Uuid) -> StoreResult<Option<Progress>> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM rollout_agents WHERE deployment_object_id = $1 AND agent_id = $2"
+    );
+    Ok(
+        with_tx!(tx, conn => sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()))
+        .bind(object).bind(agent).fetch_optional(conn).await)?,
+    )
+}

@@ -242,3 +242,33 @@ both_backends!(the_fleet_view_filters_and_shows_backlog, |app| {
     let (_, pak) = &r.agents[0];
     assert_eq!(app.get("/api/v1/fleet", pak).await.status(), 403);
 });
+
+both_backends!(
+    rollouts_announce_their_failure_and_their_convergence,
+    |app| {
+        let receiver = crate::receiver::Receiver::start().await;
+        crate::webhooks::subscribe(&app, &app.admin, &receiver.url, &["rollout.*"], json!({}))
+            .await;
+        let r = release(&app).await;
+        applied(&app, &r, 0, 100, None).await;
+        applied(&app, &r, 1, 200, Some("quota exceeded")).await;
+        applied(&app, &r, 2, 300, Some("quota exceeded")).await;
+        let failed = receiver.received(1).await;
+        let event = failed[0].json();
+        assert_eq!(event["type"], "rollout.failed");
+        assert_eq!(event["data"]["deployment_object_id"], json!(r.object));
+        assert_eq!(
+            event["data"]["agent_id"],
+            json!(r.agents[1].0),
+            "the first failure"
+        );
+        // The failing agents recover: the last success converges the release, once.
+        applied(&app, &r, 1, 400, None).await;
+        applied(&app, &r, 2, 500, None).await;
+        applied(&app, &r, 2, 600, None).await;
+        let all = receiver.received(2).await;
+        let kinds: Vec<Value> = all.iter().map(|d| d.json()["type"].clone()).collect();
+        assert_eq!(kinds, [json!("rollout.failed"), json!("rollout.converged")]);
+        assert_eq!(all[1].json()["data"]["agent_id"], json!(r.agents[2].0));
+    }
+);
