@@ -18,6 +18,7 @@ pub struct Settings {
     pub broker: BrokerSettings,
     pub targeting: TargetingSettings,
     pub tenancy: TenancySettings,
+    pub fleet: FleetSettings,
     pub limits: LimitsSettings,
     pub plugins: PluginSettings,
     pub webhooks: WebhookSettings,
@@ -267,6 +268,22 @@ impl Default for TenancySettings {
     fn default() -> Self {
         Self {
             default_reach: "false".into(),
+        }
+    }
+}
+
+/// How the fleet is judged.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FleetSettings {
+    /// An agent without a heartbeat for this many seconds counts as stale.
+    pub stale_after_seconds: u64,
+}
+
+impl Default for FleetSettings {
+    fn default() -> Self {
+        Self {
+            stale_after_seconds: 180,
         }
     }
 }

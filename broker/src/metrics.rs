@@ -15,6 +15,12 @@ pub struct Outcome {
     pub outcome: &'static str,
 }
 
+/// The state an agent is counted in by `brokkr_fleet_agents`.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct FleetState {
+    pub state: &'static str,
+}
+
 /// Every metric the broker exposes.
 #[derive(Debug)]
 pub struct Metrics {
@@ -32,6 +38,10 @@ pub struct Metrics {
     pub webhook_in_flight: Gauge,
     /// Seconds from an event's commit to its successful delivery.
     pub webhook_delivery_latency: Histogram,
+    /// Set when metrics are read.
+    pub fleet_agents: Family<FleetState, Gauge>,
+    /// Set when metrics are read.
+    pub fleet_backlog: Gauge,
 }
 
 impl Default for Metrics {
@@ -48,7 +58,19 @@ impl Default for Metrics {
         let webhook_delivery_latency = Histogram::new([
             0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0, 30.0, 300.0,
         ]);
+        let fleet_agents = Family::default();
+        let fleet_backlog = Gauge::default();
         let r = &mut registry;
+        r.register(
+            "brokkr_fleet_agents",
+            "Active agents by state (healthy, degraded, stale, unreachable).",
+            fleet_agents.clone(),
+        );
+        r.register(
+            "brokkr_fleet_backlog",
+            "Versions agents are behind, over every agent and assigned stack.",
+            fleet_backlog.clone(),
+        );
         r.register(
             "brokkr_auth_failures",
             "Requests refused for a missing or invalid PAK.",
@@ -105,6 +127,8 @@ impl Default for Metrics {
             webhook_attempts,
             webhook_in_flight,
             webhook_delivery_latency,
+            fleet_agents,
+            fleet_backlog,
         }
     }
 }

@@ -175,3 +175,51 @@ fn fleet_stack(stack: Uuid, name: String, latest: i64, versions: &[AgentVersion]
             .and_then(HealthStatus::parse),
     }
 }
+
+impl App {
+    /// Sets `brokkr_fleet_agents` (each active agent in one state: stale, unreachable,
+    /// degraded, healthy) and `brokkr_fleet_backlog`.
+    pub async fn refresh_fleet_gauges(&self) -> AppResult<()> {
+        let stale_after =
+            i64::try_from(self.settings.fleet.stale_after_seconds).unwrap_or(i64::MAX);
+        let stale_before = Utc::now() - chrono::Duration::seconds(stale_after);
+        let mut newest: HashMap<(Uuid, Uuid), (i64, String)> = HashMap::new();
+        for (agent, stack, sequence, health) in rollouts::reported_health(&self.db).await? {
+            let slot = newest
+                .entry((agent, stack))
+                .or_insert((sequence, health.clone()));
+            if sequence > slot.0 {
+                *slot = (sequence, health);
+            }
+        }
+        let degraded: HashSet<Uuid> = newest
+            .into_iter()
+            .filter(|(_, (_, h))| h == "degraded" || h == "failing")
+            .map(|((agent, _), _)| agent)
+            .collect();
+        let mut counts: HashMap<&'static str, i64> = HashMap::new();
+        for (id, beat, reachable) in rollouts::active_agents(&self.db).await? {
+            let state = if beat.is_none_or(|at| at < stale_before) {
+                "stale"
+            } else if reachable == Some(false) {
+                "unreachable"
+            } else if degraded.contains(&id) {
+                "degraded"
+            } else {
+                "healthy"
+            };
+            *counts.entry(state).or_default() += 1;
+        }
+        let metrics = &self.metrics;
+        for state in ["healthy", "degraded", "stale", "unreachable"] {
+            let gauge = metrics
+                .fleet_agents
+                .get_or_create(&crate::metrics::FleetState { state });
+            gauge.set(counts.get(state).copied().unwrap_or(0));
+        }
+        metrics
+            .fleet_backlog
+            .set(rollouts::total_backlog(&self.db).await?);
+        Ok(())
+    }
+}

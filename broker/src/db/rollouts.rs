@@ -207,3 +207,29 @@ pub async fn one(tx: &mut Tx, object: Uuid, agent: Uuid) -> StoreResult<Option<P
         .bind(object).bind(agent).fetch_optional(conn).await)?,
     )
 }
+
+/// `(id, last heartbeat, Kubernetes reachable)` of every live active agent.
+pub async fn active_agents(
+    db: &Db,
+) -> StoreResult<Vec<(Uuid, Option<DateTime<Utc>>, Option<bool>)>> {
+    const SQL: &str = "SELECT id, last_heartbeat_at, kubernetes_reachable FROM agents \
+                       WHERE deleted_at IS NULL AND status = 'active'";
+    Ok(with_db!(db, pool => sqlx::query_as(SQL).fetch_all(pool).await)?)
+}
+
+/// `(agent, stack, version, health)` of every health report kept.
+pub async fn reported_health(db: &Db) -> StoreResult<Vec<(Uuid, Uuid, i64, String)>> {
+    const SQL: &str = "SELECT r.agent_id, d.stack_id, d.sequence_id, r.health FROM rollout_agents r \
+                       JOIN deployment_objects d ON d.id = r.deployment_object_id WHERE r.health IS NOT NULL";
+    Ok(with_db!(db, pool => sqlx::query_as(SQL).fetch_all(pool).await)?)
+}
+
+/// Versions behind, summed over every agent and assigned live stack.
+pub async fn total_backlog(db: &Db) -> StoreResult<i64> {
+    const SQL: &str = "SELECT CAST(COALESCE(SUM(s.last_sequence - COALESCE(x.applied, 0)), 0) AS BIGINT) \
+         FROM assignments a JOIN stacks s ON s.id = a.stack_id AND s.deleted_at IS NULL \
+         LEFT JOIN (SELECT r.agent_id, d.stack_id, MAX(d.sequence_id) AS applied FROM rollout_agents r \
+         JOIN deployment_objects d ON d.id = r.deployment_object_id WHERE r.applied_at IS NOT NULL \
+         GROUP BY r.agent_id, d.stack_id) x ON x.agent_id = a.agent_id AND x.stack_id = a.stack_id";
+    Ok(with_db!(db, pool => sqlx::query_scalar(SQL).fetch_one(pool).await)?)
+}

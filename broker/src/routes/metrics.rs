@@ -24,5 +24,8 @@ pub async fn metrics(
         .set(i64::try_from(app.targeting.hub.len()).unwrap_or(i64::MAX));
     m.auth_cache_entries
         .set(i64::try_from(app.auth.entries()).unwrap_or(i64::MAX));
+    if let Err(e) = app.refresh_fleet_gauges().await {
+        tracing::warn!(error = %e, "cannot count the fleet for the metrics");
+    }
     ([(header::CONTENT_TYPE, OPENMETRICS)], m.encode())
 }

@@ -272,3 +272,35 @@ both_backends!(
         assert_eq!(all[1].json()["data"]["agent_id"], json!(r.agents[2].0));
     }
 );
+
+both_backends!(
+    the_fleet_gauges_count_agents_by_state_and_the_backlog,
+    |app| {
+        let r = release(&app).await;
+        let beat = |reachable: bool| json!({ "kubernetes_reachable": reachable });
+        for (agent, reachable) in [(0, true), (1, false)] {
+            let (id, pak) = &r.agents[agent];
+            let response = app
+                .post(
+                    &format!("/api/v1/agents/{id}/heartbeat"),
+                    pak,
+                    beat(reachable),
+                )
+                .await;
+            assert!(response.status().is_success(), "{}", response.status());
+        }
+        applied(&app, &r, 0, 100, None).await;
+        assert_eq!(health(&app, &r, 0, "degraded", 200).await, 204);
+        let text = app.get("/metrics", &app.admin).await.text().await.unwrap();
+        for line in [
+            r#"brokkr_fleet_agents{state="degraded"} 1"#,
+            r#"brokkr_fleet_agents{state="unreachable"} 1"#,
+            r#"brokkr_fleet_agents{state="stale"} 1"#,
+            r#"brokkr_fleet_agents{state="healthy"} 0"#,
+            // b and c have not applied the stack's one version.
+            "brokkr_fleet_backlog 2",
+        ] {
+            assert!(text.contains(line), "{line} in\n{text}");
+        }
+    }
+);
