@@ -16,6 +16,8 @@ use brokkr_bench::load::{self, Summary, run_load};
 use brokkr_policy::{AgentFacts, Pairing, StackFacts, TargetExpression, decide_for_agents};
 use clap::Parser;
 
+mod views;
+
 #[derive(Debug, Parser)]
 #[command(name = "fleet-bench", about = "Simulated agents against a broker")]
 struct Args {
@@ -25,7 +27,7 @@ struct Args {
     /// Registered agents.
     #[arg(long, default_value_t = 10_000)]
     agents: usize,
-    /// Comma-separated: poll, longpoll, body, cel, memory, wake-large.
+    /// Comma-separated: poll, longpoll, body, cel, memory, wake-large, views.
     #[arg(long, value_delimiter = ',', default_value = "poll,longpoll,body,cel")]
     scenarios: Vec<String>,
     /// Seconds of load per throughput scenario.
@@ -96,6 +98,19 @@ async fn main() -> Result<()> {
                 "long polls woken by one 3.9 MB object",
                 wake_large(&fleet, &agents, &generator).await?,
             ),
+            "views" => {
+                let (pages, rollout) = views::fleet_and_rollout(
+                    &fleet,
+                    &agents,
+                    &generator,
+                    small,
+                    args.seconds,
+                    args.concurrency,
+                )
+                .await?;
+                row("GET /api/v1/fleet, pages of 100", pages.describe());
+                row("GET /api/v1/stacks/{id}/rollout", rollout.describe());
+            }
             other => bail!("unknown scenario {other}"),
         }
     }

@@ -35,18 +35,42 @@ impl App {
         filter: FleetFilter,
         window: Window,
     ) -> AppResult<Page<FleetAgent>> {
-        let mut candidates = self.fleet_candidates(by, &filter).await?;
+        let ids = match &filter.expression {
+            // Without an expression the database pages (the common case, and the cheap one).
+            None => {
+                let reach_of = match by.principal {
+                    Principal::Admin => None,
+                    Principal::Generator(generator) => Some(generator),
+                    Principal::Agent(_) => {
+                        return Err(AppError::forbidden("agents have no fleet view"));
+                    }
+                };
+                let labels: Vec<&str> = filter.labels.iter().map(Label::as_str).collect();
+                agents::page_ids(&self.db, reach_of, &labels, filter.status, window).await?
+            }
+            Some(_) => self.fleet_by_expression(by, &filter, window).await?,
+        };
+        let agents = self.fleet_rows(&ids).await?;
+        Ok(window.page(agents))
+    }
+
+    /// One page of the agents a CEL expression admits (every candidate is evaluated).
+    async fn fleet_by_expression(
+        &self,
+        by: Requester,
+        filter: &FleetFilter,
+        window: Window,
+    ) -> AppResult<Vec<Uuid>> {
+        let mut candidates = self.fleet_candidates(by, filter).await?;
         candidates.sort_by(|a, b| a.name.cmp(&b.name).then(a.id.cmp(&b.id)));
         let start = usize::try_from(window.offset).unwrap_or(usize::MAX);
         let probe = usize::try_from(window.probe_limit()).unwrap_or(usize::MAX);
-        let ids: Vec<Uuid> = candidates
+        Ok(candidates
             .iter()
             .skip(start)
             .take(probe)
             .filter_map(|f| Uuid::parse_str(&f.id).ok())
-            .collect();
-        let agents = self.fleet_rows(&ids).await?;
-        Ok(window.page(agents))
+            .collect())
     }
 
     /// The agents `by` may see that pass the filter.

@@ -107,6 +107,9 @@ pub struct App {
     pub templates: Arc<templates::TemplateEngine>,
     /// Ticks when this replica stores an apply or health report (rollout long polls wait on it).
     rollout_tick: Arc<tokio::sync::watch::Sender<u64>>,
+    /// Rollout figures by (object, the generator whose reach bounds them), with the tick they
+    /// were computed at; a second at most, so other replicas' reports show.
+    rollout_cache: rollouts::RolloutCache,
 }
 
 impl App {
@@ -140,6 +143,7 @@ impl App {
             webhook_targets: Arc::default(),
             templates,
             rollout_tick: Arc::new(tokio::sync::watch::Sender::new(0)),
+            rollout_cache: rollouts::new_cache(),
         })
     }
 

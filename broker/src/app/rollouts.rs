@@ -3,6 +3,7 @@
 //! failed, pending; time to applied and to healthy), optionally waiting for it to change.
 
 use std::collections::HashSet;
+use std::sync::Arc;
 use std::time::Duration;
 
 use brokkr_types::rollouts::{
@@ -89,13 +90,13 @@ impl App {
         Ok(())
     }
 
-    /// A deployment object `by` may follow (admins, the owning generator), and the agents whose
-    /// reports it may see (`None`: all).
+    /// A deployment object `by` may follow (admins, the owning generator), and the generator
+    /// whose reach bounds the agents shown (`None`: all).
     async fn followed_object(
         &self,
         by: Requester,
         object: Uuid,
-    ) -> AppResult<(ObjectHeader, Option<HashSet<Uuid>>)> {
+    ) -> AppResult<(ObjectHeader, Option<Uuid>)> {
         let missing = || AppError::NotFound("deployment object");
         let header = rollouts::header(&self.db, object)
             .await?
@@ -105,9 +106,7 @@ impl App {
             Principal::Generator(own)
                 if stacks::owner_of_any(&self.db, header.stack_id).await? == Some(own) =>
             {
-                let mut tx = self.db.begin_read().await?;
-                let inside = reach::agents_of(&mut tx, own).await?;
-                Ok((header, Some(inside)))
+                Ok((header, Some(own)))
             }
             _ => Err(missing()),
         }
@@ -119,7 +118,14 @@ impl App {
         by: Requester,
         object: Uuid,
     ) -> AppResult<DeploymentHealth> {
-        let (_, visible) = self.followed_object(by, object).await?;
+        let (_, reach_of) = self.followed_object(by, object).await?;
+        let visible: Option<HashSet<Uuid>> = match reach_of {
+            Some(generator) => {
+                let mut tx = self.db.begin_read().await?;
+                Some(reach::agents_of(&mut tx, generator).await?)
+            }
+            None => None,
+        };
         let mut counts = HealthCounts::default();
         let mut agents = Vec::new();
         for row in rollouts::of_object(&self.db, object).await? {
@@ -147,14 +153,21 @@ impl App {
     }
 
     /// The convergence of one release.
+    /// Computed once per report this replica stores (and at least every second, for reports
+    /// other replicas store) and shared by every reader.
     pub async fn rollout(&self, by: Requester, object: Uuid) -> AppResult<Rollout> {
-        let (header, visible) = self.followed_object(by, object).await?;
-        let mut targeted: Vec<Uuid> = rollouts::targeted(&self.db, header.stack_id).await?;
-        if let Some(visible) = &visible {
-            targeted.retain(|a| visible.contains(a));
+        let (header, reach_of) = self.followed_object(by, object).await?;
+        let tick = *self.rollout_changes().borrow();
+        if let Some((computed_at, rollout)) = self.rollout_cache.get(&(object, reach_of))
+            && computed_at == tick
+        {
+            return Ok((*rollout).clone());
         }
-        let progress = rollouts::of_object(&self.db, object).await?;
-        Ok(figures(object, header, &targeted, progress))
+        let progress = rollouts::of_targeted(&self.db, header.stack_id, object, reach_of).await?;
+        let rollout = figures(object, header, progress);
+        self.rollout_cache
+            .insert((object, reach_of), (tick, Arc::new(rollout.clone())));
+        Ok(rollout)
     }
 
     /// The convergence of a stack's newest release.
@@ -270,6 +283,16 @@ async fn announce_rollout(
     Ok(())
 }
 
+/// Rollout figures shared by readers: (object, bounding generator) → (tick, figures).
+pub type RolloutCache = moka::sync::Cache<(Uuid, Option<Uuid>), (u64, Arc<Rollout>)>;
+
+pub(crate) fn new_cache() -> RolloutCache {
+    moka::sync::Cache::builder()
+        .max_capacity(10_000)
+        .time_to_live(Duration::from_secs(1))
+        .build()
+}
+
 /// What a rollout request follows.
 #[derive(Debug, Clone, Copy)]
 pub enum RolloutOf {
@@ -284,17 +307,14 @@ pub fn etag(rollout: &Rollout) -> String {
     format!("\"{}\"", hex::encode(&sha2::Sha256::digest(&body)[..12]))
 }
 
-/// The rollout figures of `object` over the targeted agents.
-fn figures(object: Uuid, header: ObjectHeader, targeted: &[Uuid], rows: Vec<Progress>) -> Rollout {
-    let targeted_set: HashSet<Uuid> = targeted.iter().copied().collect();
+/// The rollout figures of `object` over the targeted agents' progress.
+fn figures(object: Uuid, header: ObjectHeader, rows: Vec<Progress>) -> Rollout {
+    let count = rows.len() as u64;
     let mut health = HealthCounts::default();
     let (mut applied, mut failures) = (0u64, Vec::new());
     let (mut to_applied, mut to_healthy) = (Vec::new(), Vec::new());
     let since = |at: DateTime<Utc>| (at - header.created_at).num_milliseconds().max(0) as u64;
-    for row in rows
-        .into_iter()
-        .filter(|r| targeted_set.contains(&r.agent_id))
-    {
+    for row in rows {
         if let Some(status) = row.health() {
             health.add(status);
         }
@@ -317,7 +337,6 @@ fn figures(object: Uuid, header: ObjectHeader, targeted: &[Uuid], rows: Vec<Prog
     failures.sort_by_key(|f| std::cmp::Reverse(f.failed_at));
     let failed = failures.len() as u64;
     failures.truncate(MAX_FAILURES);
-    let count = targeted.len() as u64;
     let state = if failed > 0 {
         RolloutState::Failed
     } else if applied == count {

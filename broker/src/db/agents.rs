@@ -252,3 +252,35 @@ pub async fn rows_with_labels(db: &Db, ids: &[Uuid]) -> StoreResult<Vec<(AgentRo
         })
         .collect())
 }
+
+/// One page of live agent ids by name: inside `reach_of` (a generator's reach) when given,
+/// carrying every label, with `status` when given.
+pub async fn page_ids(
+    db: &Db,
+    reach_of: Option<Uuid>,
+    labels: &[&str],
+    status: Option<AgentStatus>,
+    window: Window,
+) -> StoreResult<Vec<Uuid>> {
+    Ok(with_db!(db, pool => {
+        let mut b = sqlx::QueryBuilder::new("SELECT a.id FROM agents a WHERE a.deleted_at IS NULL");
+        if let Some(generator) = reach_of {
+            b.push(" AND EXISTS (SELECT 1 FROM reach r WHERE r.agent_id = a.id AND r.generator_id = ")
+                .push_bind(generator)
+                .push(")");
+        }
+        for label in labels {
+            b.push(" AND EXISTS (SELECT 1 FROM agent_labels l WHERE l.agent_id = a.id AND l.label = ")
+                .push_bind(label.to_string())
+                .push(")");
+        }
+        if let Some(status) = status {
+            b.push(" AND a.status = ").push_bind(status.as_str());
+        }
+        b.push(" ORDER BY a.name, a.id LIMIT ")
+            .push_bind(window.probe_limit())
+            .push(" OFFSET ")
+            .push_bind(window.offset());
+        b.build_query_scalar().fetch_all(pool).await
+    })?)
+}

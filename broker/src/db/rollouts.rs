@@ -105,6 +105,30 @@ pub async fn of_object(db: &Db, object: Uuid) -> StoreResult<Vec<Progress>> {
     )
 }
 
+/// The progress on `object` of every agent its stack targets (inside `reach_of`'s reach when
+/// given); agents that reported nothing yet come with every field empty.
+pub async fn of_targeted(
+    db: &Db,
+    stack: Uuid,
+    object: Uuid,
+    reach_of: Option<Uuid>,
+) -> StoreResult<Vec<Progress>> {
+    Ok(with_db!(db, pool => {
+        let mut b = sqlx::QueryBuilder::new(
+            "SELECT a.agent_id, r.applied_at, r.failed_at, r.failure, r.health, r.health_message, \
+             r.health_at, r.healthy_at FROM assignments a LEFT JOIN rollout_agents r \
+             ON r.agent_id = a.agent_id AND r.deployment_object_id = ",
+        );
+        b.push_bind(object).push(" WHERE a.stack_id = ").push_bind(stack);
+        if let Some(generator) = reach_of {
+            b.push(" AND EXISTS (SELECT 1 FROM reach x WHERE x.agent_id = a.agent_id AND x.generator_id = ")
+                .push_bind(generator)
+                .push(")");
+        }
+        b.build_query_as().fetch_all(pool).await
+    })?)
+}
+
 /// One agent's progress on one version of a stack.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct AgentVersion {
@@ -153,12 +177,6 @@ pub async fn header(db: &Db, object: Uuid) -> StoreResult<Option<ObjectHeader>> 
 /// [`header`] inside a transaction (a write holding SQLite's lock must not wait for the pool).
 pub async fn header_in(tx: &mut Tx, object: Uuid) -> StoreResult<Option<ObjectHeader>> {
     Ok(with_tx!(tx, conn => sqlx::query_as(HEADER).bind(object).fetch_optional(conn).await)?)
-}
-
-/// The agents a stack is targeted at now.
-pub async fn targeted(db: &Db, stack: Uuid) -> StoreResult<Vec<Uuid>> {
-    const SQL: &str = "SELECT agent_id FROM assignments WHERE stack_id = $1";
-    Ok(with_db!(db, pool => sqlx::query_scalar(SQL).bind(stack).fetch_all(pool).await)?)
 }
 
 /// `(agent, stack, stack name, newest version)` of every live stack assigned to `agents`.

@@ -1,0 +1,93 @@
+//! The fleet-view and rollout scenarios: every agent reports the `small` stack's object applied
+//! and healthy, then pages of `GET /api/v1/fleet` (100 agents each) and the stack's
+//! `GET /api/v1/stacks/{id}/rollout` are timed, one request at a time.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Result, bail};
+use brokkr_bench::fleet::{Fleet, SimAgent};
+use brokkr_bench::load::{self, Summary, run_load};
+use serde_json::json;
+use uuid::Uuid;
+
+/// Every agent reports an apply and a healthy verdict for `object`.
+async fn report_everything(
+    fleet: &Fleet,
+    agents: &Arc<Vec<SimAgent>>,
+    object: &str,
+    concurrency: usize,
+) -> Result<()> {
+    let (client, url, agents) = (fleet.client.clone(), fleet.url.clone(), agents.clone());
+    let object = object.to_string();
+    load::each(agents.len(), concurrency, move |i| {
+        let (client, url, agent, object) =
+            (client.clone(), url.clone(), agents[i].clone(), object.clone());
+        async move {
+            let event = json!({ "idempotency_key": "bench-apply", "deployment_object_id": object,
+                "event_type": "apply", "status": "success" });
+            let posted = client
+                .post(format!("{url}/api/v1/agents/{}/events", agent.id))
+                .bearer_auth(&agent.pak)
+                .json(&event)
+                .send()
+                .await?;
+            let health = json!({ "deployment_objects": [{ "deployment_object_id": object, "status": "healthy" }] });
+            let put = client
+                .put(format!("{url}/api/v1/agents/{}/health", agent.id))
+                .bearer_auth(&agent.pak)
+                .json(&health)
+                .send()
+                .await?;
+            if !posted.status().is_success() || !put.status().is_success() {
+                bail!("reports refused: {} {}", posted.status(), put.status());
+            }
+            Ok(())
+        }
+    })
+    .await?;
+    Ok(())
+}
+
+/// One GET, timed by the load runner; fails unless it answers 200.
+async fn timed_get(client: reqwest::Client, url: String, pak: String) -> Result<u64> {
+    let response = client.get(url).bearer_auth(pak).send().await?;
+    if response.status() != 200 {
+        bail!("{}", response.status());
+    }
+    Ok(response.bytes().await?.len() as u64)
+}
+
+/// (fleet pages, rollout) summaries over `seconds` each.
+pub async fn fleet_and_rollout(
+    fleet: &Fleet,
+    agents: &Arc<Vec<SimAgent>>,
+    generator: &str,
+    stack: Uuid,
+    seconds: u64,
+    concurrency: usize,
+) -> Result<(Summary, Summary)> {
+    let rollout_path = format!("/api/v1/stacks/{stack}/rollout");
+    let rollout = fleet
+        .call(reqwest::Method::GET, &rollout_path, generator, None)
+        .await?;
+    let object = rollout["deployment_object_id"].as_str().unwrap_or_default();
+    report_everything(fleet, agents, object, concurrency).await?;
+    let (client, url, admin) = (fleet.client.clone(), fleet.url.clone(), fleet.admin.clone());
+    let pages = agents.len().div_ceil(100).max(1);
+    let fleet_pages = run_load(1, Duration::from_secs(seconds), move |i| {
+        let page = format!("{url}/api/v1/fleet?limit=100&offset={}", (i % pages) * 100);
+        timed_get(client.clone(), page, admin.clone())
+    })
+    .await?;
+    let (client, url, pak) = (
+        fleet.client.clone(),
+        fleet.url.clone(),
+        generator.to_string(),
+    );
+    let rollouts = run_load(1, Duration::from_secs(seconds), move |_| {
+        timed_get(client.clone(), format!("{url}{rollout_path}"), pak.clone())
+    })
+    .await?;
+    Ok((fleet_pages, rollouts))
+}
