@@ -73,6 +73,12 @@ pub async fn fleet_and_rollout(
         .await?;
     let object = rollout["deployment_object_id"].as_str().unwrap_or_default();
     report_everything(fleet, agents, object, concurrency).await?;
+    // What autovacuum does within a minute of a bulk load: fresh planner statistics.
+    if fleet.database_url.starts_with("postgres") {
+        let pool = sqlx::PgPool::connect(&fleet.database_url).await?;
+        sqlx::query("ANALYZE").execute(&pool).await?;
+        pool.close().await;
+    }
     let (client, url, admin) = (fleet.client.clone(), fleet.url.clone(), fleet.admin.clone());
     let pages = agents.len().div_ceil(100).max(1);
     let fleet_pages = run_load(1, Duration::from_secs(seconds), move |i| {
