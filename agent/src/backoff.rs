@@ -1,17 +1,21 @@
-//! Retry timing: exponential backoff with jitter, per stack.
+//! Retry timing: exponential backoff with jitter (from `backon`), per stack for failed applies
+//! and for the calls the agent makes before it can start.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use rand::RngExt;
+use backon::{BackoffBuilder, ExponentialBackoff, ExponentialBuilder};
 use uuid::Uuid;
 
-/// The delay before attempt `attempt` (1-based): `base · 2^(attempt-1)`, capped at `max`,
-/// scaled by a random factor in `[0.5, 1.0]` so agents do not retry in lockstep.
-pub fn delay(base: Duration, max: Duration, attempt: u32, jitter: f64) -> Duration {
-    let exponent = attempt.saturating_sub(1).min(30);
-    let raw = base.saturating_mul(1u32 << exponent).min(max);
-    raw.mul_f64(0.5 + 0.5 * jitter.clamp(0.0, 1.0))
+/// Delays doubling from `base` up to `max`, each stretched by up to as much again at random
+/// so agents do not retry in lockstep; the sequence never ends.
+pub fn delays(base: Duration, max: Duration) -> ExponentialBackoff {
+    ExponentialBuilder::new()
+        .with_min_delay(base)
+        .with_max_delay(max)
+        .with_jitter()
+        .without_max_times()
+        .build()
 }
 
 /// Failed stacks and when each may be tried again.
@@ -19,7 +23,7 @@ pub fn delay(base: Duration, max: Duration, attempt: u32, jitter: f64) -> Durati
 pub struct Retries {
     base: Duration,
     max: Duration,
-    pending: HashMap<Uuid, (u32, Instant)>,
+    pending: HashMap<Uuid, (ExponentialBackoff, Instant)>,
 }
 
 impl Retries {
@@ -33,10 +37,13 @@ impl Retries {
 
     /// Records a failure; returns when to retry.
     pub fn failed(&mut self, stack: Uuid, now: Instant) -> Instant {
-        let attempt = self.pending.get(&stack).map_or(1, |(n, _)| n + 1);
-        let at = now + delay(self.base, self.max, attempt, rand::rng().random::<f64>());
-        self.pending.insert(stack, (attempt, at));
-        at
+        let (base, max) = (self.base, self.max);
+        let (pauses, at) = self
+            .pending
+            .entry(stack)
+            .or_insert_with(|| (delays(base, max), now));
+        *at = now + pauses.next().unwrap_or(max);
+        *at
     }
 
     pub fn succeeded(&mut self, stack: Uuid) {
@@ -61,10 +68,13 @@ mod tests {
     #[test]
     fn doubles_with_jitter_and_caps() {
         let (base, max) = (Duration::from_millis(100), Duration::from_secs(1));
-        assert_eq!(delay(base, max, 1, 1.0), Duration::from_millis(100));
-        assert_eq!(delay(base, max, 3, 1.0), Duration::from_millis(400));
-        assert_eq!(delay(base, max, 3, 0.0), Duration::from_millis(200));
-        assert_eq!(delay(base, max, 20, 1.0), max);
+        let pauses: Vec<Duration> = delays(base, max).take(20).collect();
+        let within = |d: Duration, low: u64| {
+            d >= Duration::from_millis(low) && d < Duration::from_millis(2 * low)
+        };
+        assert!(within(pauses[0], 100), "{:?}", pauses[0]);
+        assert!(within(pauses[2], 400), "{:?}", pauses[2]);
+        assert!(within(pauses[19], 1000), "capped: {:?}", pauses[19]);
     }
 
     #[test]
@@ -77,6 +87,11 @@ mod tests {
         assert!(!retries.due(stack, now));
         assert!(retries.due(stack, at));
         assert_eq!(retries.next(), Some(at));
+        let later = retries.failed(stack, at);
+        assert!(
+            later - at >= Duration::from_secs(20),
+            "the second pause doubles"
+        );
         retries.succeeded(stack);
         assert!(retries.due(stack, now));
     }

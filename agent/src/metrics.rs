@@ -1,80 +1,95 @@
-//! Prometheus metrics of the agent (`brokkr_agent_*`), kept in atomics and rendered as text.
+//! Prometheus metrics of the agent (`brokkr_agent_*`), registered once with `prometheus-client`
+//! and encoded in the OpenMetrics text format for `/metrics`.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::AtomicBool;
+
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+
+/// The content type of the OpenMetrics text format.
+pub const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
 /// Counters and gauges shared by the loop and the HTTP server.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Metrics {
-    pub reconciles: AtomicU64,
-    pub applies: AtomicU64,
-    pub apply_failures: AtomicU64,
-    pub pruned: AtomicU64,
-    pub broker_errors: AtomicU64,
-    pub events_pending: AtomicU64,
-    pub last_reconcile_unix: AtomicU64,
-    pub kubernetes_reachable: AtomicBool,
+    registry: Registry,
+    pub reconciles: Counter,
+    pub applies: Counter,
+    pub apply_failures: Counter,
+    pub pruned: Counter,
+    pub broker_errors: Counter,
+    pub events_pending: Gauge,
+    pub last_reconcile_unix: Gauge,
+    pub kubernetes_reachable: Gauge,
     /// Set once a target state (fresh or remembered) has been reconciled.
     pub ready: AtomicBool,
 }
 
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut registry = Registry::default();
+        let counter = |r: &mut Registry, name: &str, help: &str| {
+            let c = Counter::default();
+            r.register(name, help, c.clone());
+            c
+        };
+        let gauge = |r: &mut Registry, name: &str, help: &str| {
+            let g = Gauge::default();
+            r.register(name, help, g.clone());
+            g
+        };
+        let r = &mut registry;
+        Self {
+            reconciles: counter(r, "brokkr_agent_reconciles", "Reconciliation passes."),
+            applies: counter(r, "brokkr_agent_applies", "Deployment objects applied."),
+            apply_failures: counter(
+                r,
+                "brokkr_agent_apply_failures",
+                "Failed deployment object applies.",
+            ),
+            pruned: counter(
+                r,
+                "brokkr_agent_pruned_objects",
+                "Objects deleted because they are no longer desired.",
+            ),
+            broker_errors: counter(
+                r,
+                "brokkr_agent_broker_errors",
+                "Failed calls to the broker.",
+            ),
+            events_pending: gauge(
+                r,
+                "brokkr_agent_events_pending",
+                "Events waiting to be delivered.",
+            ),
+            last_reconcile_unix: gauge(
+                r,
+                "brokkr_agent_last_reconcile_timestamp_seconds",
+                "Unix time of the last pass.",
+            ),
+            kubernetes_reachable: gauge(
+                r,
+                "brokkr_agent_kubernetes_reachable",
+                "1 when the API server answered the last check.",
+            ),
+            ready: AtomicBool::new(false),
+            registry,
+        }
+    }
+}
+
 impl Metrics {
-    pub fn add(counter: &AtomicU64, n: usize) {
-        counter.fetch_add(n as u64, Ordering::Relaxed);
+    pub fn add(counter: &Counter, n: usize) {
+        counter.inc_by(u64::try_from(n).unwrap_or(u64::MAX));
     }
 
+    /// The OpenMetrics text of every metric.
     pub fn render(&self) -> String {
-        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
-        let rows = [
-            (
-                "brokkr_agent_reconciles_total",
-                "counter",
-                "Reconciliation passes.",
-                get(&self.reconciles),
-            ),
-            (
-                "brokkr_agent_applies_total",
-                "counter",
-                "Deployment objects applied.",
-                get(&self.applies),
-            ),
-            (
-                "brokkr_agent_apply_failures_total",
-                "counter",
-                "Failed deployment object applies.",
-                get(&self.apply_failures),
-            ),
-            (
-                "brokkr_agent_pruned_objects_total",
-                "counter",
-                "Objects deleted because they are no longer desired.",
-                get(&self.pruned),
-            ),
-            (
-                "brokkr_agent_broker_errors_total",
-                "counter",
-                "Failed calls to the broker.",
-                get(&self.broker_errors),
-            ),
-            (
-                "brokkr_agent_events_pending",
-                "gauge",
-                "Events waiting to be delivered.",
-                get(&self.events_pending),
-            ),
-            (
-                "brokkr_agent_last_reconcile_timestamp_seconds",
-                "gauge",
-                "Unix time of the last pass.",
-                get(&self.last_reconcile_unix),
-            ),
-            (
-                "brokkr_agent_kubernetes_reachable",
-                "gauge",
-                "1 when the API server answered the last check.",
-                u64::from(self.kubernetes_reachable.load(Ordering::Relaxed)),
-            ),
-        ];
-        let rows = rows.map(|(name, kind, help, value)| (name, kind, help, value as i64));
-        brokkr_types::prometheus::render(&rows)
+        let mut text = String::new();
+        if prometheus_client::encoding::text::encode(&mut text, &self.registry).is_err() {
+            text.clear();
+        }
+        text
     }
 }

@@ -129,7 +129,7 @@ async fn identify(
     remembered: Option<Uuid>,
     stop: &mut watch::Receiver<bool>,
 ) -> Result<Uuid, AgentError> {
-    let mut attempt = 0;
+    let mut pauses = backoff::delays(Duration::from_millis(500), Duration::from_secs(30));
     loop {
         match broker.whoami().await {
             Ok(id) => return Ok(id),
@@ -138,13 +138,7 @@ async fn identify(
                     tracing::warn!(error = %e, "broker unavailable; enforcing the remembered state");
                     return Ok(id);
                 }
-                attempt += 1;
-                let pause = backoff::delay(
-                    Duration::from_millis(500),
-                    Duration::from_secs(30),
-                    attempt,
-                    rand::random(),
-                );
+                let pause = pauses.next().unwrap_or(Duration::from_secs(30));
                 tracing::warn!(error = %e, retry_in = ?pause, "cannot learn this agent's identity yet");
                 tokio::select! {
                     () = tokio::time::sleep(pause) => {}
@@ -233,7 +227,7 @@ async fn pak(
     if let Some(pak) = keeper.recall(state).await? {
         return Ok(pak);
     }
-    let mut attempt = 0;
+    let mut pauses = backoff::delays(Duration::from_millis(500), Duration::from_secs(30));
     loop {
         let enrolled = crate::broker::enroll(
             &settings.broker_url,
@@ -254,13 +248,7 @@ async fn pak(
                 return Err(AgentError::Enrollment(e.to_string()));
             }
             Err(e) => {
-                attempt += 1;
-                let pause = backoff::delay(
-                    Duration::from_millis(500),
-                    Duration::from_secs(30),
-                    attempt,
-                    rand::random(),
-                );
+                let pause = pauses.next().unwrap_or(Duration::from_secs(30));
                 tracing::warn!(error = %e, retry_in = ?pause, "cannot enroll yet");
                 tokio::select! {
                     () = tokio::time::sleep(pause) => {}
@@ -456,9 +444,7 @@ impl Agent {
 
     async fn heartbeat(&mut self) {
         let reachable = self.reconciler.cluster.reachable().await;
-        self.metrics
-            .kubernetes_reachable
-            .store(reachable, Ordering::Relaxed);
+        self.metrics.kubernetes_reachable.set(i64::from(reachable));
         if let Err(e) = self.broker.heartbeat(self.agent_id, reachable).await {
             Metrics::add(&self.metrics.broker_errors, 1);
             tracing::debug!(error = %e, "heartbeat failed");
@@ -471,10 +457,9 @@ impl Agent {
         Metrics::add(&self.metrics.applies, outcome.applied);
         Metrics::add(&self.metrics.apply_failures, outcome.failed);
         Metrics::add(&self.metrics.pruned, outcome.pruned);
-        let unix = chrono::Utc::now().timestamp().max(0) as u64;
         self.metrics
             .last_reconcile_unix
-            .store(unix, Ordering::Relaxed);
+            .set(chrono::Utc::now().timestamp());
         if self.state.target.is_some() {
             self.metrics.ready.store(true, Ordering::Relaxed);
         }
@@ -526,7 +511,7 @@ impl Agent {
         }
         self.metrics
             .events_pending
-            .store(self.state.outbox.len() as u64, Ordering::Relaxed);
+            .set(i64::try_from(self.state.outbox.len()).unwrap_or(i64::MAX));
     }
 
     fn save(&self) {

@@ -1,12 +1,12 @@
 //! The agent's own HTTP port: `/healthz` (alive), `/readyz` (a state has been reconciled),
-//! `/metrics` (Prometheus text).
+//! `/metrics` (OpenMetrics text).
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use axum::Router;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{StatusCode, header};
 use axum::routing::get;
 
 use crate::metrics::Metrics;
@@ -17,7 +17,12 @@ pub fn router(metrics: Arc<Metrics>) -> Router {
         .route("/readyz", get(readyz))
         .route(
             "/metrics",
-            get(|State(m): State<Arc<Metrics>>| async move { m.render() }),
+            get(|State(m): State<Arc<Metrics>>| async move {
+                (
+                    [(header::CONTENT_TYPE, crate::metrics::OPENMETRICS)],
+                    m.render(),
+                )
+            }),
         )
         .with_state(metrics)
 }

@@ -39,7 +39,7 @@ async fn probes_and_metrics() {
         .await
         .unwrap();
     assert!(
-        text.contains("# TYPE brokkr_agent_applies_total counter\nbrokkr_agent_applies_total 3\n"),
+        text.contains("# TYPE brokkr_agent_applies counter\nbrokkr_agent_applies_total 3\n"),
         "{text}"
     );
 }

@@ -21,7 +21,6 @@ pub mod enrollment;
 pub mod names;
 pub mod plugins;
 pub mod problem;
-pub mod prometheus;
 pub mod requests;
 pub mod resources;
 pub mod rollouts;
