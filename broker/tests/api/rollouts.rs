@@ -304,3 +304,53 @@ both_backends!(
         }
     }
 );
+
+both_backends!(
+    a_generator_sees_no_agent_outside_its_reach_in_a_rollout,
+    |app| {
+        let r = release(&app).await;
+        // An admin targets the generator's stack at an agent outside the generator's reach.
+        let (outsider, outsider_pak) = app.create_agent("outsider", json!({})).await;
+        app.target(&app.admin, outsider, r.stack).await;
+        let body = json!({ "idempotency_key": "outsider-apply", "deployment_object_id": r.object,
+        "event_type": "apply", "status": "failure", "message": "outside" });
+        let path = format!("/api/v1/agents/{outsider}/events");
+        expect_json(app.post(&path, &outsider_pak, body).await, 201).await;
+        let report = json!({ "deployment_objects": [{ "deployment_object_id": r.object, "status": "failing" }] });
+        let put = app
+            .request(
+                reqwest::Method::PUT,
+                &format!("/api/v1/agents/{outsider}/health"),
+                Some(&outsider_pak),
+            )
+            .json(&report)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(put.status(), 204);
+
+        let rollout = format!("/api/v1/deployment-objects/{}/rollout", r.object);
+        let health = format!("/api/v1/deployment-objects/{}/health", r.object);
+        let as_admin = expect_json(app.get(&rollout, &app.admin).await, 200).await;
+        assert_eq!(
+            (as_admin["targeted"].as_u64(), as_admin["failed"].as_u64()),
+            (Some(4), Some(1))
+        );
+        let admin_health = expect_json(app.get(&health, &app.admin).await, 200).await;
+        assert_eq!(admin_health["status"], "failing");
+        let as_owner = expect_json(app.get(&rollout, &r.generator).await, 200).await;
+        assert_eq!(
+            (as_owner["targeted"].as_u64(), as_owner["failed"].as_u64()),
+            (Some(3), Some(0))
+        );
+        let owner_health = expect_json(app.get(&health, &r.generator).await, 200).await;
+        assert_eq!(
+            owner_health["status"],
+            Value::Null,
+            "nobody inside the reach reported"
+        );
+        for text in [as_owner.to_string(), owner_health.to_string()] {
+            assert!(!text.contains(&outsider.to_string()), "{text}");
+        }
+    }
+);
