@@ -304,3 +304,23 @@ impl ChangeOptions {
         }
     }
 }
+
+/// A long poll's `?wait=` (0 to `targeting.max_wait_seconds`) and the `If-None-Match` it holds on.
+pub fn long_poll<'h>(
+    state: &AppState,
+    wait: Option<u64>,
+    headers: &'h axum::http::HeaderMap,
+) -> Result<(std::time::Duration, Option<&'h str>), ApiError> {
+    let max = state.app.settings.targeting.max_wait_seconds;
+    let wait = wait.unwrap_or(0);
+    if wait > max {
+        return Err(ApiError::bad_request(
+            "invalid_query",
+            format!("wait must be between 0 and {max} seconds"),
+        ));
+    }
+    let held = headers
+        .get(axum::http::header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok());
+    Ok((std::time::Duration::from_secs(wait), held))
+}

@@ -2,8 +2,6 @@
 //! deployment object's health and rollout, a stack's newest rollout (`?wait=N` with
 //! `If-None-Match` holds until it changes), and the fleet view.
 
-use std::time::Duration;
-
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -16,7 +14,7 @@ use serde::Deserialize;
 use crate::app::fleet::FleetFilter;
 use crate::app::rollouts::RolloutOf;
 use crate::http::caller::{AdminOrGenerator, AgentOnly, Caller};
-use crate::http::extract::{ApiJson, ApiQuery, IdPath, PageQuery};
+use crate::http::extract::{ApiJson, ApiQuery, IdPath, PageQuery, long_poll};
 use crate::http::{ApiError, ApiResult};
 use crate::state::AppState;
 
@@ -66,20 +64,10 @@ async fn rollout_answer(
     query: &RolloutQuery,
     headers: &HeaderMap,
 ) -> ApiResult<Response> {
-    let max = state.app.settings.targeting.max_wait_seconds;
-    let wait = query.wait.unwrap_or(0);
-    if wait > max {
-        return Err(ApiError::bad_request(
-            "invalid_query",
-            format!("wait must be between 0 and {max} seconds"),
-        ));
-    }
-    let seen = headers
-        .get(header::IF_NONE_MATCH)
-        .and_then(|v| v.to_str().ok());
+    let (wait, seen) = long_poll(state, query.wait, headers)?;
     let (rollout, etag) = state
         .app
-        .watch_rollout(caller.requester(), target, seen, Duration::from_secs(wait))
+        .watch_rollout(caller.requester(), target, seen, wait)
         .await?;
     let mut response = Json(rollout).into_response();
     if let Ok(value) = HeaderValue::from_str(&etag) {

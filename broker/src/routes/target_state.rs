@@ -3,8 +3,6 @@
 //! database; with `?wait=N` (N ≤ `targeting.max_wait_seconds`) the request is held until the
 //! state changes or N seconds pass.
 
-use std::time::Duration;
-
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -12,10 +10,10 @@ use brokkr_types::Problem;
 use serde::Deserialize;
 
 use crate::app::target_state::TargetState;
+use crate::http::ApiResult;
 use crate::http::caller::{AdminOrAgent, Caller};
-use crate::http::extract::{ApiQuery, IdPath};
+use crate::http::extract::{ApiQuery, IdPath, long_poll};
 use crate::http::parts_body::PartsBody;
-use crate::http::{ApiError, ApiResult};
 use crate::state::AppState;
 
 /// `?wait=` of a long poll.
@@ -49,20 +47,10 @@ pub async fn get(
     ApiQuery(query): ApiQuery<TargetStateQuery>,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
-    let max = state.app.settings.targeting.max_wait_seconds;
-    let wait = query.wait.unwrap_or(0);
-    if wait > max {
-        return Err(ApiError::bad_request(
-            "invalid_query",
-            format!("wait must be between 0 and {max} seconds"),
-        ));
-    }
-    let held = headers
-        .get(header::IF_NONE_MATCH)
-        .and_then(|v| v.to_str().ok());
+    let (wait, held) = long_poll(&state, query.wait, &headers)?;
     let answer = state
         .app
-        .target_state(caller.requester(), id, held, Duration::from_secs(wait))
+        .target_state(caller.requester(), id, held, wait)
         .await?;
     Ok(match answer {
         TargetState::Full { body, etag } => {
