@@ -56,6 +56,7 @@ fn object(stack: Uuid, sequence: i64, yaml: &str, marker: bool) -> DeploymentObj
 fn target(agent: Uuid, stacks: Vec<(Uuid, DeploymentObject)>) -> TargetState {
     TargetState {
         policies: Vec::new(),
+        work_orders: Vec::new(),
         agent_id: agent,
         etag: Uuid::new_v4().to_string(),
         stacks: stacks

@@ -217,6 +217,7 @@ impl Application {
         let app = self.state.app.clone();
         let feed = crate::feed::spawn(&app);
         let upkeep = tokio::spawn(upkeep(self.state.clone()));
+        let sweeper = tokio::spawn(sweep_work_orders(app.clone()));
         let dispatcher = crate::webhooks::spawn(app.clone());
         let broker = &app.settings.broker;
         let reloader = self.tls.clone().map(|tls| tls.spawn_reloader());
@@ -228,6 +229,7 @@ impl Application {
         let router = routes::router(self.state);
         let served = serve(self.listener, router, limits, shutdown).await;
         upkeep.abort();
+        sweeper.abort();
         for task in [feed, dispatcher, reloader].into_iter().flatten() {
             task.abort();
         }
@@ -251,6 +253,20 @@ async fn upkeep(state: AppState) {
             tracing::warn!(error = %e, "cannot audit failed authentications");
         }
         state.throttle.forget_old();
+    }
+}
+
+/// Every `work_orders.sweep_interval_seconds`: lapsed leases go back to their agents (or the
+/// run expires) and orders past their time are deleted.
+async fn sweep_work_orders(app: crate::app::App) {
+    let every = Duration::from_secs(app.settings.work_orders.sweep_interval_seconds.max(1));
+    let mut ticks = tokio::time::interval(every);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        if let Err(e) = app.sweep_work_orders(chrono::Utc::now()).await {
+            tracing::warn!(error = %e, "cannot sweep work orders");
+        }
     }
 }
 

@@ -28,6 +28,7 @@ pub mod secret;
 pub mod target_state;
 pub mod templates;
 pub mod webhooks;
+pub mod work_orders;
 
 pub use names::{
     AnnotationKey, AnnotationValue, Description, EventMessage, IdempotencyKey, Label, Name,

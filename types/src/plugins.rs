@@ -31,6 +31,16 @@ pub enum PluginScope {
     Generator,
     /// One stack.
     Stack,
+    /// Work orders (a `job` order's Job and a `WorkOrder` document describing the order).
+    #[serde(rename = "work-orders")]
+    WorkOrders,
+}
+
+impl PluginScope {
+    /// Whether a binding to this scope names a generator or stack.
+    pub fn takes_id(self) -> bool {
+        matches!(self, Self::Generator | Self::Stack)
+    }
 }
 
 impl PluginMode {
@@ -42,7 +52,7 @@ impl PluginMode {
 }
 
 text_enum!(PluginMode { Enforce => "enforce", Warn => "warn", Shadow => "shadow" });
-text_enum!(PluginScope { Global => "global", Generator => "generator", Stack => "stack" });
+text_enum!(PluginScope { Global => "global", Generator => "generator", Stack => "stack", WorkOrders => "work-orders" });
 
 /// A plugin bound to a scope with a mode.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -201,6 +211,7 @@ impl TargetPolicy {
             PluginScope::Global => true,
             PluginScope::Generator => self.scope_id == Some(generator),
             PluginScope::Stack => self.scope_id == Some(stack),
+            PluginScope::WorkOrders => false,
         }
     }
 }

@@ -17,6 +17,9 @@ pub struct TargetState {
     /// Plugins to run before applying the stacks they cover.
     #[serde(default)]
     pub policies: Vec<crate::plugins::TargetPolicy>,
+    /// Work order runs waiting for this agent to claim them.
+    #[serde(default)]
+    pub work_orders: Vec<crate::work_orders::PendingWork>,
 }
 
 /// One targeted stack and the deployment object the agent must converge to.

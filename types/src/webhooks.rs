@@ -51,6 +51,15 @@ pub const EVENT_TYPES: &[(&str, &str)] = &[
         "rollout.failed",
         "the first targeted agent failed to apply a deployment object",
     ),
+    ("workorder.created", "a work order was created"),
+    (
+        "workorder.succeeded",
+        "an agent completed its run of a work order",
+    ),
+    (
+        "workorder.failed",
+        "an agent's run of a work order failed, or its last lease ran out",
+    ),
     (
         "policy.violation",
         "a policy plugin rejected a submission or warned about it",

@@ -133,6 +133,8 @@ impl App {
             .await?;
         assignments::remove_agent(&mut work.tx, id).await?;
         reach_rows::forget_agent(&mut work.tx, id).await?;
+        let now = chrono::Utc::now();
+        crate::db::work_orders::cancel_pending(&mut work.tx, None, Some(id), now).await?;
         work.agents_changed([id]);
         work.commit().await
     }

@@ -74,7 +74,7 @@ impl App {
     }
 
     /// The agents `by` may see that pass the filter.
-    async fn fleet_candidates(
+    pub(crate) async fn fleet_candidates(
         &self,
         by: Requester,
         filter: &FleetFilter,

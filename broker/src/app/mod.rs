@@ -34,6 +34,8 @@ pub mod visibility;
 pub mod webhook_secrets;
 pub mod webhooks;
 pub mod work;
+pub mod work_orders;
+pub mod work_runs;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -136,6 +136,23 @@ impl DomainEvent {
         }
     }
 
+    /// `workorder.created` (no agent), `workorder.succeeded` and `workorder.failed` (one agent's
+    /// run; `failed` also when every attempt's lease ran out).
+    pub fn work_order(
+        kind: &'static str,
+        order: (Uuid, &str),
+        generator: Option<Uuid>,
+        agent: Option<Uuid>,
+        more: Value,
+    ) -> Self {
+        let data = json!({ "work_order_id": order.0, "type": order.1, "generator_id": generator });
+        Self {
+            generator,
+            agent,
+            ..Self::new(kind, merge(data, merge(json!({ "agent_id": agent }), more)))
+        }
+    }
+
     /// `targeting.changed`: `agent` gained (or lost) `stack`.
     pub fn targeting(agent: (Uuid, &str), stack: StackRef<'_>, gained: bool) -> Self {
         let data = merge(

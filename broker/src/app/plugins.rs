@@ -138,10 +138,10 @@ impl App {
             AppError::invalid("validation_failed", format!("scope_id: no such {what}"))
         };
         match (scope, id) {
-            (PluginScope::Global, None) => Ok(Uuid::nil()),
-            (PluginScope::Global, Some(_)) => Err(AppError::invalid(
+            (PluginScope::Global | PluginScope::WorkOrders, None) => Ok(Uuid::nil()),
+            (PluginScope::Global | PluginScope::WorkOrders, Some(_)) => Err(AppError::invalid(
                 "validation_failed",
-                "scope_id: the global scope takes none",
+                "scope_id: the global and work-orders scopes take none",
             )),
             (_, None) => Err(AppError::invalid(
                 "validation_failed",
@@ -172,7 +172,7 @@ impl App {
             ));
         }
         let scope = self.scope_id(body.scope, body.scope_id).await?;
-        let scope_id = (body.scope != PluginScope::Global).then_some(scope);
+        let scope_id = body.scope.takes_id().then_some(scope);
         let mut work = self.begin().await?;
         let binding = store::bind(&mut work.tx, id, body.scope, scope_id, body.mode).await?;
         let details = json!({ "scope": body.scope, "scope_id": scope_id, "mode": body.mode });
@@ -236,6 +236,12 @@ impl App {
         window: Window,
     ) -> AppResult<Page<DryRunResult>> {
         let info = self.plugin(by, id).await?;
+        if body.scope == PluginScope::WorkOrders {
+            return Err(AppError::invalid(
+                "validation_failed",
+                "scope: dry runs replay stored deployment objects; the work-orders scope has none",
+            ));
+        }
         let scope = self.scope_id(body.scope, body.scope_id).await?;
         let policy = TargetPolicy {
             binding_id: Uuid::nil(),

@@ -73,7 +73,7 @@ pub(crate) struct Checked {
 }
 
 /// The verdicts worth recording: everything but passes.
-fn verdicts(
+pub(crate) fn verdicts(
     findings: &[PolicyFinding],
     stack: Option<Uuid>,
     object: Option<Uuid>,
@@ -93,7 +93,7 @@ fn verdicts(
 }
 
 /// The refusal listing every violation of every enforcing plugin.
-fn rejection(findings: &[PolicyFinding]) -> AppError {
+pub(crate) fn rejection(findings: &[PolicyFinding]) -> AppError {
     let mut errors = Vec::new();
     for finding in findings.iter().filter(|f| policies::blocks(f)) {
         if let Some(error) = &finding.error {

@@ -41,7 +41,8 @@ impl App {
         let policies = serde_json::to_vec(&policies)
             .map_err(|e| AppError::Internal(format!("cannot serialise policies: {e}")))?
             .into();
-        let view = Arc::new(View::new(agent, pairs, policies));
+        let work = self.pending_work(agent).await?;
+        let view = Arc::new(View::new(agent, pairs, policies, work));
         hub.store(agent, generation, view.clone());
         Ok(view)
     }

@@ -22,6 +22,7 @@ pub mod target_state;
 pub mod targets;
 pub mod templates;
 pub mod webhooks;
+pub mod work_orders;
 
 use std::str::FromStr;
 use std::time::Duration;

@@ -152,7 +152,7 @@ impl From<BindingRow> for PluginBinding {
             id: r.id,
             plugin_id: r.plugin_id,
             scope,
-            scope_id: (scope != PluginScope::Global).then_some(r.scope_id),
+            scope_id: scope.takes_id().then_some(r.scope_id),
             mode: PluginMode::parse(&r.mode).unwrap_or(PluginMode::Shadow),
             created_at: r.created_at,
         }
@@ -236,7 +236,7 @@ impl From<PolicyRow> for TargetPolicy {
             config: r.config,
             mode: PluginMode::parse(&r.mode).unwrap_or(PluginMode::Shadow),
             scope,
-            scope_id: (scope != PluginScope::Global).then_some(r.scope_id),
+            scope_id: scope.takes_id().then_some(r.scope_id),
         }
     }
 }
@@ -260,6 +260,16 @@ pub async fn policies_for_stack(
         "OR (b.scope = 'stack' AND b.scope_id = $1)) ORDER BY p.name, b.id"
     );
     let rows: Vec<PolicyRow> = with_db!(db, pool => sqlx::query_as(SQL).bind(stack).bind(generator).fetch_all(pool).await)?;
+    Ok(rows.into_iter().map(Into::into).collect())
+}
+
+/// Bindings of the `work-orders` scope.
+pub async fn policies_for_work_orders(db: &Db) -> StoreResult<Vec<TargetPolicy>> {
+    const SQL: &str = concat!(
+        policy_select!(),
+        "AND b.scope = 'work-orders' ORDER BY p.name, b.id"
+    );
+    let rows: Vec<PolicyRow> = with_db!(db, pool => sqlx::query_as(SQL).fetch_all(pool).await)?;
     Ok(rows.into_iter().map(Into::into).collect())
 }
 

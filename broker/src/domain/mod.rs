@@ -10,6 +10,7 @@ pub mod principal;
 pub mod signature;
 pub mod target_etag;
 pub mod template;
+pub mod work_spec;
 
 pub use page::Window;
 pub use principal::{Principal, Role};

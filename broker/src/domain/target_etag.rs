@@ -3,12 +3,16 @@
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-/// Digest of `(stack, deployment object)` pairs (already ordered) and of the policies the agent
-/// must run; 32 hex characters.
-pub fn etag(agent_id: Uuid, pairs: &[(Uuid, Uuid)], policies: &[u8]) -> String {
+/// Digest of `(stack, deployment object)` pairs (already ordered) and of the other parts of the
+/// body (the policies the agent must run, the work waiting for it); 32 hex characters.
+pub fn etag(agent_id: Uuid, pairs: &[(Uuid, Uuid)], parts: &[&[u8]]) -> String {
     let mut hasher = Sha256::new();
     hasher.update(agent_id.as_bytes());
-    hasher.update(policies);
+    for part in parts {
+        // Length-prefixed, so moving bytes between parts changes the digest.
+        hasher.update((part.len() as u64).to_le_bytes());
+        hasher.update(part);
+    }
     for (stack, object) in pairs {
         hasher.update(stack.as_bytes());
         hasher.update(object.as_bytes());
@@ -32,14 +36,17 @@ mod tests {
         let agent = Uuid::new_v4();
         let (s, d1, d2) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
         assert_eq!(
-            etag(agent, &[(s, d1)], b"[]"),
-            etag(agent, &[(s, d1)], b"[]")
+            etag(agent, &[(s, d1)], &[b"[]"]),
+            etag(agent, &[(s, d1)], &[b"[]"])
         );
         assert_ne!(
-            etag(agent, &[(s, d1)], b"[]"),
-            etag(agent, &[(s, d2)], b"[]")
+            etag(agent, &[(s, d1)], &[b"[]"]),
+            etag(agent, &[(s, d2)], &[b"[]"])
         );
-        assert_ne!(etag(agent, &[], b"[]"), etag(Uuid::new_v4(), &[], b"[]"));
+        assert_ne!(
+            etag(agent, &[], &[b"[]"]),
+            etag(Uuid::new_v4(), &[], &[b"[]"])
+        );
     }
 
     #[test]

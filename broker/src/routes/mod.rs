@@ -19,6 +19,7 @@ pub mod targets;
 pub mod templates;
 pub mod webhooks;
 pub mod whoami;
+pub mod work_orders;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -144,6 +145,12 @@ fn api(upload_limit: usize) -> OpenApiRouter<AppState> {
         .routes(routes!(rollouts::object_rollout))
         .routes(routes!(rollouts::stack_rollout))
         .routes(routes!(rollouts::fleet))
+        .routes(routes!(work_orders::create, work_orders::list))
+        .routes(routes!(work_orders::get, work_orders::cancel))
+        .routes(routes!(work_orders::claim))
+        .routes(routes!(work_orders::renew))
+        .routes(routes!(work_orders::complete))
+        .routes(routes!(work_orders::diagnostics))
 }
 
 /// The OpenAPI document generated from the handlers, as served.

@@ -88,6 +88,8 @@ impl Fragments {
         }
         parts.push(Bytes::from_static(b"],\"policies\":"));
         parts.push(view.policies.clone());
+        parts.push(Bytes::from_static(b",\"work_orders\":"));
+        parts.push(view.work.clone());
         parts.push(Bytes::from_static(b"}"));
         Ok(parts)
     }

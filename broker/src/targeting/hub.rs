@@ -20,16 +20,19 @@ pub struct View {
     pub pairs: Vec<(Uuid, Uuid)>,
     /// The policies the agent must run, as the JSON array sent in the body.
     pub policies: Bytes,
+    /// The work order runs waiting for the agent, as the JSON array sent in the body.
+    pub work: Bytes,
 }
 
 impl View {
-    /// A view; the ETag covers the pairs and the policies.
-    pub fn new(agent: Uuid, pairs: Vec<(Uuid, Uuid)>, policies: Bytes) -> Self {
-        let etag = crate::domain::target_etag::etag(agent, &pairs, &policies);
+    /// A view; the ETag covers the pairs, the policies and the waiting work.
+    pub fn new(agent: Uuid, pairs: Vec<(Uuid, Uuid)>, policies: Bytes, work: Bytes) -> Self {
+        let etag = crate::domain::target_etag::etag(agent, &pairs, &[&policies, &work]);
         Self {
             etag,
             pairs,
             policies,
+            work,
         }
     }
 }
@@ -186,7 +189,12 @@ fn advanced(agent: Uuid, view: &View, stack: Uuid, object: Uuid) -> Option<Arc<V
     let index = view.pairs.iter().position(|(s, _)| *s == stack)?;
     let mut pairs = view.pairs.clone();
     pairs[index].1 = object;
-    Some(Arc::new(View::new(agent, pairs, view.policies.clone())))
+    Some(Arc::new(View::new(
+        agent,
+        pairs,
+        view.policies.clone(),
+        view.work.clone(),
+    )))
 }
 
 #[cfg(test)]
@@ -198,6 +206,7 @@ mod tests {
             etag: etag.into(),
             pairs: Vec::new(),
             policies: Bytes::from_static(b"[]"),
+            work: Bytes::from_static(b"[]"),
         })
     }
 
@@ -231,6 +240,7 @@ mod tests {
                 agent,
                 vec![(stack, old)],
                 Bytes::from_static(b"[]"),
+                Bytes::from_static(b"[]"),
             )),
         );
         hub.advance([agent], stack, new);
@@ -238,7 +248,13 @@ mod tests {
         assert_eq!(view.pairs, vec![(stack, new)]);
         assert_eq!(
             view.etag,
-            View::new(agent, vec![(stack, new)], Bytes::from_static(b"[]")).etag
+            View::new(
+                agent,
+                vec![(stack, new)],
+                Bytes::from_static(b"[]"),
+                Bytes::from_static(b"[]")
+            )
+            .etag
         );
         hub.advance([agent], Uuid::new_v4(), new);
         assert!(

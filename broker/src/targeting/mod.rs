@@ -144,6 +144,7 @@ mod tests {
             agent,
             vec![(stack, object)],
             bytes::Bytes::from_static(b"[]"),
+            bytes::Bytes::from_static(b"[]"),
         );
         targeting.hub.store(agent, generation, Arc::new(view));
     }

@@ -28,3 +28,4 @@ mod tenancy;
 mod tls;
 mod webhook_delivery;
 mod webhooks;
+mod work_orders;

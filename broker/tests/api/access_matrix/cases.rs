@@ -341,6 +341,75 @@ pub(super) fn cases() -> Vec<Case> {
             none,
             [200, 200, 200, 403, 403],
         ),
+        // Work orders.
+        case(
+            M::POST,
+            |_| "/api/v1/work-orders".into(),
+            |w| {
+                Some(
+                    json!({ "type": "restart", "target": { "agent_ids": [w.agent_x.0] },
+                             "spec": { "kind": "DaemonSet", "namespace": "kube-system", "name": "dns" } }),
+                )
+            },
+            [201, 201, 422, 403, 403],
+        ),
+        case(
+            M::GET,
+            |_| "/api/v1/work-orders".into(),
+            none,
+            [200, 200, 200, 403, 403],
+        ),
+        case(
+            M::GET,
+            |w| format!("/api/v1/work-orders/{}", w.work_order),
+            none,
+            [200, 200, 404, 403, 403],
+        ),
+        case(
+            M::DELETE,
+            |w| format!("/api/v1/work-orders/{}", w.work_order),
+            none,
+            [200, 200, 404, 403, 403],
+        ),
+        case(
+            M::POST,
+            |w| {
+                format!(
+                    "/api/v1/work-orders/{}/runs/{}/claim",
+                    w.work_order, w.agent_x.0
+                )
+            },
+            none,
+            [403, 403, 403, 200, 404],
+        ),
+        case(
+            M::POST,
+            |w| {
+                format!(
+                    "/api/v1/work-orders/{}/runs/{}/renew",
+                    w.work_order, w.agent_x.0
+                )
+            },
+            |_| Some(json!({ "lease_id": Uuid::new_v4() })),
+            [403, 403, 403, 409, 404],
+        ),
+        case(
+            M::POST,
+            |w| {
+                format!(
+                    "/api/v1/work-orders/{}/runs/{}/complete",
+                    w.work_order, w.agent_x.0
+                )
+            },
+            |_| Some(json!({ "lease_id": Uuid::new_v4(), "outcome": "succeeded" })),
+            [403, 403, 403, 409, 404],
+        ),
+        case(
+            M::POST,
+            |w| format!("/api/v1/deployment-objects/{}/diagnostics", w.object_a),
+            |w| Some(json!({ "agent_id": w.agent_x.0 })),
+            [201, 201, 404, 403, 403],
+        ),
         // Targeting explanations.
         case(
             M::GET,

@@ -34,6 +34,8 @@ struct World {
     template: Uuid,
     /// An enrollment token's id.
     enrollment: Uuid,
+    /// A's work order for X.
+    work_order: Uuid,
     /// Ids and names of agents A must never learn of (Y, Z), and B (those and X).
     foreign_to_a: Vec<String>,
     foreign_to_b: Vec<String>,
@@ -127,6 +129,10 @@ async fn world(app: &TestApp) -> World {
         id_of(&binding),
         uploaded["digest"].as_str().unwrap().to_string(),
     );
+    let order = json!({ "type": "restart", "target": { "agent_ids": [agent_x.0] },
+                        "spec": { "kind": "Deployment", "namespace": "web", "name": "api" } });
+    let work_order =
+        id_of(&expect_json(app.post("/api/v1/work-orders", &gen_a.1, order).await, 201).await);
     let deliveries = format!("/api/v1/webhooks/{hook}/deliveries");
     let delivery = eventually("a delivery of A's webhook", || async {
         let page = expect_json(app.get(&deliveries, &app.admin).await, 200).await;
@@ -149,6 +155,7 @@ async fn world(app: &TestApp) -> World {
         webhook: (hook, delivery),
         template,
         enrollment,
+        work_order,
         foreign_to_a,
         foreign_to_b,
     }
@@ -336,6 +343,8 @@ fn normalise(path: &str, w: &World) -> String {
         .replace(&w.webhook.1.to_string(), "{id}")
         .replace(&w.plugin.0.to_string(), "{id}")
         .replace(&w.plugin.2, "{digest}")
+        .replace(&w.work_order.to_string(), "{id}")
+        .replace(&format!("/runs/{}", w.agent_x.0), "/runs/{agent_id}")
         .replace(&w.agent_x.0.to_string(), "{id}")
         .replace(
             &format!("{{id}}/targets/{}", w.stack_a),

@@ -8,7 +8,10 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::domain::keyring::{KeyRing, NamedKey};
+
+mod work_orders;
 pub use brokkr_types::config::{ConfigError, LogSettings};
+pub use work_orders::{DiagnosticsSettings, WorkOrderSettings};
 
 /// Everything the broker can be configured with.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -23,6 +26,8 @@ pub struct Settings {
     pub plugins: PluginSettings,
     pub webhooks: WebhookSettings,
     pub templates: TemplateSettings,
+    pub work_orders: WorkOrderSettings,
+    pub diagnostics: DiagnosticsSettings,
     pub log: LogSettings,
 }
 
