@@ -7,6 +7,7 @@ use std::time::Duration;
 use brokkr_types::requests::{Heartbeat, NewAgentEvent};
 use brokkr_types::resources::WhoAmI;
 use brokkr_types::target_state::TargetState;
+use brokkr_types::work_orders::{CompleteRun, Lease, RenewLease};
 use brokkr_types::{Name, Pak};
 use reqwest::StatusCode;
 use reqwest::header::{ETAG, IF_NONE_MATCH};
@@ -271,6 +272,66 @@ impl BrokerClient {
         check(
             self.request(reqwest::Method::POST, &path)
                 .json(event)
+                .send()
+                .await?,
+        )
+        .await?;
+        Ok(())
+    }
+    /// Claims this agent's run of a work order; `None` when it is not claimable (another
+    /// claim won, or the run is over).
+    pub async fn claim(&self, order: Uuid, agent: Uuid) -> Result<Option<Lease>, BrokerError> {
+        let path = format!("/api/v1/work-orders/{order}/runs/{agent}/claim");
+        let sent = self
+            .request(reqwest::Method::POST, &path)
+            .json(&serde_json::json!({}))
+            .send()
+            .await?;
+        match check(sent).await {
+            Ok(response) => Ok(Some(response.json().await?)),
+            Err(BrokerError::Status { status, .. })
+                if status == StatusCode::CONFLICT || status == StatusCode::NOT_FOUND =>
+            {
+                Ok(None)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Extends a lease; `false` when it was lost.
+    pub async fn renew(&self, lease: &Lease) -> Result<bool, BrokerError> {
+        let path = format!(
+            "/api/v1/work-orders/{}/runs/{}/renew",
+            lease.work_order_id, lease.agent_id
+        );
+        let body = RenewLease {
+            lease_id: lease.lease_id,
+        };
+        let sent = self
+            .request(reqwest::Method::POST, &path)
+            .json(&body)
+            .send()
+            .await?;
+        match check(sent).await {
+            Ok(_) => Ok(true),
+            Err(BrokerError::Status { status, .. })
+                if status == StatusCode::CONFLICT || status == StatusCode::NOT_FOUND =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Reports how a run ended.
+    pub async fn complete(&self, lease: &Lease, body: &CompleteRun) -> Result<(), BrokerError> {
+        let path = format!(
+            "/api/v1/work-orders/{}/runs/{}/complete",
+            lease.work_order_id, lease.agent_id
+        );
+        check(
+            self.request(reqwest::Method::POST, &path)
+                .json(body)
                 .send()
                 .await?,
         )

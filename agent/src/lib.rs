@@ -1,6 +1,7 @@
 //! The Brokkr agent: pulls its target state from the broker, applies it to its cluster with
 //! server-side apply, prunes what is no longer desired, reports events and health, and keeps
-//! enforcing its last state when the broker is out of reach.
+//! enforcing its last state when the broker is out of reach; carries out the work orders sent
+//! to it.
 
 pub mod backoff;
 pub mod broker;
@@ -15,3 +16,4 @@ pub mod reconcile;
 pub mod run;
 pub mod server;
 pub mod state;
+pub mod work;

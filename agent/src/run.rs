@@ -63,6 +63,9 @@ pub struct Agent {
     broker_failing: bool,
     /// The health last reported, and when.
     last_health: Option<(Vec<ObjectHealth>, Instant)>,
+    /// Work orders in progress, and the cluster they act on.
+    work: crate::work::Runner,
+    kube: kube::Client,
 }
 
 impl std::fmt::Debug for Agent {
@@ -297,8 +300,9 @@ impl Agent {
             .parent()
             .unwrap_or(std::path::Path::new("."))
             .join("modules");
-        let reconciler = Reconciler::new(Cluster::new(kube), agent_id, retries, crd_timeout)
-            .with_enforcer(Enforcer::new(host, modules));
+        let reconciler =
+            Reconciler::new(Cluster::new(kube.clone()), agent_id, retries, crd_timeout)
+                .with_enforcer(Enforcer::new(host, modules));
         Ok(Self {
             settings,
             broker,
@@ -310,6 +314,8 @@ impl Agent {
             last_poll: Instant::now(),
             broker_failing: false,
             last_health: None,
+            work: crate::work::Runner::new(Duration::from_secs(1)),
+            kube,
         })
     }
 
@@ -336,6 +342,7 @@ impl Agent {
                 }
             }
             self.deliver_events().await;
+            self.start_work();
             self.save();
             let wake = [
                 Some(next_beat),
@@ -470,6 +477,14 @@ impl Agent {
                 pruned = outcome.pruned,
                 "reconciled"
             );
+        }
+    }
+
+    /// Starts the work order runs the target state lists (claimed and carried out in the
+    /// background).
+    fn start_work(&self) {
+        if let Some(target) = &self.state.target {
+            self.work.start(target, &self.broker, &self.kube);
         }
     }
 

@@ -592,3 +592,218 @@ e2e_double!(health_and_rollout_reach_the_broker, |env| {
     let figures = get(rollout.clone()).await;
     assert_eq!(figures["time_to_healthy"]["count"], 1, "{figures}");
 });
+
+impl Env {
+    /// Creates a work order as admin; returns its id.
+    async fn order(&self, body: Value) -> Uuid {
+        let (status, created) = self
+            .broker
+            .call(
+                reqwest::Method::POST,
+                "/api/v1/work-orders",
+                &self.broker.admin,
+                Some(body),
+            )
+            .await;
+        assert_eq!(status, 201, "{created}");
+        created["id"].as_str().unwrap().parse().unwrap()
+    }
+
+    /// Waits until the agent's run of `order` is over; returns the run.
+    async fn run_over(&self, order: Uuid) -> Value {
+        let path = format!("/api/v1/work-orders/{order}");
+        let what = format!(
+            "work order {order} to finish; agent log:\n{}",
+            self.agent.logs()
+        );
+        eventually(PATIENCE, &what, || async {
+            let (_, order) = self
+                .broker
+                .call(reqwest::Method::GET, &path, &self.broker.admin, None)
+                .await;
+            let run = order["runs"][0].clone();
+            matches!(
+                run["status"].as_str(),
+                Some("succeeded" | "failed" | "expired")
+            )
+            .then_some(run)
+        })
+        .await
+    }
+
+    /// Writes an object straight into the double, as a controller or the kubelet would.
+    async fn create_in_double(&self, api_version: &str, kind: &str, body: Value) {
+        let double = self.cluster.fake().unwrap();
+        let gvk = match api_version.split_once('/') {
+            Some((group, version)) => kube::core::GroupVersionKind::gvk(group, version, kind),
+            None => kube::core::GroupVersionKind::gvk("", api_version, kind),
+        };
+        let resource = kube::core::ApiResource::from_gvk(&gvk);
+        let api: kube::Api<kube::api::DynamicObject> =
+            kube::Api::namespaced_with(double.client(), &self.ns, &resource);
+        let object: kube::api::DynamicObject = serde_json::from_value(body).unwrap();
+        api.create(&Default::default(), &object).await.unwrap();
+    }
+}
+
+fn pod(ns: &str, name: &str, labels: Value, log: &str) -> Value {
+    serde_json::json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": { "name": name, "namespace": ns, "labels": labels,
+                      "annotations": { kube_double::POD_LOG_ANNOTATION: log } },
+        "spec": { "containers": [{ "name": "main", "image": "busybox" }] }
+    })
+}
+
+/// The status of a pod whose container keeps crashing.
+fn crashing() -> Value {
+    serde_json::json!({ "phase": "Running", "containerStatuses": [{ "name": "main", "ready": false,
+        "restartCount": 4, "state": { "waiting": { "reason": "CrashLoopBackOff" } } }] })
+}
+
+e2e_double!(work_orders_restart_run_jobs_and_gather_diagnostics, |env| {
+    let stack = env.stack("work").await;
+    let deployment = format!(
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\n  namespace: {}\nspec:\n  replicas: 1\n  selector:\n    matchLabels: {{app: web}}\n  template:\n    metadata:\n      labels: {{app: web}}\n    spec:\n      containers:\n      - name: web\n        image: web:1\n",
+        env.ns
+    );
+    let object = env.publish(stack, &deployment).await;
+    env.wait_for(
+        "apps/v1",
+        "Deployment",
+        Some(&env.ns.clone()),
+        "web",
+        |_| true,
+    )
+    .await;
+
+    // restart: the pod template gets kubectl's restartedAt annotation.
+    let restart = env
+        .order(
+            serde_json::json!({ "type": "restart", "target": { "agent_ids": [env.agent.id] },
+            "spec": { "kind": "Deployment", "namespace": env.ns, "name": "web" } }),
+        )
+        .await;
+    let run = env.run_over(restart).await;
+    assert_eq!(run["status"], "succeeded", "{run}");
+    let at = run["result"]["restarted_at"].as_str().unwrap().to_string();
+    let live = env
+        .cluster
+        .get("apps/v1", "Deployment", Some(&env.ns), "web")
+        .await
+        .unwrap();
+    assert_eq!(
+        live["spec"]["template"]["metadata"]["annotations"]["kubectl.kubernetes.io/restartedAt"],
+        serde_json::json!(at)
+    );
+    let missing = env
+        .order(
+            serde_json::json!({ "type": "restart", "target": { "agent_ids": [env.agent.id] },
+            "spec": { "kind": "StatefulSet", "namespace": env.ns, "name": "nothing" } }),
+        )
+        .await;
+    let run = env.run_over(missing).await;
+    assert_eq!(run["status"], "failed");
+    assert!(
+        run["message"].as_str().unwrap().contains("not found"),
+        "{run}"
+    );
+
+    // job: applied once, watched until its Complete condition, pod logs tailed.
+    let job = serde_json::json!({ "apiVersion": "batch/v1", "kind": "Job",
+        "metadata": { "name": "migrate", "namespace": env.ns },
+        "spec": { "template": { "spec": { "restartPolicy": "Never",
+            "containers": [{ "name": "m", "image": "migrate:1" }] } } } });
+    let order = env
+        .order(
+            serde_json::json!({ "type": "job", "target": { "agent_ids": [env.agent.id] },
+            "spec": { "job": job, "log_lines": 2 } }),
+        )
+        .await;
+    let created = env
+        .wait_for("batch/v1", "Job", Some(&env.ns.clone()), "migrate", |_| {
+            true
+        })
+        .await;
+    assert_eq!(
+        created["metadata"]["labels"]["brokkr.io/work-order"],
+        serde_json::json!(order.to_string())
+    );
+    assert!(
+        created["metadata"]["labels"]["brokkr.io/stack-id"].is_null(),
+        "not a stack's object: never pruned"
+    );
+    let labels = serde_json::json!({ "job-name": "migrate" });
+    env.create_in_double(
+        "v1",
+        "Pod",
+        pod(&env.ns, "migrate-x1", labels, "one\ntwo\nthree\n"),
+    )
+    .await;
+    let complete = serde_json::json!({ "succeeded": 1,
+        "conditions": [{ "type": "Complete", "status": "True" }] });
+    assert!(env.cluster.fake().unwrap().set_status(
+        "batch",
+        "jobs",
+        Some(&env.ns),
+        "migrate",
+        complete
+    ));
+    let run = env.run_over(order).await;
+    assert_eq!(run["status"], "succeeded", "{run}");
+    assert_eq!(run["result"]["succeeded"], true);
+    assert_eq!(
+        run["result"]["pods"][0]["log"], "two\nthree\n",
+        "the last log_lines lines"
+    );
+
+    // diagnostics: objects, pods with their state and logs, events about them.
+    env.create_in_double(
+        "v1",
+        "Pod",
+        pod(
+            &env.ns,
+            "web-abc",
+            serde_json::json!({ "app": "web" }),
+            "starting\npanic: no config\n",
+        ),
+    )
+    .await;
+    let double = env.cluster.fake().unwrap();
+    assert!(double.set_status("", "pods", Some(&env.ns), "web-abc", crashing()));
+    let event = serde_json::json!({ "apiVersion": "v1", "kind": "Event",
+        "metadata": { "name": "web-abc.1", "namespace": env.ns },
+        "involvedObject": { "kind": "Pod", "name": "web-abc", "namespace": env.ns },
+        "reason": "BackOff", "message": "Back-off restarting failed container", "type": "Warning",
+        "count": 7, "lastTimestamp": "2026-12-07T10:00:00Z" });
+    env.create_in_double("v1", "Event", event).await;
+    let (status, created) = env
+        .broker
+        .call(
+            reqwest::Method::POST,
+            &format!("/api/v1/deployment-objects/{object}/diagnostics"),
+            &env.generator,
+            Some(serde_json::json!({ "agent_id": env.agent.id })),
+        )
+        .await;
+    assert_eq!(status, 201, "{created}");
+    let run = env
+        .run_over(created["id"].as_str().unwrap().parse().unwrap())
+        .await;
+    assert_eq!(run["status"], "succeeded", "{run}");
+    let result = &run["result"];
+    assert_eq!(result["objects"][0]["name"], "web");
+    assert_eq!(result["objects"][0]["found"], true);
+    assert_eq!(result["pods"][0]["name"], "web-abc");
+    assert_eq!(
+        result["pods"][0]["containers"][0]["state"]["waiting"]["reason"],
+        "CrashLoopBackOff"
+    );
+    assert!(
+        result["pods"][0]["log"]
+            .as_str()
+            .unwrap()
+            .contains("panic: no config")
+    );
+    assert_eq!(result["events"][0]["reason"], "BackOff");
+});

@@ -61,6 +61,13 @@ pub async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Resp
             Err(err) => failure(err),
         };
     }
+    if parts.method == Method::GET
+        && let Some(Route::Resource(target)) = paths::parse(path)
+        && target.plural == "pods"
+        && target.subresource.as_deref() == Some("log")
+    {
+        return pod_log(&shared, &target, &query);
+    }
     let result = route(
         &shared,
         &parts.method,
@@ -76,6 +83,37 @@ pub async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Resp
         Ok((status, value)) => reply(status, value),
         Err(err) => failure(err),
     }
+}
+
+/// A pod's log: the text of its `kube-double.brokkr.io/log` annotation (a test writes it; no
+/// container runs here), cut to `tailLines` and `limitBytes` as the kubelet would.
+fn pod_log(shared: &Shared, target: &Target, query: &str) -> Response {
+    let found = shared.store.lock().ok().and_then(|store| {
+        let kind = store.kinds().iter().find(|k| k.plural == "pods")?.clone();
+        store
+            .get(&kind, target.namespace.as_deref(), target.name.as_deref()?)
+            .ok()
+    });
+    let Some(pod) = found else {
+        return failure(ApiErr::not_found(
+            "pods",
+            target.name.as_deref().unwrap_or_default(),
+        ));
+    };
+    let text = pod["metadata"]["annotations"][crate::POD_LOG_ANNOTATION]
+        .as_str()
+        .unwrap_or_default();
+    let mut lines: Vec<&str> = text.lines().collect();
+    if let Some(tail) = param(query, "tailLines").and_then(|t| t.parse::<usize>().ok()) {
+        lines = lines.split_off(lines.len().saturating_sub(tail));
+    }
+    let mut log: String = lines.iter().map(|l| format!("{l}\n")).collect();
+    if let Some(limit) = param(query, "limitBytes").and_then(|t| t.parse::<usize>().ok()) {
+        while log.len() > limit {
+            log.pop();
+        }
+    }
+    (StatusCode::OK, [(header::CONTENT_TYPE, "text/plain")], log).into_response()
 }
 
 /// The OpenAPI documents: v2 as protobuf when asked for, else JSON; v3 per group version.

@@ -65,6 +65,7 @@ pub fn builtin() -> Vec<Kind> {
         kind("", "v1", "Service", "services", true, true),
         kind("", "v1", "ServiceAccount", "serviceaccounts", true, false),
         kind("", "v1", "Pod", "pods", true, true),
+        kind("", "v1", "Event", "events", true, false),
         kind(
             "",
             "v1",

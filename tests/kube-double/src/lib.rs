@@ -99,6 +99,9 @@ impl Shared {
     }
 }
 
+/// The Pod annotation whose text the double serves as the pod's log.
+pub const POD_LOG_ANNOTATION: &str = "kube-double.brokkr.io/log";
+
 /// A handle on one test double (cheap to clone; clones share state).
 #[derive(Debug, Clone, Default)]
 pub struct KubeDouble {

@@ -40,6 +40,7 @@ pub fn builtin() -> &'static Map<String, Value> {
                 register::<core::v1::ServiceAccount>(g),
             ),
             (("", "Pod"), register::<core::v1::Pod>(g)),
+            (("", "Event"), register::<core::v1::Event>(g)),
             (
                 ("", "PersistentVolumeClaim"),
                 register::<core::v1::PersistentVolumeClaim>(g),
