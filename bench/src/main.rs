@@ -99,7 +99,7 @@ async fn main() -> Result<()> {
                 wake_large(&fleet, &agents, &generator).await?,
             ),
             "views" => {
-                let (pages, rollout) = views::fleet_and_rollout(
+                let (pages, rollout, busy, sent) = views::fleet_and_rollout(
                     &fleet,
                     &agents,
                     &generator,
@@ -110,6 +110,10 @@ async fn main() -> Result<()> {
                 .await?;
                 row("GET /api/v1/fleet, pages of 100", pages.describe());
                 row("GET /api/v1/stacks/{id}/rollout", rollout.describe());
+                row(
+                    "GET /api/v1/stacks/{id}/rollout while agents report",
+                    format!("{}; {sent} health reports meanwhile", busy.describe()),
+                );
             }
             other => bail!("unknown scenario {other}"),
         }

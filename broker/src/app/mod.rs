@@ -24,6 +24,7 @@ pub mod plugins;
 pub mod policies;
 pub mod reach;
 pub mod retarget;
+pub mod rollout_figures;
 pub mod rollouts;
 pub mod stacks;
 pub mod submissions;
@@ -112,6 +113,8 @@ pub struct App {
     /// Rollout figures by (object, the generator whose reach bounds them), with the tick they
     /// were computed at; a second at most, so other replicas' reports show.
     rollout_cache: rollouts::RolloutCache,
+    /// Releases' progress kept in memory and brought up to date from the rows that changed.
+    rollout_trackers: rollout_figures::Trackers,
 }
 
 impl App {
@@ -146,6 +149,7 @@ impl App {
             templates,
             rollout_tick: Arc::new(tokio::sync::watch::Sender::new(0)),
             rollout_cache: rollouts::new_cache(),
+            rollout_trackers: rollout_figures::new_trackers(),
         })
     }
 

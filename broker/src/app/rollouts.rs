@@ -7,8 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use brokkr_types::rollouts::{
-    AgentHealth, DeploymentHealth, Durations, HealthCounts, HealthReport, MAX_HEALTH_ENTRIES,
-    Rollout, RolloutFailure, RolloutState,
+    AgentHealth, DeploymentHealth, HealthCounts, HealthReport, MAX_HEALTH_ENTRIES, Rollout,
 };
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
@@ -23,8 +22,6 @@ use crate::db::rollouts::{self, HealthEntry, ObjectHeader, Progress};
 use crate::db::{assignments, deployment_objects, reach, stacks};
 use crate::domain::Principal;
 
-/// Failures listed in a rollout.
-const MAX_FAILURES: usize = 100;
 /// How far ahead of the broker's clock an agent's timestamp may be.
 const CLOCK_SKEW: chrono::Duration = chrono::Duration::seconds(60);
 
@@ -163,8 +160,7 @@ impl App {
         {
             return Ok((*rollout).clone());
         }
-        let progress = rollouts::of_targeted(&self.db, header.stack_id, object, reach_of).await?;
-        let rollout = figures(object, header, progress);
+        let rollout = self.tracked_figures(object, header, reach_of).await?;
         self.rollout_cache
             .insert((object, reach_of), (tick, Arc::new(rollout.clone())));
         Ok(rollout)
@@ -305,87 +301,4 @@ pub fn etag(rollout: &Rollout) -> String {
     use sha2::Digest as _;
     let body = serde_json::to_vec(rollout).unwrap_or_default();
     format!("\"{}\"", hex::encode(&sha2::Sha256::digest(&body)[..12]))
-}
-
-/// The rollout figures of `object` over the targeted agents' progress.
-fn figures(object: Uuid, header: ObjectHeader, rows: Vec<Progress>) -> Rollout {
-    let count = rows.len() as u64;
-    let mut health = HealthCounts::default();
-    let (mut applied, mut failures) = (0u64, Vec::new());
-    let (mut to_applied, mut to_healthy) = (Vec::new(), Vec::new());
-    let since = |at: DateTime<Utc>| (at - header.created_at).num_milliseconds().max(0) as u64;
-    for row in rows {
-        if let Some(status) = row.health() {
-            health.add(status);
-        }
-        if let Some(at) = row.healthy_at {
-            to_healthy.push(since(at));
-        }
-        match (row.failed_at, row.applied_at) {
-            (Some(failed_at), _) => failures.push(RolloutFailure {
-                agent_id: row.agent_id,
-                reason: row.failure,
-                failed_at,
-            }),
-            (None, Some(at)) => {
-                applied += 1;
-                to_applied.push(since(at));
-            }
-            (None, None) => {}
-        }
-    }
-    failures.sort_by_key(|f| std::cmp::Reverse(f.failed_at));
-    let failed = failures.len() as u64;
-    failures.truncate(MAX_FAILURES);
-    let state = if failed > 0 {
-        RolloutState::Failed
-    } else if applied == count {
-        RolloutState::Converged
-    } else {
-        RolloutState::Progressing
-    };
-    Rollout {
-        deployment_object_id: object,
-        stack_id: header.stack_id,
-        sequence_id: header.sequence_id,
-        created_at: header.created_at,
-        state,
-        targeted: count,
-        applied,
-        failed,
-        pending: count.saturating_sub(applied + failed),
-        failures,
-        health,
-        time_to_applied: durations(to_applied),
-        time_to_healthy: durations(to_healthy),
-    }
-}
-
-/// Nearest-rank percentiles.
-fn durations(mut values: Vec<u64>) -> Option<Durations> {
-    if values.is_empty() {
-        return None;
-    }
-    values.sort_unstable();
-    let rank = |p: usize| values[((values.len() * p).div_ceil(100)).max(1) - 1];
-    Some(Durations {
-        count: values.len() as u64,
-        p50_ms: rank(50),
-        p95_ms: rank(95),
-        max_ms: values[values.len() - 1],
-    })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn nearest_rank_percentiles() {
-        let d = durations((1..=100).collect()).unwrap();
-        assert_eq!((d.p50_ms, d.p95_ms, d.max_ms, d.count), (50, 95, 100, 100));
-        let one = durations(vec![7]).unwrap();
-        assert_eq!((one.p50_ms, one.p95_ms, one.max_ms), (7, 7, 7));
-        assert!(durations(Vec::new()).is_none());
-    }
 }

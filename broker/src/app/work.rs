@@ -197,6 +197,10 @@ impl Work {
     }
 
     async fn after_commit(app: &App, effects: Effects) {
+        // Who a release targets may have changed: its figures are read again.
+        if effects.everyone || !effects.agents.is_empty() || !effects.advances.is_empty() {
+            app.rollouts_changed();
+        }
         for short in &effects.revoked {
             app.auth.invalidate(short).await;
         }

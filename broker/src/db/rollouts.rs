@@ -41,18 +41,19 @@ pub async fn record_apply(
     failure: Option<&str>,
     at: DateTime<Utc>,
 ) -> StoreResult<()> {
-    const SUCCESS: &str = "INSERT INTO rollout_agents (deployment_object_id, agent_id, applied_at) \
-         VALUES ($1, $2, $3) ON CONFLICT (deployment_object_id, agent_id) DO UPDATE SET \
-         applied_at = COALESCE(rollout_agents.applied_at, excluded.applied_at), \
-         failed_at = NULL, failure = NULL";
-    const FAILURE: &str = "INSERT INTO rollout_agents (deployment_object_id, agent_id, failed_at, failure) \
+    const SUCCESS: &str = "INSERT INTO rollout_agents (deployment_object_id, agent_id, applied_at, changed_at) \
          VALUES ($1, $2, $3, $4) ON CONFLICT (deployment_object_id, agent_id) DO UPDATE SET \
-         failed_at = excluded.failed_at, failure = excluded.failure";
+         applied_at = COALESCE(rollout_agents.applied_at, excluded.applied_at), \
+         failed_at = NULL, failure = NULL, changed_at = excluded.changed_at";
+    const FAILURE: &str = "INSERT INTO rollout_agents (deployment_object_id, agent_id, failed_at, failure, changed_at) \
+         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (deployment_object_id, agent_id) DO UPDATE SET \
+         failed_at = excluded.failed_at, failure = excluded.failure, changed_at = excluded.changed_at";
+    let now = Utc::now();
     match failure {
         None => with_tx!(tx, conn => sqlx::query(SUCCESS).bind(object).bind(agent).bind(at)
-            .execute(conn).await.map(|_| ()))?,
+            .bind(now).execute(conn).await.map(|_| ()))?,
         Some(reason) => with_tx!(tx, conn => sqlx::query(FAILURE).bind(object).bind(agent).bind(at)
-            .bind(reason).execute(conn).await.map(|_| ()))?,
+            .bind(reason).bind(now).execute(conn).await.map(|_| ()))?,
     }
     Ok(())
 }
@@ -73,10 +74,12 @@ pub async fn record_health(
     entries: &[HealthEntry<'_>],
 ) -> StoreResult<()> {
     const SQL: &str = "INSERT INTO rollout_agents (deployment_object_id, agent_id, health, \
-         health_message, health_at, healthy_at) VALUES ($1, $2, $3, $4, $5, $6) \
+         health_message, health_at, healthy_at, changed_at) VALUES ($1, $2, $3, $4, $5, $6, $7) \
          ON CONFLICT (deployment_object_id, agent_id) DO UPDATE SET health = excluded.health, \
          health_message = excluded.health_message, health_at = excluded.health_at, \
-         healthy_at = COALESCE(rollout_agents.healthy_at, excluded.healthy_at)";
+         healthy_at = COALESCE(rollout_agents.healthy_at, excluded.healthy_at), \
+         changed_at = excluded.changed_at";
+    let now = Utc::now();
     for entry in entries {
         let healthy_at = (entry.status == HealthStatus::Healthy).then_some(entry.at);
         with_tx!(tx, conn => sqlx::query(SQL)
@@ -86,6 +89,7 @@ pub async fn record_health(
             .bind(entry.message)
             .bind(entry.at)
             .bind(healthy_at)
+            .bind(now)
             .execute(conn)
             .await
             .map(|_| ()))?;
@@ -127,6 +131,27 @@ pub async fn of_targeted(
         }
         b.build_query_as().fetch_all(pool).await
     })?)
+}
+
+/// The progress rows of `object` that changed after `since`.
+pub async fn changed_since(
+    db: &Db,
+    object: Uuid,
+    since: DateTime<Utc>,
+) -> StoreResult<Vec<Progress>> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM rollout_agents WHERE deployment_object_id = $1 AND changed_at > $2"
+    );
+    Ok(
+        with_db!(db, pool => sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()))
+        .bind(object).bind(since).fetch_all(pool).await)?,
+    )
+}
+
+/// How many agents `stack` is assigned to.
+pub async fn assigned_count(db: &Db, stack: Uuid) -> StoreResult<i64> {
+    const SQL: &str = "SELECT COUNT(*) FROM assignments WHERE stack_id = $1";
+    Ok(with_db!(db, pool => sqlx::query_scalar(SQL).bind(stack).fetch_one(pool).await)?)
 }
 
 /// One agent's progress on one version of a stack.

@@ -354,3 +354,26 @@ both_backends!(
         }
     }
 );
+
+both_backends!(kept_figures_follow_every_report_and_new_targets, |app| {
+    let r = release(&app).await;
+    let path = format!("/api/v1/deployment-objects/{}/rollout", r.object);
+    let read = || async { expect_json(app.get(&path, &r.generator).await, 200).await };
+    assert_eq!(read().await["targeted"], 3);
+    applied(&app, &r, 0, 100, Some("quota exceeded")).await;
+    assert_eq!(read().await["failed"], 1);
+    // The same agent's row changes again: the kept figures take the newer row.
+    applied(&app, &r, 0, 200, None).await;
+    let now = read().await;
+    assert_eq!(
+        (now["failed"].as_u64(), now["applied"].as_u64()),
+        (Some(0), Some(1))
+    );
+    // An agent that joins the stack joins its figures.
+    app.create_agent("d", json!({ "labels": ["fleet"] })).await;
+    let grown = read().await;
+    assert_eq!(
+        (grown["targeted"].as_u64(), grown["pending"].as_u64()),
+        (Some(4), Some(3))
+    );
+});
