@@ -34,7 +34,7 @@ pub fn spawn(app: &App) -> Option<tokio::task::JoinHandle<()>> {
 /// Drops what a missed notification could have made stale, and looks for missed events.
 fn forget_everything(app: &App) {
     app.auth.invalidate_all();
-    app.targeting.hub.invalidate_all();
+    app.targeting.changed_all();
     app.outbox_wake.notify_one();
 }
 

@@ -1,8 +1,8 @@
 //! A release's figures, kept up to date rather than recomputed: the progress rows of its
 //! targeted agents are read whole once, then only the rows changed since (a margin covers
 //! commit delays and clocks of other replicas) are read and merged. The whole set is read again
-//! when the stack's assignment count or the generator's reach size moved, or after
-//! [`REBUILD_AFTER`], so a change nothing here can see (an agent swapped for another) heals.
+//! when targeting changed (on this replica or as another announced), or after
+//! [`REBUILD_AFTER`], so a change nothing announces (a generator's reach alone) heals.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -13,14 +13,14 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::{App, AppResult};
-use crate::db::reach;
 use crate::db::rollouts::{self, ObjectHeader, Progress};
 
 /// Failures listed in a rollout.
 const MAX_FAILURES: usize = 100;
 /// Rows written this long before a read may still be committing (or come from a replica whose
-/// clock is behind): the next read asks for them again.
-const MARGIN: chrono::Duration = chrono::Duration::seconds(5);
+/// clock is slightly behind): the next read asks for them again. Longer re-reads more rows per
+/// read when reports pour in (docs/benchmarks.md); what slips past heals at the next whole read.
+const MARGIN: chrono::Duration = chrono::Duration::seconds(1);
 /// The whole set is read again at least this often.
 pub const REBUILD_AFTER: Duration = Duration::from_secs(30);
 /// Most progress rows kept in memory over every tracked release.
@@ -31,8 +31,8 @@ const MAX_TRACKED_ROWS: u64 = 500_000;
 pub struct Tracked {
     header: ObjectHeader,
     rows: HashMap<Uuid, Progress>,
-    assigned: i64,
-    reach_size: Option<u64>,
+    /// [`crate::targeting::Targeting::generation`] when the rows were read whole.
+    generation: u64,
     /// Rows changed after this were not read yet.
     read_up_to: DateTime<Utc>,
     built: Instant,
@@ -62,16 +62,11 @@ impl App {
         reach_of: Option<Uuid>,
     ) -> AppResult<Rollout> {
         let key = (object, reach_of);
-        let assigned = rollouts::assigned_count(&self.db, header.stack_id).await?;
-        let reach_size = match reach_of {
-            Some(generator) => Some(reach::count_of(&self.db, generator).await?),
-            None => None,
-        };
+        let generation = self.targeting.generation();
         if let Some(slot) = self.rollout_trackers.get(&key) {
             let mut tracked = slot.lock().await;
-            let current = tracked.assigned == assigned
-                && tracked.reach_size == reach_size
-                && tracked.built.elapsed() < REBUILD_AFTER;
+            let current =
+                tracked.generation == generation && tracked.built.elapsed() < REBUILD_AFTER;
             if current {
                 let since = tracked.read_up_to;
                 let now = Utc::now();
@@ -89,8 +84,7 @@ impl App {
         let tracked = Tracked {
             header,
             rows: progress.into_iter().map(|p| (p.agent_id, p)).collect(),
-            assigned,
-            reach_size,
+            generation,
             read_up_to,
             built: Instant::now(),
         };

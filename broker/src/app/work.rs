@@ -211,7 +211,7 @@ impl Work {
             app.targeting.hub.advance(agents, stack, object);
         }
         if effects.everyone {
-            app.targeting.hub.invalidate_all();
+            app.targeting.changed_all();
         } else {
             app.targeting
                 .changed(&effects.agents.into_iter().collect::<Vec<_>>());

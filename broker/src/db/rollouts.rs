@@ -148,12 +148,6 @@ pub async fn changed_since(
     )
 }
 
-/// How many agents `stack` is assigned to.
-pub async fn assigned_count(db: &Db, stack: Uuid) -> StoreResult<i64> {
-    const SQL: &str = "SELECT COUNT(*) FROM assignments WHERE stack_id = $1";
-    Ok(with_db!(db, pool => sqlx::query_scalar(SQL).bind(stack).fetch_one(pool).await)?)
-}
-
 /// One agent's progress on one version of a stack.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct AgentVersion {

@@ -37,6 +37,9 @@ pub struct Targeting {
     pub fragments: Fragments,
     /// This process's identity in notifications.
     replica: Uuid,
+    /// Counts the changes of who is targeted with what seen here (this replica's and the ones
+    /// other replicas announced): kept rollout figures are read whole again when it moved.
+    generation: std::sync::atomic::AtomicU64,
 }
 
 impl Default for Targeting {
@@ -45,6 +48,7 @@ impl Default for Targeting {
             hub: Hub::default(),
             fragments: Fragments::default(),
             replica: Uuid::new_v4(),
+            generation: std::sync::atomic::AtomicU64::new(0),
         }
     }
 }
@@ -107,7 +111,26 @@ impl Targeting {
 
     /// This replica's part of a change: forget the agents' views and wake their long polls.
     pub fn changed(&self, agents: &[Uuid]) {
+        if !agents.is_empty() {
+            self.bump();
+        }
         self.hub.invalidate(agents.iter().copied());
+    }
+
+    /// [`Targeting::changed`] for every agent.
+    pub fn changed_all(&self) {
+        self.bump();
+        self.hub.invalidate_all();
+    }
+
+    fn bump(&self) {
+        self.generation
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// The number of targeting changes seen so far.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// A notification on [`CHANGED_CHANNEL`].
@@ -117,12 +140,12 @@ impl Targeting {
             return;
         }
         if rest == "*" {
-            self.hub.invalidate_all();
+            self.changed_all();
         } else if let Some((stack, object)) = rest.strip_prefix('@').and_then(|r| r.split_once('='))
         {
             match (Uuid::parse_str(stack), Uuid::parse_str(object)) {
                 (Ok(stack), Ok(object)) => self.hub.advance_stack(stack, object),
-                _ => self.hub.invalidate_all(),
+                _ => self.changed_all(),
             }
         } else {
             let agents: Vec<Uuid> = rest
