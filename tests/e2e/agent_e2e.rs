@@ -753,7 +753,7 @@ e2e_double!(work_orders_restart_run_jobs_and_gather_diagnostics, |env| {
     assert_eq!(run["status"], "succeeded", "{run}");
     assert_eq!(run["result"]["succeeded"], true);
     assert_eq!(
-        run["result"]["pods"][0]["log"], "two\nthree\n",
+        run["result"]["pods"][0]["containers"][0]["log"], "two\nthree\n",
         "the last log_lines lines"
     );
 
@@ -800,7 +800,7 @@ e2e_double!(work_orders_restart_run_jobs_and_gather_diagnostics, |env| {
         "CrashLoopBackOff"
     );
     assert!(
-        result["pods"][0]["log"]
+        result["pods"][0]["containers"][0]["log"]
             .as_str()
             .unwrap()
             .contains("panic: no config")

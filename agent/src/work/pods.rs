@@ -31,41 +31,49 @@ pub async fn list(
         .collect())
 }
 
-/// A pod's phase, conditions and containers (ready, restarts, state), with the last `lines`
-/// lines of its log.
+/// A pod's phase, conditions and containers (ready, restarts, state), each container with the
+/// last `lines` lines of its log.
 pub async fn describe(kube: &kube::Client, pod: &Value, lines: u32) -> Value {
     let name = pod["metadata"]["name"].as_str().unwrap_or_default();
     let namespace = pod["metadata"]["namespace"].as_str().unwrap_or("default");
-    let containers: Vec<Value> = pod["status"]["containerStatuses"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|c| {
-            json!({ "name": c["name"], "ready": c["ready"], "restart_count": c["restartCount"],
-                    "state": c["state"], "last_state": c["lastState"] })
-        })
-        .collect();
-    let mut summary = json!({
+    let statuses = pod["status"]["containerStatuses"].as_array();
+    let mut containers = Vec::new();
+    let declared = pod["spec"]["containers"].as_array().into_iter().flatten();
+    for container in declared {
+        let container_name = container["name"].as_str().unwrap_or_default();
+        let status = statuses
+            .into_iter()
+            .flatten()
+            .find(|c| c["name"] == container_name)
+            .cloned()
+            .unwrap_or(Value::Null);
+        let mut entry = json!({ "name": container_name, "ready": status["ready"],
+            "restart_count": status["restartCount"], "state": status["state"],
+            "last_state": status["lastState"] });
+        if lines > 0 {
+            entry["log"] = match log(kube, namespace, name, container_name, lines).await {
+                Ok(text) => json!(text),
+                Err(e) => json!(format!("(log unavailable: {e})")),
+            };
+        }
+        containers.push(entry);
+    }
+    json!({
         "name": name, "namespace": namespace, "phase": pod["status"]["phase"],
         "conditions": pod["status"]["conditions"], "containers": containers,
-    });
-    if lines > 0 {
-        summary["log"] = match log(kube, namespace, name, lines).await {
-            Ok(text) => json!(text),
-            Err(e) => json!(format!("(log unavailable: {e})")),
-        };
-    }
-    summary
+    })
 }
 
 async fn log(
     kube: &kube::Client,
     namespace: &str,
     name: &str,
+    container: &str,
     lines: u32,
 ) -> Result<String, kube::Error> {
     let api: Api<Pod> = Api::namespaced(kube.clone(), namespace);
     let params = LogParams {
+        container: Some(container.to_string()),
         tail_lines: Some(i64::from(lines)),
         limit_bytes: Some(MAX_LOG_BYTES),
         ..LogParams::default()
