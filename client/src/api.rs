@@ -1,0 +1,179 @@
+//! The broker's resources as typed calls.
+
+use std::time::Duration;
+
+use brokkr_types::requests::{CreateGenerator, CreateStack};
+use brokkr_types::resources::{
+    Agent, CreatedDeploymentObject, DeploymentObject, DeploymentObjectSummary, Generator,
+    GeneratorWithPak, Page, Stack, WhoAmI,
+};
+use brokkr_types::rollouts::{FleetAgent, Rollout};
+use brokkr_types::work_orders::{CreateWorkOrder, WorkOrder};
+use reqwest::{Method, StatusCode};
+use serde::de::DeserializeOwned;
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::{Call, Client, ClientError, ClientResult};
+
+/// What a rollout long poll found.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RolloutWatch {
+    /// The rollout (changed, or the first look) and its ETag.
+    Changed { rollout: Box<Rollout>, etag: String },
+    /// Still as `seen` when the wait ended.
+    Unchanged,
+}
+
+fn body<T: serde::Serialize>(value: &T) -> ClientResult<serde_json::Value> {
+    serde_json::to_value(value).map_err(|e| ClientError::Decode(e.to_string()))
+}
+
+impl Client {
+    async fn get_json<T: DeserializeOwned>(&self, path: String) -> ClientResult<T> {
+        self.send(Call::new(Method::GET, path)).await?.json()
+    }
+
+    async fn page<T: DeserializeOwned>(
+        &self,
+        path: String,
+        limit: u32,
+        offset: u64,
+    ) -> ClientResult<Page<T>> {
+        let mut call = Call::new(Method::GET, path);
+        call.query = vec![
+            ("limit".into(), limit.to_string()),
+            ("offset".into(), offset.to_string()),
+        ];
+        self.send(call).await?.json()
+    }
+
+    /// Who the PAK belongs to.
+    pub async fn whoami(&self) -> ClientResult<WhoAmI> {
+        self.get_json("/api/v1/whoami".into()).await
+    }
+
+    pub async fn create_generator(
+        &self,
+        request: &CreateGenerator,
+    ) -> ClientResult<GeneratorWithPak> {
+        let mut call = Call::new(Method::POST, "/api/v1/generators");
+        call.body = Some(body(request)?);
+        self.send(call).await?.json()
+    }
+
+    pub async fn generators(&self, limit: u32, offset: u64) -> ClientResult<Page<Generator>> {
+        self.page("/api/v1/generators".into(), limit, offset).await
+    }
+
+    pub async fn agents(&self, limit: u32, offset: u64) -> ClientResult<Page<Agent>> {
+        self.page("/api/v1/agents".into(), limit, offset).await
+    }
+
+    pub async fn create_stack(&self, request: &CreateStack) -> ClientResult<Stack> {
+        let mut call = Call::new(Method::POST, "/api/v1/stacks");
+        call.body = Some(body(request)?);
+        self.send(call).await?.json()
+    }
+
+    pub async fn stacks(&self, limit: u32, offset: u64) -> ClientResult<Page<Stack>> {
+        self.page("/api/v1/stacks".into(), limit, offset).await
+    }
+
+    pub async fn stack(&self, id: Uuid) -> ClientResult<Stack> {
+        self.get_json(format!("/api/v1/stacks/{id}")).await
+    }
+
+    pub async fn deployment_objects(
+        &self,
+        stack: Uuid,
+        limit: u32,
+        offset: u64,
+    ) -> ClientResult<Page<DeploymentObjectSummary>> {
+        self.page(
+            format!("/api/v1/stacks/{stack}/deployment-objects"),
+            limit,
+            offset,
+        )
+        .await
+    }
+
+    pub async fn deployment_object(&self, id: Uuid) -> ClientResult<DeploymentObject> {
+        self.get_json(format!("/api/v1/deployment-objects/{id}"))
+            .await
+    }
+
+    /// Appends a deployment object. With an `idempotency_key`, a repeat (a retry after a lost
+    /// answer, say) returns the object the first call stored instead of a second one, so the
+    /// call is retried like any idempotent one.
+    pub async fn append_deployment_object(
+        &self,
+        stack: Uuid,
+        yaml: &str,
+        idempotency_key: Option<&str>,
+    ) -> ClientResult<CreatedDeploymentObject> {
+        let mut call = Call::new(
+            Method::POST,
+            format!("/api/v1/stacks/{stack}/deployment-objects"),
+        );
+        call.body = Some(json!({ "yaml_content": yaml }));
+        if let Some(key) = idempotency_key {
+            call.headers.push(("idempotency-key", key.to_string()));
+        }
+        self.send(call).await?.json()
+    }
+
+    /// The stack's newest rollout. With `seen` (an ETag from an earlier answer) and a `wait`,
+    /// the broker holds the request until the rollout differs from it or the wait ends.
+    pub async fn watch_stack_rollout(
+        &self,
+        stack: Uuid,
+        seen: Option<&str>,
+        wait: Duration,
+    ) -> ClientResult<RolloutWatch> {
+        let mut call = Call::new(Method::GET, format!("/api/v1/stacks/{stack}/rollout"));
+        if let Some(etag) = seen {
+            call.headers.push(("if-none-match", etag.to_string()));
+            call.query = vec![("wait".into(), wait.as_secs().to_string())];
+            call.timeout = Some(wait + Duration::from_secs(30));
+        }
+        let answer = self.send(call).await?;
+        let etag = answer.etag.clone().unwrap_or_default();
+        if answer.status == StatusCode::NOT_MODIFIED || seen == Some(etag.as_str()) {
+            return Ok(RolloutWatch::Unchanged);
+        }
+        Ok(RolloutWatch::Changed {
+            rollout: Box::new(answer.json()?),
+            etag,
+        })
+    }
+
+    /// One page of the fleet view; `expression` is CEL over `agent`.
+    pub async fn fleet(
+        &self,
+        expression: Option<&str>,
+        limit: u32,
+        offset: u64,
+    ) -> ClientResult<Page<FleetAgent>> {
+        let mut call = Call::new(Method::GET, "/api/v1/fleet");
+        call.query = vec![
+            ("limit".into(), limit.to_string()),
+            ("offset".into(), offset.to_string()),
+        ];
+        if let Some(expression) = expression {
+            call.query
+                .push(("expression".into(), expression.to_string()));
+        }
+        self.send(call).await?.json()
+    }
+
+    pub async fn create_work_order(&self, request: &CreateWorkOrder) -> ClientResult<WorkOrder> {
+        let mut call = Call::new(Method::POST, "/api/v1/work-orders");
+        call.body = Some(body(request)?);
+        self.send(call).await?.json()
+    }
+
+    pub async fn work_order(&self, id: Uuid) -> ClientResult<WorkOrder> {
+        self.get_json(format!("/api/v1/work-orders/{id}")).await
+    }
+}
