@@ -7,7 +7,6 @@ use brokkr_broker::app::{App, AppError, Requester};
 use brokkr_broker::config::Settings;
 use brokkr_broker::domain::keyring::NamedKey;
 use brokkr_broker::startup::{self, Application};
-use brokkr_policy::ReachExpression;
 use brokkr_types::requests::{CreateAgent, CreateGenerator};
 use brokkr_types::{Description, Name, Pak};
 use clap::{Parser, Subcommand};
@@ -311,8 +310,9 @@ async fn create_generator(
             .transpose()
             .context("--description")?,
         reach: reach
-            .map(ReachExpression::parse)
+            .map(brokkr_types::ExpressionText::parse)
             .transpose()
+            .map_err(anyhow::Error::msg)
             .context("--reach")?,
     };
     let created = app

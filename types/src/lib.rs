@@ -18,6 +18,7 @@ macro_rules! text_enum {
 #[cfg(feature = "config")]
 pub mod config;
 pub mod enrollment;
+pub mod expression;
 pub mod names;
 pub mod plugins;
 pub mod problem;
@@ -30,6 +31,7 @@ pub mod templates;
 pub mod webhooks;
 pub mod work_orders;
 
+pub use expression::ExpressionText;
 pub use names::{
     AnnotationKey, AnnotationValue, Description, EventMessage, IdempotencyKey, Label, Name,
     NameError,

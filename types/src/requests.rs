@@ -5,11 +5,10 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Deserializer, Serialize};
 use uuid::Uuid;
 
-use brokkr_policy::{ReachExpression, TargetExpression};
-
 use crate::resources::{AgentStatus, EventStatus, EventType};
 use crate::{
-    AnnotationKey, AnnotationValue, Description, EventMessage, IdempotencyKey, Label, Name,
+    AnnotationKey, AnnotationValue, Description, EventMessage, ExpressionText, IdempotencyKey,
+    Label, Name,
 };
 
 /// Labels and annotations given inline when an agent or stack is created.
@@ -35,7 +34,7 @@ pub struct CreateGenerator {
     /// only). Defaults to `tenancy.default_reach` (`"false"`: nothing).
     #[serde(default)]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
-    pub reach: Option<ReachExpression>,
+    pub reach: Option<ExpressionText>,
 }
 
 /// Partial update of a generator; absent fields stay unchanged, `description: null` clears it.
@@ -51,7 +50,7 @@ pub struct UpdateGenerator {
     /// A new reach (admin only; a generator sending it gets 403). Retargets at once.
     #[serde(default)]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
-    pub reach: Option<ReachExpression>,
+    pub reach: Option<ExpressionText>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -102,7 +101,7 @@ pub struct CreateStack {
     /// matching for this stack. Checked (syntax, size, nesting, cost) when written.
     #[serde(default)]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
-    pub target_expression: Option<TargetExpression>,
+    pub target_expression: Option<ExpressionText>,
     /// Render this template (the owner's own, else a shared one of that name) as the stack's
     /// first deployment object, in the same transaction.
     #[serde(default)]
@@ -128,7 +127,7 @@ pub struct UpdateStack {
     /// A new CEL targeting expression; `null` removes it (labels and annotations apply again).
     #[serde(default, deserialize_with = "present")]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
-    pub target_expression: Option<Option<TargetExpression>>,
+    pub target_expression: Option<Option<ExpressionText>>,
 }
 
 /// A new deployment object as JSON (a raw YAML body is accepted too).

@@ -4,12 +4,11 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use brokkr_policy::EventFilter;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::Name;
+use crate::{ExpressionText, Name};
 
 /// Every domain event type, with what it means.
 pub const EVENT_TYPES: &[(&str, &str)] = &[
@@ -148,6 +147,29 @@ impl From<EventTypePattern> for String {
 pub const MAX_PATTERNS: usize = 32;
 /// Most custom headers per subscription.
 pub const MAX_HEADERS: usize = 16;
+
+/// Headers neither a subscription nor a notifier may set: the signing headers and HTTP framing.
+const RESERVED_HEADERS: &[&str] = &[
+    "webhook-id",
+    "webhook-timestamp",
+    "webhook-signature",
+    "content-type",
+    "content-length",
+    "transfer-encoding",
+    "host",
+    "connection",
+];
+
+/// Whether header `name` may be set on a delivery (a token of letters, digits, `-` and `_`,
+/// not reserved).
+pub fn header_allowed(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 128
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_'))
+        && !RESERVED_HEADERS.contains(&name.to_ascii_lowercase().as_str())
+}
 /// Longest webhook URL.
 pub const MAX_URL_BYTES: usize = 2048;
 
@@ -313,7 +335,7 @@ impl TryFrom<BTreeMap<String, String>> for WebhookHeaders {
             return Err(format!("at most {MAX_HEADERS} headers are allowed"));
         }
         for (name, header) in &value {
-            if !brokkr_policy::plugin::header_allowed(name) {
+            if !header_allowed(name) {
                 return Err(format!(
                     "header {name:?} may not be set (a token of letters, digits, '-' and '_', not a signing or framing header)"
                 ));
@@ -389,7 +411,7 @@ pub struct CreateWebhook {
     /// A CEL expression over `event` (`id`, `type`, `timestamp`, `data`).
     #[serde(default)]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
-    pub filter: Option<EventFilter>,
+    pub filter: Option<ExpressionText>,
     #[serde(default)]
     pub headers: WebhookHeaders,
     /// A notifier plugin that shapes (or drops) each request.
@@ -425,7 +447,7 @@ pub struct UpdateWebhook {
     pub event_types: Option<EventTypes>,
     #[serde(default, deserialize_with = "present")]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
-    pub filter: Option<Option<EventFilter>>,
+    pub filter: Option<Option<ExpressionText>>,
     /// Replaces every custom header.
     #[serde(default)]
     pub headers: Option<WebhookHeaders>,

@@ -39,8 +39,8 @@ impl App {
         body: CreateGenerator,
     ) -> AppResult<GeneratorWithPak> {
         by.require_admin("create generators")?;
-        let reach = match body.reach {
-            Some(reach) => reach,
+        let reach = match &body.reach {
+            Some(text) => super::expressions::reach(text)?,
             None => self.default_reach()?,
         };
         self.reach_within_budget(&reach).await?;
@@ -85,10 +85,15 @@ impl App {
         guard: Guard,
     ) -> AppResult<Retargeted<Generator>> {
         let before = self.visible_generator(by, id).await?;
-        if let Some(reach) = &patch.reach {
-            by.require_admin("change a generator's reach")?;
-            self.reach_within_budget(reach).await?;
-        }
+        let new_reach = match &patch.reach {
+            Some(text) => {
+                by.require_admin("change a generator's reach")?;
+                let reach = super::expressions::reach(text)?;
+                self.reach_within_budget(&reach).await?;
+                Some(reach)
+            }
+            None => None,
+        };
         let mut work = self.begin_guarded(guard).await?;
         let updated = generators::update(&mut work.tx, id, &patch)
             .await?
@@ -101,7 +106,7 @@ impl App {
             json!({ "name": updated.name }),
         )
         .await?;
-        if let Some(new) = &patch.reach {
+        if let Some(new) = &new_reach {
             let details = json!({ "from": before.reach, "to": new.source() });
             work.audit(by, "generator.reach_changed", resource, details)
                 .await?;

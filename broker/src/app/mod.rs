@@ -15,6 +15,7 @@ pub mod enrollment;
 pub mod error;
 pub mod events;
 pub mod explain;
+pub mod expressions;
 pub mod fan_out;
 pub mod fleet;
 pub mod generators;

@@ -45,8 +45,9 @@ impl App {
     pub async fn create_stack(&self, by: Requester, body: CreateStack) -> AppResult<Stack> {
         let owner = owner_of_new_stack(by, body.generator_id)?;
         self.metadata_within_limits(body.labels.len(), body.annotations.len())?;
-        if let Some(expression) = &body.target_expression {
-            self.stack_expression_within_budget(owner, expression)
+        if let Some(text) = &body.target_expression {
+            let expression = super::expressions::target(text)?;
+            self.stack_expression_within_budget(owner, &expression)
                 .await?;
         }
         let id = Uuid::new_v4();
@@ -64,7 +65,7 @@ impl App {
             generator_id: owner,
             name: body.name.as_str(),
             description: body.description.as_ref().map(|d| d.as_str()),
-            target_expression: body.target_expression.as_ref().map(|e| e.source()),
+            target_expression: body.target_expression.as_ref().map(|e| e.as_str()),
         };
         let row = stacks::insert(&mut work.tx, new).await?;
         metadata::write_all(&mut work.tx, Owner::Stack, id, &metadata).await?;
@@ -112,7 +113,7 @@ impl App {
             target_expression: body
                 .target_expression
                 .as_ref()
-                .map(|e| e.source().to_string()),
+                .map(|e| e.as_str().to_string()),
             labels: metadata.labels.clone(),
             annotations: metadata.annotations.clone(),
             created_at: now,
@@ -154,8 +155,9 @@ impl App {
         guard: Guard,
     ) -> AppResult<Retargeted<Stack>> {
         let stack = self.visible_stack(by, id).await?;
-        if let Some(Some(expression)) = &patch.target_expression {
-            self.stack_expression_within_budget(stack.generator_id, expression)
+        if let Some(Some(text)) = &patch.target_expression {
+            let expression = super::expressions::target(text)?;
+            self.stack_expression_within_budget(stack.generator_id, &expression)
                 .await?;
         }
         let mut work = self.begin_guarded(guard).await?;
@@ -166,7 +168,7 @@ impl App {
         let expression = patch
             .target_expression
             .as_ref()
-            .map(|e| e.as_ref().map(|e| e.source()));
+            .map(|e| e.as_ref().map(|e| e.as_str()));
         let details = json!({ "target_expression": expression });
         work.audit(by, "stack.updated", ("stack", Some(id)), details)
             .await?;

@@ -143,6 +143,9 @@ impl App {
         body: CreateWebhook,
     ) -> AppResult<WebhookWithSecret> {
         let owner = owner_of(by)?;
+        if let Some(filter) = &body.filter {
+            super::expressions::event_filter(filter)?;
+        }
         let keys = self.keys()?;
         self.check_destination(&body.url)?;
         self.check_notifier(body.notifier_plugin_id).await?;
@@ -159,7 +162,7 @@ impl App {
                     .iter()
                     .map(|p| p.as_str().to_string()),
             ),
-            filter: body.filter.map(|f| f.source().to_string()),
+            filter: body.filter.map(|f| f.as_str().to_string()),
             header_names: json_list(body.headers.names()),
             headers: None,
             key_id: None,
@@ -219,6 +222,9 @@ impl App {
         patch: UpdateWebhook,
     ) -> AppResult<Webhook> {
         let mut row = self.visible_webhook(by, id).await?;
+        if let Some(Some(filter)) = &patch.filter {
+            super::expressions::event_filter(filter)?;
+        }
         if let Some(url) = &patch.url {
             self.check_destination(url)?;
         }
@@ -306,7 +312,7 @@ fn apply_plain_fields(row: &mut WebhookRow, patch: UpdateWebhook) {
         row.event_types = json_list(types.patterns().iter().map(|p| p.as_str().to_string()));
     }
     if let Some(filter) = patch.filter {
-        row.filter = filter.map(|f| f.source().to_string());
+        row.filter = filter.map(|f| f.as_str().to_string());
     }
     if let Some(plugin) = patch.notifier_plugin_id {
         row.notifier_plugin_id = plugin;

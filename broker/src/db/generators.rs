@@ -147,7 +147,7 @@ pub async fn update(
         .bind(patch.description.is_some())
         .bind(description)
         .bind(Utc::now())
-        .bind(patch.reach.as_ref().map(|r| r.source()))
+        .bind(patch.reach.as_ref().map(|r| r.as_str()))
         .fetch_optional(conn)
         .await)
     .map_err(|e| name_taken(e, name.unwrap_or_default()))?;

@@ -163,7 +163,7 @@ pub async fn update(tx: &mut Tx, id: Uuid, patch: &UpdateStack) -> StoreResult<O
     let expression = patch
         .target_expression
         .as_ref()
-        .and_then(|e| e.as_ref().map(|e| e.source()));
+        .and_then(|e| e.as_ref().map(|e| e.as_str()));
     with_tx!(tx, conn => sqlx::query_as(SQL)
         .bind(id)
         .bind(name)

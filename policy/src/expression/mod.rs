@@ -18,7 +18,7 @@ use functions::matches;
 use serde::{Deserialize, Serialize};
 
 /// Longest accepted expression, in bytes.
-pub const MAX_SOURCE_BYTES: usize = 2048;
+pub const MAX_SOURCE_BYTES: usize = brokkr_types::expression::MAX_EXPRESSION_BYTES;
 /// Deepest accepted bracket nesting.
 pub const MAX_NESTING: usize = 24;
 /// Most AST nodes an expression may have.

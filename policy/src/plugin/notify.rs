@@ -6,30 +6,7 @@
 use super::host::{Instance, PluginError, PluginHost, PluginKind};
 use super::{Event, Outgoing, Plugin};
 
-/// Most extra headers a notifier may add.
-pub const MAX_HEADERS: usize = 16;
-
-/// Headers a notifier may not set: the broker's signing headers and HTTP framing.
-const RESERVED_HEADERS: &[&str] = &[
-    "webhook-id",
-    "webhook-timestamp",
-    "webhook-signature",
-    "content-type",
-    "content-length",
-    "transfer-encoding",
-    "host",
-    "connection",
-];
-
-/// Whether a notifier may set header `name` (a token of letters, digits and `-`, not reserved).
-pub fn header_allowed(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 128
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_'))
-        && !RESERVED_HEADERS.contains(&name.to_ascii_lowercase().as_str())
-}
+pub use brokkr_types::webhooks::{MAX_HEADERS, header_allowed};
 
 impl PluginHost {
     /// The request a notifier makes of `event`; `None` drops the event.
