@@ -66,6 +66,14 @@ impl Client {
         self.page("/api/v1/generators".into(), limit, offset).await
     }
 
+    pub async fn generator(&self, id: Uuid) -> ClientResult<Generator> {
+        self.get_json(format!("/api/v1/generators/{id}")).await
+    }
+
+    pub async fn agent(&self, id: Uuid) -> ClientResult<Agent> {
+        self.get_json(format!("/api/v1/agents/{id}")).await
+    }
+
     pub async fn agents(&self, limit: u32, offset: u64) -> ClientResult<Page<Agent>> {
         self.page("/api/v1/agents".into(), limit, offset).await
     }
@@ -171,6 +179,10 @@ impl Client {
         let mut call = Call::new(Method::POST, "/api/v1/work-orders");
         call.body = Some(body(request)?);
         self.send(call).await?.json()
+    }
+
+    pub async fn work_orders(&self, limit: u32, offset: u64) -> ClientResult<Page<WorkOrder>> {
+        self.page("/api/v1/work-orders".into(), limit, offset).await
     }
 
     pub async fn work_order(&self, id: Uuid) -> ClientResult<WorkOrder> {

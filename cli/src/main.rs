@@ -1,0 +1,224 @@
+//! `brokkr`: the broker's API from a terminal or a pipeline. Configured by contexts in
+//! `~/.config/brokkr/config.toml` and by `BROKKR_URL` / `BROKKR_PAK`. Tables for people,
+//! `-o json|yaml` for scripts; errors are one line on stderr with the problem's code.
+//!
+//! Exit codes: 0 done; 1 the broker refused or could not be reached (or the input was
+//! unusable); 2 the command line is wrong; 3 the rollout failed; 4 waiting timed out.
+
+mod context;
+mod output;
+mod show;
+
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use anyhow::Result;
+use brokkr_client::{Client, RolloutWatch};
+use brokkr_types::rollouts::{Rollout, RolloutState};
+use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
+use output::Format;
+use uuid::Uuid;
+
+#[derive(Debug, Parser)]
+#[command(name = "brokkr", version, about = "Talk to a Brokkr broker")]
+struct Cli {
+    /// The context of the configuration file to use (default: its `current_context`).
+    #[arg(long, global = true)]
+    context: Option<String>,
+    /// Output format.
+    #[arg(short = 'o', long, global = true, value_enum, default_value = "table")]
+    output: Format,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Who the PAK belongs to.
+    Whoami,
+    /// List resources, or show one by id.
+    Get {
+        #[arg(value_enum)]
+        kind: Kind,
+        id: Option<Uuid>,
+    },
+    /// Follow a stack's newest release.
+    Rollout {
+        #[command(subcommand)]
+        command: RolloutCommand,
+    },
+    /// Print a shell completion script.
+    Completion {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Kind {
+    Stacks,
+    Agents,
+    Generators,
+    WorkOrders,
+}
+
+#[derive(Debug, Subcommand)]
+enum RolloutCommand {
+    /// The rollout of a stack's newest deployment object; `--wait` follows it until every
+    /// targeted agent applied it (exit 0), one failed (3) or the timeout passed (4).
+    Status {
+        stack: Uuid,
+        #[arg(long)]
+        wait: bool,
+        /// Seconds to wait at most.
+        #[arg(long, default_value_t = 600)]
+        timeout: u64,
+    },
+}
+
+/// Most items a list shows (one page).
+const LIST_LIMIT: u32 = 1000;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli).await {
+        Ok(code) => code,
+        Err(e) => {
+            match e.downcast_ref::<brokkr_client::ClientError>() {
+                Some(brokkr_client::ClientError::Problem { problem }) => eprintln!(
+                    "error: {} {}: {}",
+                    problem.status, problem.code, problem.detail
+                ),
+                _ => eprintln!("error: {e:#}"),
+            }
+            ExitCode::from(1)
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<ExitCode> {
+    if let Command::Completion { shell } = cli.command {
+        clap_complete::generate(shell, &mut Cli::command(), "brokkr", &mut std::io::stdout());
+        return Ok(ExitCode::SUCCESS);
+    }
+    let context = context::resolve(cli.context.as_deref())?;
+    let client = context::client(&context)?;
+    match cli.command {
+        Command::Whoami => {
+            let me = client.whoami().await?;
+            output::print(cli.output, &me, show::whoami)?;
+        }
+        Command::Get { kind, id } => get(&client, cli.output, kind, id).await?,
+        Command::Rollout {
+            command:
+                RolloutCommand::Status {
+                    stack,
+                    wait,
+                    timeout,
+                },
+        } => return rollout_status(&client, cli.output, stack, wait, timeout).await,
+        Command::Completion { .. } => {}
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// One resource when `id` is given, else the first page of them.
+async fn one_or_page<T, One, Page>(id: Option<Uuid>, one: One, page: Page) -> Result<Vec<T>>
+where
+    One: AsyncFnOnce(Uuid) -> brokkr_client::ClientResult<T>,
+    Page: AsyncFnOnce() -> brokkr_client::ClientResult<brokkr_types::resources::Page<T>>,
+{
+    Ok(match id {
+        Some(id) => vec![one(id).await?],
+        None => page().await?.items,
+    })
+}
+
+async fn get(client: &Client, format: Format, kind: Kind, id: Option<Uuid>) -> Result<()> {
+    let c = client;
+    match kind {
+        Kind::Stacks => {
+            let items = one_or_page(
+                id,
+                async |i| c.stack(i).await,
+                async || c.stacks(LIST_LIMIT, 0).await,
+            )
+            .await?;
+            output::print(format, &items, |s| show::stacks(s))
+        }
+        Kind::Agents => {
+            let items = one_or_page(
+                id,
+                async |i| c.agent(i).await,
+                async || c.agents(LIST_LIMIT, 0).await,
+            )
+            .await?;
+            output::print(format, &items, |a| show::agents(a))
+        }
+        Kind::Generators => {
+            let items = one_or_page(
+                id,
+                async |i| c.generator(i).await,
+                async || c.generators(LIST_LIMIT, 0).await,
+            )
+            .await?;
+            output::print(format, &items, |g| show::generators(g))
+        }
+        Kind::WorkOrders => {
+            let items = one_or_page(
+                id,
+                async |i| c.work_order(i).await,
+                async || c.work_orders(LIST_LIMIT, 0).await,
+            )
+            .await?;
+            output::print(format, &items, |w| show::work_orders(w))
+        }
+    }
+}
+
+/// Prints the rollout; with `wait`, follows it (progress on stderr) until it is decided.
+async fn rollout_status(
+    client: &Client,
+    format: Format,
+    stack: Uuid,
+    wait: bool,
+    timeout: u64,
+) -> Result<ExitCode> {
+    let deadline = Instant::now() + Duration::from_secs(timeout);
+    let (mut rollout, mut etag) = match client
+        .watch_stack_rollout(stack, None, Duration::ZERO)
+        .await?
+    {
+        RolloutWatch::Changed { rollout, etag } => (rollout, etag),
+        RolloutWatch::Unchanged => anyhow::bail!("the broker answered no rollout"),
+    };
+    while wait && rollout.state == RolloutState::Progressing {
+        eprintln!("{}", show::progress(&rollout));
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            output::print(format, &*rollout, show::rollout)?;
+            eprintln!("error: the rollout was still progressing after {timeout} s");
+            return Ok(ExitCode::from(4));
+        }
+        let hold = left
+            .min(Duration::from_secs(30))
+            .max(Duration::from_secs(1));
+        if let RolloutWatch::Changed {
+            rollout: next,
+            etag: tag,
+        } = client.watch_stack_rollout(stack, Some(&etag), hold).await?
+        {
+            (rollout, etag) = (next, tag);
+        }
+    }
+    output::print(format, &*rollout, show::rollout)?;
+    Ok(exit_of(&rollout, wait))
+}
+
+fn exit_of(rollout: &Rollout, waited: bool) -> ExitCode {
+    match rollout.state {
+        RolloutState::Failed if waited => ExitCode::from(3),
+        _ => ExitCode::SUCCESS,
+    }
+}

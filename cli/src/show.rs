@@ -1,0 +1,118 @@
+//! The tables people read.
+
+use brokkr_types::resources::{Agent, Generator, Stack, WhoAmI};
+use brokkr_types::rollouts::Rollout;
+use brokkr_types::work_orders::WorkOrder;
+
+use crate::output::table;
+
+fn or_dash(value: Option<impl ToString>) -> String {
+    value.map_or_else(|| "-".to_string(), |v| v.to_string())
+}
+
+pub fn whoami(me: &WhoAmI) -> String {
+    table(
+        &["PRINCIPAL", "ID"],
+        &[vec![me.principal_type.clone(), or_dash(me.id)]],
+    )
+}
+
+pub fn stacks(stacks: &[Stack]) -> String {
+    let rows: Vec<Vec<String>> = stacks
+        .iter()
+        .map(|s| {
+            vec![
+                s.name.clone(),
+                s.id.to_string(),
+                s.labels.join(","),
+                or_dash(s.target_expression.as_deref()),
+            ]
+        })
+        .collect();
+    table(&["NAME", "ID", "LABELS", "EXPRESSION"], &rows)
+}
+
+pub fn agents(agents: &[Agent]) -> String {
+    let rows: Vec<Vec<String>> = agents
+        .iter()
+        .map(|a| {
+            vec![
+                a.name.clone(),
+                a.id.to_string(),
+                a.cluster_name.clone(),
+                a.status.as_str().to_string(),
+                or_dash(a.last_heartbeat_at.map(|t| t.to_rfc3339())),
+            ]
+        })
+        .collect();
+    table(
+        &["NAME", "ID", "CLUSTER", "STATUS", "LAST HEARTBEAT"],
+        &rows,
+    )
+}
+
+pub fn generators(generators: &[Generator]) -> String {
+    let rows: Vec<Vec<String>> = generators
+        .iter()
+        .map(|g| vec![g.name.clone(), g.id.to_string(), g.reach.clone()])
+        .collect();
+    table(&["NAME", "ID", "REACH"], &rows)
+}
+
+pub fn work_orders(orders: &[WorkOrder]) -> String {
+    let rows: Vec<Vec<String>> = orders
+        .iter()
+        .map(|w| {
+            let c = &w.counts;
+            vec![
+                w.id.to_string(),
+                w.work_type.as_str().to_string(),
+                format!(
+                    "{}/{}/{}",
+                    c.succeeded,
+                    c.failed + c.expired,
+                    c.pending + c.claimed
+                ),
+                w.created_at.to_rfc3339(),
+            ]
+        })
+        .collect();
+    table(&["ID", "TYPE", "OK/FAILED/OPEN", "CREATED"], &rows)
+}
+
+pub fn rollout(r: &Rollout) -> String {
+    let state = serde_json::to_value(r.state)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default();
+    let mut text = table(
+        &[
+            "OBJECT", "VERSION", "STATE", "TARGETED", "APPLIED", "FAILED", "PENDING",
+        ],
+        &[vec![
+            r.deployment_object_id.to_string(),
+            r.sequence_id.to_string(),
+            state,
+            r.targeted.to_string(),
+            r.applied.to_string(),
+            r.failed.to_string(),
+            r.pending.to_string(),
+        ]],
+    );
+    for failure in &r.failures {
+        text.push_str(&format!(
+            "failed on {}: {}\n",
+            failure.agent_id,
+            failure.reason.as_deref().unwrap_or("no reason given")
+        ));
+    }
+    text
+}
+
+/// One progress line for stderr.
+pub fn progress(r: &Rollout) -> String {
+    format!(
+        "applied {}/{}, failed {}, pending {}",
+        r.applied, r.targeted, r.failed, r.pending
+    )
+}
