@@ -42,6 +42,12 @@ enum Command {
         kind: Kind,
         id: Option<Uuid>,
     },
+    /// The fleet: every agent you may see with its heartbeat age, backlog and health.
+    Fleet {
+        /// A CEL expression over `agent`, such as `"edge" in agent.labels`.
+        #[arg(long)]
+        expression: Option<String>,
+    },
     /// Follow a stack's newest release.
     Rollout {
         #[command(subcommand)]
@@ -110,6 +116,10 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             output::print(cli.output, &me, show::whoami)?;
         }
         Command::Get { kind, id } => get(&client, cli.output, kind, id).await?,
+        Command::Fleet { expression } => {
+            let page = client.fleet(expression.as_deref(), LIST_LIMIT, 0).await?;
+            output::print(cli.output, &page.items, |f| show::fleet(f))?;
+        }
         Command::Rollout {
             command:
                 RolloutCommand::Status {

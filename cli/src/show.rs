@@ -1,7 +1,7 @@
 //! The tables people read.
 
 use brokkr_types::resources::{Agent, Generator, Stack, WhoAmI};
-use brokkr_types::rollouts::Rollout;
+use brokkr_types::rollouts::{FleetAgent, Rollout};
 use brokkr_types::work_orders::WorkOrder;
 
 use crate::output::table;
@@ -47,6 +47,38 @@ pub fn agents(agents: &[Agent]) -> String {
         .collect();
     table(
         &["NAME", "ID", "CLUSTER", "STATUS", "LAST HEARTBEAT"],
+        &rows,
+    )
+}
+
+pub fn fleet(agents: &[FleetAgent]) -> String {
+    let rows: Vec<Vec<String>> = agents
+        .iter()
+        .map(|a| {
+            let h = &a.health;
+            vec![
+                a.name.clone(),
+                a.status.as_str().to_string(),
+                or_dash(a.heartbeat_age_seconds.map(|s| format!("{s}s"))),
+                or_dash(a.kubernetes_reachable),
+                a.stacks.len().to_string(),
+                a.backlog.to_string(),
+                format!("{}/{}/{}", h.healthy, h.degraded, h.failing),
+                or_dash(a.last_error.as_deref()),
+            ]
+        })
+        .collect();
+    table(
+        &[
+            "NAME",
+            "STATUS",
+            "HEARTBEAT",
+            "K8S",
+            "STACKS",
+            "BACKLOG",
+            "HEALTHY/DEGRADED/FAILING",
+            "LAST ERROR",
+        ],
         &rows,
     )
 }

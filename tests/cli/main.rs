@@ -218,6 +218,26 @@ async fn rollout_status_waits_for_the_release_to_converge_or_fail() {
         failed.stdout
     );
 
+    // The fleet view shows the failure and the backlog (the agent never applied the newest).
+    let fleet: Value =
+        serde_json::from_str(&brokkr(&["fleet", "-o", "json"], &env).await.stdout).unwrap();
+    assert_eq!(fleet[0]["name"], "edge");
+    assert_eq!(fleet[0]["backlog"], 1);
+    assert_eq!(fleet[0]["last_error"], "quota exceeded");
+    let table = brokkr(&["fleet", "--expression", "agent.name == 'edge'"], &env).await;
+    assert_eq!(table.code, 0, "{}", table.stderr);
+    let row = table.stdout.lines().nth(1).unwrap();
+    assert!(
+        row.starts_with("edge ") && row.ends_with("quota exceeded"),
+        "{row}"
+    );
+    let bad = brokkr(&["fleet", "--expression", "agent.name =="], &env).await;
+    assert!(
+        bad.stderr.starts_with("error: 422 invalid_expression: "),
+        "{}",
+        bad.stderr
+    );
+
     let completion = brokkr(&["completion", "bash"], &[]).await;
     assert_eq!(completion.code, 0);
     assert!(completion.stdout.contains("brokkr"));
