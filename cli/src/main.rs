@@ -48,6 +48,13 @@ enum Command {
         #[arg(long)]
         expression: Option<String>,
     },
+    /// Why stacks reach agents: every stack for `--agent`, every agent for `--stack`.
+    Targeting {
+        #[command(subcommand)]
+        command: TargetingCommand,
+    },
+    /// The audit log, newest first (admin).
+    Audit,
     /// Follow a stack's newest release.
     Rollout {
         #[command(subcommand)]
@@ -66,6 +73,17 @@ enum Kind {
     Agents,
     Generators,
     WorkOrders,
+}
+
+#[derive(Debug, Subcommand)]
+enum TargetingCommand {
+    /// Explain one agent's or one stack's targeting.
+    Explain {
+        #[arg(long, conflicts_with = "stack", required_unless_present = "stack")]
+        agent: Option<Uuid>,
+        #[arg(long)]
+        stack: Option<Uuid>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -116,6 +134,13 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             output::print(cli.output, &me, show::whoami)?;
         }
         Command::Get { kind, id } => get(&client, cli.output, kind, id).await?,
+        Command::Targeting {
+            command: TargetingCommand::Explain { agent, stack },
+        } => explain(&client, cli.output, agent, stack).await?,
+        Command::Audit => {
+            let page = client.audit_logs(LIST_LIMIT, 0).await?;
+            output::print(cli.output, &page.items, |e| show::audit(e))?;
+        }
         Command::Fleet { expression } => {
             let page = client.fleet(expression.as_deref(), LIST_LIMIT, 0).await?;
             output::print(cli.output, &page.items, |f| show::fleet(f))?;
@@ -184,6 +209,25 @@ async fn get(client: &Client, format: Format, kind: Kind, id: Option<Uuid>) -> R
             .await?;
             output::print(format, &items, |w| show::work_orders(w))
         }
+    }
+}
+
+async fn explain(
+    client: &Client,
+    format: Format,
+    agent: Option<Uuid>,
+    stack: Option<Uuid>,
+) -> Result<()> {
+    match (agent, stack) {
+        (Some(agent), _) => {
+            let page = client.explain_agent(agent, LIST_LIMIT, 0).await?;
+            output::print(format, &page.items, |v| show::stack_verdicts(v))
+        }
+        (None, Some(stack)) => {
+            let page = client.explain_stack(stack, LIST_LIMIT, 0).await?;
+            output::print(format, &page.items, |r| show::agent_reach(r))
+        }
+        (None, None) => anyhow::bail!("name --agent or --stack"),
     }
 }
 

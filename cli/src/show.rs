@@ -1,6 +1,8 @@
 //! The tables people read.
 
-use brokkr_types::resources::{Agent, Generator, Stack, WhoAmI};
+use brokkr_types::resources::{
+    Agent, AgentReach, AuditLogEntry, Generator, Stack, StackVerdict, WhoAmI,
+};
 use brokkr_types::rollouts::{FleetAgent, Rollout};
 use brokkr_types::work_orders::WorkOrder;
 
@@ -81,6 +83,55 @@ pub fn fleet(agents: &[FleetAgent]) -> String {
         ],
         &rows,
     )
+}
+
+pub fn stack_verdicts(verdicts: &[StackVerdict]) -> String {
+    let rows: Vec<Vec<String>> = verdicts
+        .iter()
+        .map(|v| {
+            vec![
+                v.stack_name.clone(),
+                v.targeted.to_string(),
+                v.assigned.to_string(),
+                v.rules.join(","),
+                or_dash(v.error.as_deref()),
+            ]
+        })
+        .collect();
+    table(&["STACK", "TARGETED", "ASSIGNED", "RULES", "ERROR"], &rows)
+}
+
+pub fn agent_reach(reached: &[AgentReach]) -> String {
+    let rows: Vec<Vec<String>> = reached
+        .iter()
+        .map(|r| {
+            vec![
+                r.agent_name.clone(),
+                r.rules.join(","),
+                r.within_reach.to_string(),
+            ]
+        })
+        .collect();
+    table(&["AGENT", "RULES", "WITHIN REACH"], &rows)
+}
+
+pub fn audit(entries: &[AuditLogEntry]) -> String {
+    let rows: Vec<Vec<String>> = entries
+        .iter()
+        .map(|e| {
+            vec![
+                e.created_at.to_rfc3339(),
+                e.actor_type.clone(),
+                e.action.clone(),
+                format!(
+                    "{} {}",
+                    e.resource_type,
+                    e.resource_id.as_deref().unwrap_or("-")
+                ),
+            ]
+        })
+        .collect();
+    table(&["TIME", "ACTOR", "ACTION", "RESOURCE"], &rows)
 }
 
 pub fn generators(generators: &[Generator]) -> String {

@@ -4,8 +4,8 @@ use std::time::Duration;
 
 use brokkr_types::requests::{CreateGenerator, CreateStack};
 use brokkr_types::resources::{
-    Agent, CreatedDeploymentObject, DeploymentObject, DeploymentObjectSummary, Generator,
-    GeneratorWithPak, Page, Stack, WhoAmI,
+    Agent, AgentReach, AuditLogEntry, CreatedDeploymentObject, DeploymentObject,
+    DeploymentObjectSummary, Generator, GeneratorWithPak, Page, Stack, StackVerdict, WhoAmI,
 };
 use brokkr_types::rollouts::{FleetAgent, Rollout};
 use brokkr_types::work_orders::{CreateWorkOrder, WorkOrder};
@@ -173,6 +173,34 @@ impl Client {
                 .push(("expression".into(), expression.to_string()));
         }
         self.send(call).await?.json()
+    }
+
+    /// Why each stack does or does not reach an agent.
+    pub async fn explain_agent(
+        &self,
+        agent: Uuid,
+        limit: u32,
+        offset: u64,
+    ) -> ClientResult<Page<StackVerdict>> {
+        self.page(format!("/api/v1/agents/{agent}/targeting"), limit, offset)
+            .await
+    }
+
+    /// Which agents a stack reaches, and by which rules.
+    pub async fn explain_stack(
+        &self,
+        stack: Uuid,
+        limit: u32,
+        offset: u64,
+    ) -> ClientResult<Page<AgentReach>> {
+        self.page(format!("/api/v1/stacks/{stack}/targeting"), limit, offset)
+            .await
+    }
+
+    /// The audit log, newest first (admin).
+    pub async fn audit_logs(&self, limit: u32, offset: u64) -> ClientResult<Page<AuditLogEntry>> {
+        self.page("/api/v1/admin/audit-logs".into(), limit, offset)
+            .await
     }
 
     pub async fn create_work_order(&self, request: &CreateWorkOrder) -> ClientResult<WorkOrder> {

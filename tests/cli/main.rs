@@ -238,6 +238,49 @@ async fn rollout_status_waits_for_the_release_to_converge_or_fail() {
         bad.stderr
     );
 
+    // Targeting explained both ways, and the audit log (admin only).
+    let agent_id = agent.to_string();
+    let why: Value = serde_json::from_str(
+        &brokkr(
+            &["targeting", "explain", "--agent", &agent_id, "-o", "json"],
+            &env,
+        )
+        .await
+        .stdout,
+    )
+    .unwrap();
+    assert_eq!(
+        (why[0]["stack_name"].as_str(), why[0]["rules"][0].as_str()),
+        (Some("web"), Some("direct"))
+    );
+    let reached = brokkr(&["targeting", "explain", "--stack", &stack_id], &env).await;
+    assert!(
+        reached.stdout.lines().nth(1).unwrap().starts_with("edge "),
+        "{}",
+        reached.stdout
+    );
+    let neither = brokkr(&["targeting", "explain"], &env).await;
+    assert_eq!(neither.code, 2, "one of --agent or --stack is required");
+    let refused = brokkr(&["audit"], &env).await;
+    assert!(
+        refused.stderr.starts_with("error: 403 "),
+        "{}",
+        refused.stderr
+    );
+    let admin = [
+        ("BROKKR_URL", broker.url.as_str()),
+        ("BROKKR_PAK", broker.admin.as_str()),
+    ];
+    let audit: Value =
+        serde_json::from_str(&brokkr(&["audit", "-o", "json"], &admin).await.stdout).unwrap();
+    let actions: Vec<&str> = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["action"].as_str())
+        .collect();
+    assert!(actions.contains(&"stack.created"), "{actions:?}");
+
     let completion = brokkr(&["completion", "bash"], &[]).await;
     assert_eq!(completion.code, 0);
     assert!(completion.stdout.contains("brokkr"));
