@@ -13,6 +13,28 @@ use brokkr_bench::load::{self, Summary, run_load};
 use serde_json::json;
 use uuid::Uuid;
 
+/// `agent` reports `object` in health `status`; fails unless the broker stores it.
+async fn put_health(
+    client: &reqwest::Client,
+    url: &str,
+    agent: &SimAgent,
+    object: &str,
+    status: &str,
+) -> Result<()> {
+    let health =
+        json!({ "deployment_objects": [{ "deployment_object_id": object, "status": status }] });
+    let put = client
+        .put(format!("{url}/api/v1/agents/{}/health", agent.id))
+        .bearer_auth(&agent.pak)
+        .json(&health)
+        .send()
+        .await?;
+    if !put.status().is_success() {
+        bail!("health report refused: {}", put.status());
+    }
+    Ok(())
+}
+
 /// Every agent reports an apply and a healthy verdict for `object`.
 async fn report_everything(
     fleet: &Fleet,
@@ -23,8 +45,12 @@ async fn report_everything(
     let (client, url, agents) = (fleet.client.clone(), fleet.url.clone(), agents.clone());
     let object = object.to_string();
     load::each(agents.len(), concurrency, move |i| {
-        let (client, url, agent, object) =
-            (client.clone(), url.clone(), agents[i].clone(), object.clone());
+        let (client, url, agent, object) = (
+            client.clone(),
+            url.clone(),
+            agents[i].clone(),
+            object.clone(),
+        );
         async move {
             let event = json!({ "idempotency_key": "bench-apply", "deployment_object_id": object,
                 "event_type": "apply", "status": "success" });
@@ -34,17 +60,10 @@ async fn report_everything(
                 .json(&event)
                 .send()
                 .await?;
-            let health = json!({ "deployment_objects": [{ "deployment_object_id": object, "status": "healthy" }] });
-            let put = client
-                .put(format!("{url}/api/v1/agents/{}/health", agent.id))
-                .bearer_auth(&agent.pak)
-                .json(&health)
-                .send()
-                .await?;
-            if !posted.status().is_success() || !put.status().is_success() {
-                bail!("reports refused: {} {}", posted.status(), put.status());
+            if !posted.status().is_success() {
+                bail!("apply report refused: {}", posted.status());
             }
-            Ok(())
+            put_health(&client, &url, &agent, &object, "healthy").await
         }
     })
     .await?;
@@ -76,17 +95,7 @@ async fn keep_reporting(
         } else {
             "healthy"
         };
-        let health =
-            json!({ "deployment_objects": [{ "deployment_object_id": object, "status": status }] });
-        let put = client
-            .put(format!("{url}/api/v1/agents/{}/health", agent.id))
-            .bearer_auth(&agent.pak)
-            .json(&health)
-            .send()
-            .await?;
-        if !put.status().is_success() {
-            bail!("health report refused: {}", put.status());
-        }
+        put_health(&client, &url, agent, &object, status).await?;
         sent += 1;
     }
     Ok(sent)

@@ -176,6 +176,10 @@ pub struct RunCounts {
 
 impl RunCounts {
     pub fn add(&mut self, status: RunStatus) {
+        self.add_many(status, 1);
+    }
+
+    pub fn add_many(&mut self, status: RunStatus, n: u64) {
         let slot = match status {
             RunStatus::Pending => &mut self.pending,
             RunStatus::Claimed => &mut self.claimed,
@@ -184,7 +188,7 @@ impl RunCounts {
             RunStatus::Expired => &mut self.expired,
             RunStatus::Cancelled => &mut self.cancelled,
         };
-        *slot += 1;
+        *slot += n;
     }
 }
 

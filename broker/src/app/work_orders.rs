@@ -60,6 +60,20 @@ pub(crate) fn run_view(row: RunRow) -> WorkRun {
     }
 }
 
+/// A run as it is written: waiting, never claimed.
+fn pending_run(agent_id: Uuid) -> WorkRun {
+    WorkRun {
+        agent_id,
+        status: RunStatus::Pending,
+        attempts: 0,
+        claimed_at: None,
+        lease_expires_at: None,
+        completed_at: None,
+        message: None,
+        result: None,
+    }
+}
+
 /// A stored order as the API shows it.
 fn order_view(row: OrderRow, counts: RunCounts, runs: Vec<WorkRun>) -> WorkOrder {
     WorkOrder {
@@ -135,16 +149,13 @@ impl App {
         ));
         work.agents_changed(agents.iter().copied());
         work.commit().await?;
+        // Every run was just written pending: nothing to read back.
+        let runs: Vec<WorkRun> = agents.iter().map(|&agent| pending_run(agent)).collect();
         let counts = RunCounts {
-            pending: agents.len() as u64,
+            pending: runs.len() as u64,
             ..RunCounts::default()
         };
-        let runs = store::runs(&self.db, row.id).await?;
-        Ok(order_view(
-            row,
-            counts,
-            runs.into_iter().map(run_view).collect(),
-        ))
+        Ok(order_view(row, counts, runs))
     }
 
     /// `POST /api/v1/deployment-objects/{id}/diagnostics`: a `diagnostics` order for one agent.
@@ -301,10 +312,11 @@ impl App {
     async fn counts_of(&self, ids: &[Uuid]) -> AppResult<HashMap<Uuid, RunCounts>> {
         let mut counts: HashMap<Uuid, RunCounts> = HashMap::new();
         for (order, status, n) in store::status_counts(&self.db, ids).await? {
-            let entry = counts.entry(order).or_default();
-            for _ in 0..n.max(0) {
-                entry.add(RunStatus::parse(&status).unwrap_or(RunStatus::Pending));
-            }
+            let status = RunStatus::parse(&status).unwrap_or(RunStatus::Pending);
+            counts
+                .entry(order)
+                .or_default()
+                .add_many(status, u64::try_from(n).unwrap_or(0));
         }
         Ok(counts)
     }

@@ -47,6 +47,12 @@ fn lease_of(row: &RunRow) -> AppResult<Lease> {
     }
 }
 
+/// Now, and when a lease taken or renewed now ends.
+fn lease_window(order: &OrderRow) -> (DateTime<Utc>, DateTime<Utc>) {
+    let now = Utc::now();
+    (now, now + Span::seconds(order.claim_timeout_seconds))
+}
+
 /// Announces how a run ended (`workorder.succeeded` or `workorder.failed`).
 fn announce_end(work: &mut Work, order: &OrderRow, run: &RunRow) {
     let kind = if run.status == RunStatus::Succeeded.as_str() {
@@ -94,15 +100,12 @@ impl App {
     pub async fn claim_run(&self, by: Requester, order: Uuid, agent: Uuid) -> AppResult<Lease> {
         own_run(by, agent)?;
         let row = self.order_of_run(order).await?;
-        let now = Utc::now();
-        let until = now + Span::seconds(row.claim_timeout_seconds);
+        let (now, until) = lease_window(&row);
         let mut work = self.begin_unaudited().await?;
         let claimed = store::claim(&mut work.tx, order, agent, Uuid::new_v4(), now, until).await?;
         let Some(claimed) = claimed else {
             drop(work);
-            let runs = store::runs(&self.db, order).await?;
-            let run = runs.iter().find(|r| r.agent_id == agent);
-            return Err(match run {
+            return Err(match store::run_of(&self.db, order, agent).await? {
                 None => AppError::NotFound("work order run"),
                 Some(run) => AppError::Conflict {
                     code: "not_claimable",
@@ -128,8 +131,7 @@ impl App {
     ) -> AppResult<Lease> {
         own_run(by, agent)?;
         let row = self.order_of_run(order).await?;
-        let now = Utc::now();
-        let until = now + Span::seconds(row.claim_timeout_seconds);
+        let (now, until) = lease_window(&row);
         let mut work = self.begin_unaudited().await?;
         let renewed = store::renew(&mut work.tx, order, agent, body.lease_id, now, until)
             .await?

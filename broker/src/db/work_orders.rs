@@ -120,6 +120,16 @@ pub async fn runs(db: &Db, order: Uuid) -> StoreResult<Vec<RunRow>> {
     )
 }
 
+/// `agent`'s run of `order`.
+pub async fn run_of(db: &Db, order: Uuid, agent: Uuid) -> StoreResult<Option<RunRow>> {
+    let sql =
+        format!("SELECT {RUN_COLUMNS} FROM work_runs WHERE work_order_id = $1 AND agent_id = $2");
+    Ok(
+        with_db!(db, pool => sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()))
+        .bind(order).bind(agent).fetch_optional(pool).await)?,
+    )
+}
+
 /// `(order, status, runs)` for each order in `orders`.
 pub async fn status_counts(db: &Db, orders: &[Uuid]) -> StoreResult<Vec<(Uuid, String, i64)>> {
     if orders.is_empty() {
