@@ -78,11 +78,33 @@ pub async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Resp
     );
     if parts.method != Method::GET {
         shared.notify();
+        establish_when_due(&shared);
     }
     match result {
         Ok((status, value)) => reply(status, value),
         Err(err) => failure(err),
     }
+}
+
+/// Establishes waiting CRDs when their delay passes, as the apiextensions controller would, and
+/// wakes the watches (a `kubectl wait` may be watching; no further request need arrive).
+fn establish_when_due(shared: &Arc<Shared>) {
+    let due = shared
+        .store
+        .lock()
+        .ok()
+        .and_then(|store| store.next_crd_due());
+    let Some(due) = due else {
+        return;
+    };
+    let shared = shared.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep_until(due.into()).await;
+        if let Ok(mut store) = shared.store.lock() {
+            store.promote_due_crds(Instant::now());
+        }
+        shared.notify();
+    });
 }
 
 /// A pod's log: the text of its `kube-double.brokkr.io/log` annotation (a test writes it; no

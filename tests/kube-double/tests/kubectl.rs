@@ -105,7 +105,8 @@ impl Kubectl {
 async fn with_each_kubectl(check: fn(&KubeDouble, &Kubectl)) {
     for binary in kubectls() {
         let double = KubeDouble::new();
-        double.set_crd_delay(Duration::from_millis(50));
+        // Long enough that `kubectl wait` finds the CRD not yet Established and must watch.
+        double.set_crd_delay(Duration::from_millis(300));
         let served = double.serve().await.unwrap();
         let kubectl = Kubectl::new(binary, served.addr);
         tokio::task::spawn_blocking(move || check(&double, &kubectl))

@@ -36,6 +36,11 @@ impl Store {
         }
     }
 
+    /// When the next waiting CRD becomes Established.
+    pub fn next_crd_due(&self) -> Option<Instant> {
+        self.pending_crds.iter().map(|(_, at)| *at).min()
+    }
+
     pub(super) fn unregister_crd(&mut self, crd: &Value) {
         let group = crd["spec"]["group"]
             .as_str()
