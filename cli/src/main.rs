@@ -5,16 +5,19 @@
 //! Exit codes: 0 done; 1 the broker refused or could not be reached (or the input was
 //! unusable); 2 the command line is wrong; 3 the rollout failed; 4 waiting timed out.
 
+mod apply;
 mod context;
+mod diff;
+mod follow;
+mod manifests;
 mod output;
 mod show;
 
 use std::process::ExitCode;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::Result;
-use brokkr_client::{Client, RolloutWatch};
-use brokkr_types::rollouts::{Rollout, RolloutState};
+use brokkr_client::Client;
 use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 use output::Format;
 use uuid::Uuid;
@@ -34,6 +37,9 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Make the files the stack's next deployment object (nothing is submitted when they hold
+    /// what its newest version holds).
+    Apply(apply::ApplyArgs),
     /// Who the PAK belongs to.
     Whoami,
     /// List resources, or show one by id.
@@ -94,9 +100,9 @@ enum RolloutCommand {
         stack: Uuid,
         #[arg(long)]
         wait: bool,
-        /// Seconds to wait at most.
-        #[arg(long, default_value_t = 600)]
-        timeout: u64,
+        /// How long to wait at most: seconds, or 90s, 5m, 1h.
+        #[arg(long, default_value = "10m", value_parser = follow::parse_duration)]
+        timeout: Duration,
     },
 }
 
@@ -129,6 +135,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
     let context = context::resolve(cli.context.as_deref())?;
     let client = context::client(&context)?;
     match cli.command {
+        Command::Apply(args) => return apply::run(&client, cli.output, args).await,
         Command::Whoami => {
             let me = client.whoami().await?;
             output::print(cli.output, &me, show::whoami)?;
@@ -237,42 +244,11 @@ async fn rollout_status(
     format: Format,
     stack: Uuid,
     wait: bool,
-    timeout: u64,
+    timeout: Duration,
 ) -> Result<ExitCode> {
-    let deadline = Instant::now() + Duration::from_secs(timeout);
-    let (mut rollout, mut etag) = match client
-        .watch_stack_rollout(stack, None, Duration::ZERO)
-        .await?
-    {
-        RolloutWatch::Changed { rollout, etag } => (rollout, etag),
-        RolloutWatch::Unchanged => anyhow::bail!("the broker answered no rollout"),
-    };
-    while wait && rollout.state == RolloutState::Progressing {
-        eprintln!("{}", show::progress(&rollout));
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            output::print(format, &*rollout, show::rollout)?;
-            eprintln!("error: the rollout was still progressing after {timeout} s");
-            return Ok(ExitCode::from(4));
-        }
-        let hold = left
-            .min(Duration::from_secs(30))
-            .max(Duration::from_secs(1));
-        if let RolloutWatch::Changed {
-            rollout: next,
-            etag: tag,
-        } = client.watch_stack_rollout(stack, Some(&etag), hold).await?
-        {
-            (rollout, etag) = (next, tag);
-        }
-    }
-    output::print(format, &*rollout, show::rollout)?;
-    Ok(exit_of(&rollout, wait))
-}
-
-fn exit_of(rollout: &Rollout, waited: bool) -> ExitCode {
-    match rollout.state {
-        RolloutState::Failed if waited => ExitCode::from(3),
-        _ => ExitCode::SUCCESS,
-    }
+    let limit = wait.then_some(timeout);
+    let (rollout, outcome) = follow::rollout(client, follow::Subject::Stack(stack), limit).await?;
+    output::print(format, &rollout, show::rollout)?;
+    follow::report(&rollout, outcome, timeout);
+    Ok(outcome.exit_code())
 }

@@ -45,12 +45,12 @@ pub fn print<T: Serialize>(
     value: &T,
     as_table: impl FnOnce(&T) -> String,
 ) -> Result<()> {
-    let text = match format {
-        Format::Table => as_table(value),
-        Format::Json => serde_json::to_string_pretty(value)? + "\n",
-        Format::Yaml => serde_yaml_ng::to_string(value)?,
-    };
-    print!("{text}");
+    match format {
+        // Tables may carry colours: the terminal writer drops them off a terminal.
+        Format::Table => anstream::print!("{}", as_table(value)),
+        Format::Json => print!("{}", serde_json::to_string_pretty(value)? + "\n"),
+        Format::Yaml => print!("{}", serde_yaml_ng::to_string(value)?),
+    }
     Ok(())
 }
 

@@ -131,6 +131,42 @@ impl Client {
         self.send(call).await?.json()
     }
 
+    /// The live stack of this name the caller may see (a generator: its own); `None` when
+    /// there is none. Names are unique per generator, so an admin may find several: an error.
+    pub async fn stack_named(&self, name: &str) -> ClientResult<Option<Stack>> {
+        let mut call = Call::new(Method::GET, "/api/v1/stacks");
+        call.query = vec![
+            ("name".into(), name.to_string()),
+            ("limit".into(), "2".into()),
+        ];
+        let mut page: Page<Stack> = self.send(call).await?.json()?;
+        if page.items.len() > 1 {
+            return Err(ClientError::Ambiguous(format!(
+                "several generators have a stack named {name:?}: name it by id"
+            )));
+        }
+        Ok(page.items.pop())
+    }
+
+    /// Adds a label to a stack (a change that may retarget it).
+    pub async fn add_stack_label(&self, stack: Uuid, label: &str) -> ClientResult<Stack> {
+        let mut call = Call::new(Method::POST, format!("/api/v1/stacks/{stack}/labels"));
+        call.body = Some(json!({ "label": label }));
+        self.send(call).await?.json()
+    }
+
+    /// Sets an annotation of a stack (a change that may retarget it).
+    pub async fn set_stack_annotation(
+        &self,
+        stack: Uuid,
+        key: &str,
+        value: &str,
+    ) -> ClientResult<Stack> {
+        let mut call = Call::new(Method::POST, format!("/api/v1/stacks/{stack}/annotations"));
+        call.body = Some(json!({ "key": key, "value": value }));
+        self.send(call).await?.json()
+    }
+
     /// The stack's newest rollout. With `seen` (an ETag from an earlier answer) and a `wait`,
     /// the broker holds the request until the rollout differs from it or the wait ends.
     pub async fn watch_stack_rollout(
@@ -139,7 +175,32 @@ impl Client {
         seen: Option<&str>,
         wait: Duration,
     ) -> ClientResult<RolloutWatch> {
-        let mut call = Call::new(Method::GET, format!("/api/v1/stacks/{stack}/rollout"));
+        self.watch_rollout(format!("/api/v1/stacks/{stack}/rollout"), seen, wait)
+            .await
+    }
+
+    /// One deployment object's rollout, long-polled like [`Client::watch_stack_rollout`].
+    pub async fn watch_deployment_object_rollout(
+        &self,
+        object: Uuid,
+        seen: Option<&str>,
+        wait: Duration,
+    ) -> ClientResult<RolloutWatch> {
+        self.watch_rollout(
+            format!("/api/v1/deployment-objects/{object}/rollout"),
+            seen,
+            wait,
+        )
+        .await
+    }
+
+    async fn watch_rollout(
+        &self,
+        path: String,
+        seen: Option<&str>,
+        wait: Duration,
+    ) -> ClientResult<RolloutWatch> {
+        let mut call = Call::new(Method::GET, path);
         if let Some(etag) = seen {
             call.headers.push(("if-none-match", etag.to_string()));
             call.query = vec![("wait".into(), wait.as_secs().to_string())];

@@ -17,6 +17,9 @@ pub enum ClientError {
     /// The client was configured with something unusable (a bad URL, CA or certificate).
     #[error("invalid client settings: {0}")]
     Settings(String),
+    /// A name the caller gave matches more than one resource.
+    #[error("{0}")]
+    Ambiguous(String),
 }
 
 impl ClientError {
@@ -41,7 +44,7 @@ impl ClientError {
         match self {
             Self::Transport(e) => e.is_connect() || e.is_timeout() || e.is_request(),
             Self::Problem { problem } => problem.status >= 500 || problem.status == 429,
-            Self::Decode(_) | Self::Settings(_) => false,
+            Self::Decode(_) | Self::Settings(_) | Self::Ambiguous(_) => false,
         }
     }
 }

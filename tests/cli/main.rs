@@ -3,6 +3,8 @@
 //! release while an agent reports.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod apply;
+
 use std::process::Command;
 
 use brokkr_e2e::binary;

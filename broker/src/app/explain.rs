@@ -97,7 +97,7 @@ impl App {
         self.visible_agent(by, agent).await?;
         let only = by.principal.generator();
         // One stack more than the page, so paging sees whether more follow.
-        let candidates: Vec<Uuid> = stacks::list(&self.db, only, window)
+        let candidates: Vec<Uuid> = stacks::list(&self.db, only, None, window)
             .await?
             .into_iter()
             .map(|s| s.id)

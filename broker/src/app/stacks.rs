@@ -2,6 +2,7 @@
 //! Deleting a stack appends a deletion marker so agents remove its objects; changes that can
 //! retarget take the dry-run and confirmation guard.
 
+use brokkr_types::Name;
 use brokkr_types::requests::{CreateStack, UpdateStack};
 use brokkr_types::resources::{Page, Stack};
 use chrono::Utc;
@@ -131,13 +132,20 @@ impl App {
     }
 
     /// Every stack (admin) or the requester's own (generator).
-    pub async fn list_stacks(&self, by: Requester, window: Window) -> AppResult<Page<Stack>> {
+    /// The stacks the caller may see (a generator: its own), optionally only the one named.
+    pub async fn list_stacks(
+        &self,
+        by: Requester,
+        name: Option<&Name>,
+        window: Window,
+    ) -> AppResult<Page<Stack>> {
         let only = match by.principal {
             Principal::Admin => None,
             Principal::Generator(own) => Some(own),
             Principal::Agent(_) => return Err(AppError::forbidden("agents cannot list stacks")),
         };
-        Ok(window.page(stacks::list(&self.db, only, window).await?))
+        let name = name.map(Name::as_str);
+        Ok(window.page(stacks::list(&self.db, only, name, window).await?))
     }
 
     pub async fn stack(&self, by: Requester, id: Uuid) -> AppResult<Stack> {

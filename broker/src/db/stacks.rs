@@ -123,17 +123,25 @@ pub async fn get(db: &Db, id: Uuid) -> StoreResult<Option<Stack>> {
 }
 
 /// Live stacks, all of them or those of one generator.
-pub async fn list(db: &Db, generator: Option<Uuid>, window: Window) -> StoreResult<Vec<Stack>> {
+/// Live stacks, of one generator and of one name when given, oldest first.
+pub async fn list(
+    db: &Db,
+    generator: Option<Uuid>,
+    name: Option<&str>,
+    window: Window,
+) -> StoreResult<Vec<Stack>> {
     const SQL: &str = concat!(
         "SELECT ",
         columns!(),
         " FROM stacks WHERE deleted_at IS NULL AND ($1 IS NULL OR generator_id = $1) ",
+        "AND ($4 IS NULL OR name = $4) ",
         "ORDER BY created_at, id LIMIT $2 OFFSET $3"
     );
     let rows: Vec<StackRow> = with_db!(db, pool => sqlx::query_as(SQL)
         .bind(generator)
         .bind(window.probe_limit())
         .bind(window.offset())
+        .bind(name)
         .fetch_all(pool)
         .await)?;
     let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();

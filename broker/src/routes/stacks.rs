@@ -5,9 +5,9 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
-use brokkr_types::Problem;
 use brokkr_types::requests::{CreateStack, UpdateStack};
 use brokkr_types::resources::{Page, Stack};
+use brokkr_types::{Name, Problem};
 
 use super::retargeted;
 use crate::http::ApiResult;
@@ -26,16 +26,37 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(stack)))
 }
 
-#[utoipa::path(get, path = "/api/v1/stacks", tag = "stacks", params(PageQuery),
+/// Filters and paging of the stack list.
+#[derive(Debug, Default, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct StackListQuery {
+    /// Only the stack of this name (names are unique per generator).
+    #[param(value_type = Option<String>)]
+    pub name: Option<Name>,
+    /// Items per page, 1 to 1000 (default 100).
+    pub limit: Option<u32>,
+    /// Items to skip (default 0).
+    pub offset: Option<u64>,
+}
+
+#[utoipa::path(get, path = "/api/v1/stacks", tag = "stacks", params(StackListQuery),
     responses((status = 200, body = Page<Stack>), (status = "4XX", body = Problem)))]
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller<AdminOrGenerator>,
-    ApiQuery(page): ApiQuery<PageQuery>,
+    ApiQuery(query): ApiQuery<StackListQuery>,
 ) -> ApiResult<Json<Page<Stack>>> {
+    let page = PageQuery {
+        limit: query.limit,
+        offset: query.offset,
+    };
     let window = page.window()?;
     Ok(Json(
-        state.app.list_stacks(caller.requester(), window).await?,
+        state
+            .app
+            .list_stacks(caller.requester(), query.name.as_ref(), window)
+            .await?,
     ))
 }
 

@@ -116,6 +116,43 @@ both_backends!(generators_are_isolated, |app| {
     expect_problem(stolen, 403, "forbidden").await;
 });
 
+both_backends!(
+    stacks_are_found_by_name_inside_what_the_caller_sees,
+    |app| {
+        let (a, pak_a) = app.create_generator("team-a").await;
+        let (_, pak_b) = app.create_generator("team-b").await;
+        let web_a = app.create_stack(&pak_a, json!({ "name": "web" })).await;
+        app.create_stack(&pak_a, json!({ "name": "db" })).await;
+        app.create_stack(&pak_b, json!({ "name": "web" })).await;
+
+        let mine = expect_json(app.get("/api/v1/stacks?name=web", &pak_a).await, 200).await;
+        let ids: Vec<&str> = mine["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|s| s["id"].as_str())
+            .collect();
+        assert_eq!(ids, [web_a.to_string()]);
+        assert_eq!(mine["items"][0]["generator_id"], a.to_string());
+        let both = expect_json(app.get("/api/v1/stacks?name=web", &app.admin).await, 200).await;
+        assert_eq!(both["items"].as_array().unwrap().len(), 2);
+        let none = expect_json(app.get("/api/v1/stacks?name=cache", &pak_a).await, 200).await;
+        assert_eq!(none["items"], json!([]));
+        expect_problem(
+            app.get("/api/v1/stacks?name=not%20a%20name", &pak_a).await,
+            400,
+            "invalid_query",
+        )
+        .await;
+        expect_problem(
+            app.get("/api/v1/stacks?nmae=web", &pak_a).await,
+            400,
+            "invalid_query",
+        )
+        .await;
+    }
+);
+
 both_backends!(admin_creates_stacks_for_a_generator, |app| {
     let (a, pak_a) = app.create_generator("team-a").await;
     let missing = app
