@@ -11,6 +11,9 @@ mod diff;
 mod follow;
 mod manifests;
 mod output;
+mod platform;
+mod platform_tables;
+mod resources;
 mod show;
 
 use std::process::ExitCode;
@@ -18,8 +21,9 @@ use std::time::Duration;
 
 use anyhow::Result;
 use brokkr_client::Client;
-use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
+use clap::{CommandFactory, Parser, Subcommand};
 use output::Format;
+use resources::{Kind, LIST_LIMIT};
 use uuid::Uuid;
 
 #[derive(Debug, Parser)]
@@ -42,11 +46,43 @@ enum Command {
     Apply(apply::ApplyArgs),
     /// Who the PAK belongs to.
     Whoami,
-    /// List resources, or show one by id.
+    /// List resources, or show one by id (stacks and templates also by name).
     Get {
         #[arg(value_enum)]
         kind: Kind,
-        id: Option<Uuid>,
+        id: Option<String>,
+    },
+    /// One resource in full, with what belongs to it.
+    Describe {
+        #[arg(value_enum)]
+        kind: Kind,
+        id: String,
+    },
+    /// Delete one resource (a work order: cancel its pending runs).
+    Delete {
+        #[arg(value_enum)]
+        kind: Kind,
+        id: String,
+    },
+    /// Render templates.
+    Template {
+        #[command(subcommand)]
+        command: platform::TemplateCommand,
+    },
+    /// Upload, bind and try WASM policy plugins.
+    Plugin {
+        #[command(subcommand)]
+        command: platform::PluginCommand,
+    },
+    /// Event subscriptions.
+    Webhook {
+        #[command(subcommand)]
+        command: platform::WebhookCommand,
+    },
+    /// Tokens agents enroll with.
+    EnrollToken {
+        #[command(subcommand)]
+        command: platform::EnrollTokenCommand,
     },
     /// The fleet: every agent you may see with its heartbeat age, backlog and health.
     Fleet {
@@ -73,14 +109,6 @@ enum Command {
     },
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum Kind {
-    Stacks,
-    Agents,
-    Generators,
-    WorkOrders,
-}
-
 #[derive(Debug, Subcommand)]
 enum TargetingCommand {
     /// Explain one agent's or one stack's targeting.
@@ -105,9 +133,6 @@ enum RolloutCommand {
         timeout: Duration,
     },
 }
-
-/// Most items a list shows (one page).
-const LIST_LIMIT: u32 = 1000;
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -140,7 +165,19 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             let me = client.whoami().await?;
             output::print(cli.output, &me, show::whoami)?;
         }
-        Command::Get { kind, id } => get(&client, cli.output, kind, id).await?,
+        Command::Get { kind, id } => {
+            resources::get(&client, cli.output, kind, id.as_deref()).await?;
+        }
+        Command::Describe { kind, id } => {
+            resources::describe(&client, cli.output, kind, &id).await?
+        }
+        Command::Delete { kind, id } => resources::delete(&client, cli.output, kind, &id).await?,
+        Command::Template { command } => platform::template(&client, cli.output, command).await?,
+        Command::Plugin { command } => platform::plugin(&client, cli.output, command).await?,
+        Command::Webhook { command } => platform::webhook(&client, cli.output, command).await?,
+        Command::EnrollToken { command } => {
+            platform::enroll_token(&client, cli.output, command).await?;
+        }
         Command::Targeting {
             command: TargetingCommand::Explain { agent, stack },
         } => explain(&client, cli.output, agent, stack).await?,
@@ -163,60 +200,6 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Completion { .. } => {}
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// One resource when `id` is given, else the first page of them.
-async fn one_or_page<T, One, Page>(id: Option<Uuid>, one: One, page: Page) -> Result<Vec<T>>
-where
-    One: AsyncFnOnce(Uuid) -> brokkr_client::ClientResult<T>,
-    Page: AsyncFnOnce() -> brokkr_client::ClientResult<brokkr_types::resources::Page<T>>,
-{
-    Ok(match id {
-        Some(id) => vec![one(id).await?],
-        None => page().await?.items,
-    })
-}
-
-async fn get(client: &Client, format: Format, kind: Kind, id: Option<Uuid>) -> Result<()> {
-    let c = client;
-    match kind {
-        Kind::Stacks => {
-            let items = one_or_page(
-                id,
-                async |i| c.stack(i).await,
-                async || c.stacks(LIST_LIMIT, 0).await,
-            )
-            .await?;
-            output::print(format, &items, |s| show::stacks(s))
-        }
-        Kind::Agents => {
-            let items = one_or_page(
-                id,
-                async |i| c.agent(i).await,
-                async || c.agents(LIST_LIMIT, 0).await,
-            )
-            .await?;
-            output::print(format, &items, |a| show::agents(a))
-        }
-        Kind::Generators => {
-            let items = one_or_page(
-                id,
-                async |i| c.generator(i).await,
-                async || c.generators(LIST_LIMIT, 0).await,
-            )
-            .await?;
-            output::print(format, &items, |g| show::generators(g))
-        }
-        Kind::WorkOrders => {
-            let items = one_or_page(
-                id,
-                async |i| c.work_order(i).await,
-                async || c.work_orders(LIST_LIMIT, 0).await,
-            )
-            .await?;
-            output::print(format, &items, |w| show::work_orders(w))
-        }
-    }
 }
 
 async fn explain(

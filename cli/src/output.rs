@@ -13,6 +13,11 @@ pub enum Format {
     Yaml,
 }
 
+/// A time as a table shows it: to the second, in UTC (`2026-12-07T06:30:00Z`).
+pub fn time(at: &chrono::DateTime<chrono::Utc>) -> String {
+    at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
 /// Rows of text under a header, columns padded to their widest cell.
 pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
     let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();

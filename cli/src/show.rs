@@ -6,7 +6,7 @@ use brokkr_types::resources::{
 use brokkr_types::rollouts::{FleetAgent, Rollout};
 use brokkr_types::work_orders::WorkOrder;
 
-use crate::output::table;
+use crate::output::{table, time};
 
 fn or_dash(value: Option<impl ToString>) -> String {
     value.map_or_else(|| "-".to_string(), |v| v.to_string())
@@ -43,7 +43,7 @@ pub fn agents(agents: &[Agent]) -> String {
                 a.id.to_string(),
                 a.cluster_name.clone(),
                 a.status.as_str().to_string(),
-                or_dash(a.last_heartbeat_at.map(|t| t.to_rfc3339())),
+                or_dash(a.last_heartbeat_at.map(|t| time(&t))),
             ]
         })
         .collect();
@@ -120,7 +120,7 @@ pub fn audit(entries: &[AuditLogEntry]) -> String {
         .iter()
         .map(|e| {
             vec![
-                e.created_at.to_rfc3339(),
+                time(&e.created_at),
                 e.actor_type.clone(),
                 e.action.clone(),
                 format!(
@@ -156,7 +156,7 @@ pub fn work_orders(orders: &[WorkOrder]) -> String {
                     c.failed + c.expired,
                     c.pending + c.claimed
                 ),
-                w.created_at.to_rfc3339(),
+                time(&w.created_at),
             ]
         })
         .collect();

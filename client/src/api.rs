@@ -25,16 +25,16 @@ pub enum RolloutWatch {
     Unchanged,
 }
 
-fn body<T: serde::Serialize>(value: &T) -> ClientResult<serde_json::Value> {
+pub(crate) fn body<T: serde::Serialize>(value: &T) -> ClientResult<serde_json::Value> {
     serde_json::to_value(value).map_err(|e| ClientError::Decode(e.to_string()))
 }
 
 impl Client {
-    async fn get_json<T: DeserializeOwned>(&self, path: String) -> ClientResult<T> {
+    pub(crate) async fn get_json<T: DeserializeOwned>(&self, path: String) -> ClientResult<T> {
         self.send(Call::new(Method::GET, path)).await?.json()
     }
 
-    async fn page<T: DeserializeOwned>(
+    pub(crate) async fn page<T: DeserializeOwned>(
         &self,
         path: String,
         limit: u32,

@@ -6,6 +6,7 @@
 
 mod api;
 mod error;
+mod operations;
 
 use std::time::Duration;
 
@@ -17,6 +18,7 @@ use serde::de::DeserializeOwned;
 
 pub use api::RolloutWatch;
 pub use error::ClientError;
+pub use operations::{Deletable, PluginUpload};
 
 /// The result of a call.
 pub type ClientResult<T> = Result<T, ClientError>;
@@ -135,8 +137,12 @@ pub(crate) struct Call {
     pub path: String,
     pub query: Vec<(String, String)>,
     pub body: Option<serde_json::Value>,
+    /// A multipart form instead of a JSON body: `(field, bytes, file name)`.
+    pub form: Vec<(&'static str, Vec<u8>, Option<String>)>,
     pub headers: Vec<(&'static str, String)>,
     pub timeout: Option<Duration>,
+    /// A POST that changes nothing (a rendering, a dry run): tried again like a GET.
+    pub repeatable: bool,
 }
 
 impl Call {
@@ -146,19 +152,37 @@ impl Call {
             path: path.into(),
             query: Vec::new(),
             body: None,
+            form: Vec::new(),
             headers: Vec::new(),
             timeout: None,
+            repeatable: false,
         }
     }
 
     /// Whether sending it twice does no more than sending it once.
     fn idempotent(&self) -> bool {
-        self.method != Method::POST && self.method != Method::PATCH
+        self.repeatable
+            || self.method != Method::POST && self.method != Method::PATCH
             || self
                 .headers
                 .iter()
                 .any(|(name, _)| *name == "idempotency-key")
     }
+}
+
+/// The multipart form of a call (built anew for every try: a form is consumed when sent).
+fn form_of(fields: &[(&'static str, Vec<u8>, Option<String>)]) -> reqwest::multipart::Form {
+    fields.iter().fold(
+        reqwest::multipart::Form::new(),
+        |form, (name, bytes, file)| {
+            let part = reqwest::multipart::Part::bytes(bytes.clone());
+            let part = match file {
+                Some(file) => part.file_name(file.clone()),
+                None => part,
+            };
+            form.part(*name, part)
+        },
+    )
 }
 
 /// An answer: its status, ETag and body.
@@ -201,6 +225,9 @@ impl Client {
         }
         if let Some(body) = &call.body {
             request = request.json(body);
+        }
+        if !call.form.is_empty() {
+            request = request.multipart(form_of(&call.form));
         }
         if let Some(timeout) = call.timeout {
             request = request.timeout(timeout);

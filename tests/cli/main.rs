@@ -4,6 +4,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod apply;
+mod golden;
+mod platform;
 
 use std::process::Command;
 

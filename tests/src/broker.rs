@@ -23,11 +23,17 @@ pub struct TestBroker {
 
 impl TestBroker {
     pub async fn start() -> Self {
+        Self::start_with(|_| {}).await
+    }
+
+    /// A broker with settings of the test's own (`configure` sees the defaults).
+    pub async fn start_with(configure: impl FnOnce(&mut Settings)) -> Self {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let dir = tempfile::tempdir().unwrap();
         let mut settings = Settings::default();
         settings.database.url = format!("sqlite://{}", dir.path().join("broker.db").display());
         settings.broker.listen_addr = "127.0.0.1:0".into();
+        configure(&mut settings);
         let app = Application::build(settings.clone())
             .await
             .expect("broker starts");
