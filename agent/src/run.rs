@@ -13,7 +13,7 @@ use tokio::sync::watch;
 use uuid::Uuid;
 
 use crate::backoff::{self, Retries};
-use crate::broker::{BrokerClient, BrokerError, Fetched, Transport};
+use crate::broker::{BrokerClient, BrokerError, TargetStateFetch, Transport};
 use crate::cluster::Cluster;
 use crate::config::AgentSettings;
 use crate::identity::IdentitySecret;
@@ -134,7 +134,7 @@ async fn identify(
 ) -> Result<Uuid, AgentError> {
     let mut pauses = backoff::delays(Duration::from_millis(500), Duration::from_secs(30));
     loop {
-        match broker.whoami().await {
+        match broker.own_agent_id().await {
             Ok(id) => return Ok(id),
             Err(e) => {
                 if let Some(id) = remembered {
@@ -247,7 +247,7 @@ async fn pak(
                 keeper.keep(state, agent, &pak).await?;
                 return Ok(pak);
             }
-            Err(e @ BrokerError::Status { .. }) if !e.is_retryable() => {
+            Err(e @ BrokerError::Problem { .. }) if !e.is_retryable() => {
                 return Err(AgentError::Enrollment(e.to_string()));
             }
             Err(e) => {
@@ -281,7 +281,7 @@ impl Agent {
             secret,
         };
         let pak = pak(&settings, &transport, &keeper, &mut state, &mut stop).await?;
-        let broker = BrokerClient::new(&settings.broker_url, pak, &transport)?;
+        let broker = transport.client(&settings.broker_url, Some(pak))?;
         let agent_id = identify(&broker, state.agent_id, &mut stop).await?;
         if state.agent_id.is_some_and(|known| known != agent_id) {
             tracing::warn!("the state file belongs to another agent; starting afresh");
@@ -412,13 +412,13 @@ impl Agent {
             .await;
         self.broker_failing = result.is_err();
         match result {
-            Ok(Fetched::Changed(target)) => {
+            Ok(TargetStateFetch::Changed(target)) => {
                 tracing::info!(etag = %target.etag, stacks = target.stacks.len(), "new target state");
                 self.state.target = Some(target);
                 self.refresh_policies().await;
                 true
             }
-            Ok(Fetched::Unchanged) => false,
+            Ok(TargetStateFetch::Unchanged) => false,
             Err(e) => {
                 Metrics::add(&self.metrics.broker_errors, 1);
                 tracing::warn!(error = %e, "cannot fetch the target state; keeping the last one");
@@ -452,7 +452,11 @@ impl Agent {
     async fn heartbeat(&mut self) {
         let reachable = self.reconciler.cluster.reachable().await;
         self.metrics.kubernetes_reachable.set(i64::from(reachable));
-        if let Err(e) = self.broker.heartbeat(self.agent_id, reachable).await {
+        if let Err(e) = self
+            .broker
+            .heartbeat(self.agent_id, &crate::broker::heartbeat(reachable))
+            .await
+        {
             Metrics::add(&self.metrics.broker_errors, 1);
             tracing::debug!(error = %e, "heartbeat failed");
         }
@@ -505,9 +509,11 @@ impl Agent {
                     );
                     break;
                 }
-                Err(BrokerError::Status { status, detail, .. })
-                    if status.is_client_error() && ![401, 408, 429].contains(&status.as_u16()) =>
+                Err(BrokerError::Problem { problem })
+                    if (400..500).contains(&problem.status)
+                        && ![401, 408, 429].contains(&problem.status) =>
                 {
+                    let (status, detail) = (problem.status, &problem.detail);
                     tracing::warn!(%status, %detail, key = %event.idempotency_key, "the broker refused an event; dropping it");
                     self.state.outbox.remove(0);
                 }

@@ -39,6 +39,17 @@ impl ClientError {
         }
     }
 
+    /// Whether the PAK itself was refused (rotated or revoked).
+    pub fn is_unauthorized(&self) -> bool {
+        self.status() == Some(401)
+    }
+
+    /// Whether the broker refused an agent's write because an admin set the agent inactive;
+    /// the same write succeeds once it is active again.
+    pub fn is_inactive(&self) -> bool {
+        self.code() == Some("agent_inactive")
+    }
+
     /// Whether asking again later can succeed: the broker was away, overloaded or timed out.
     pub fn is_retryable(&self) -> bool {
         match self {

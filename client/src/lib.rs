@@ -4,6 +4,7 @@
 //! and a POST carrying an `Idempotency-Key`) are retried with backoff while the broker is away
 //! or overloaded; TLS can trust a given CA and present a client certificate.
 
+mod agent_api;
 mod api;
 mod error;
 mod operations;
@@ -16,6 +17,7 @@ use reqwest::header::HeaderValue;
 use reqwest::{Method, StatusCode};
 use serde::de::DeserializeOwned;
 
+pub use agent_api::TargetStateFetch;
 pub use api::RolloutWatch;
 pub use error::ClientError;
 pub use operations::{Deletable, PluginUpload};
@@ -32,6 +34,7 @@ pub struct ClientBuilder {
     identity_pem: Option<Vec<u8>>,
     timeout: Option<Duration>,
     attempts: Option<usize>,
+    user_agent: Option<String>,
 }
 
 impl std::fmt::Debug for ClientBuilder {
@@ -77,6 +80,12 @@ impl ClientBuilder {
         self
     }
 
+    /// The `User-Agent` sent (default `brokkr-client/VERSION`).
+    pub fn user_agent(mut self, user_agent: impl Into<String>) -> Self {
+        self.user_agent = Some(user_agent.into());
+        self
+    }
+
     pub fn build(self) -> ClientResult<Client> {
         let base = self.base.trim_end_matches('/').to_string();
         if !(base.starts_with("http://") || base.starts_with("https://")) {
@@ -88,7 +97,10 @@ impl ClientBuilder {
         let settings = |e: reqwest::Error| ClientError::Settings(e.to_string());
         let mut http = reqwest::Client::builder()
             .timeout(self.timeout.unwrap_or(Duration::from_secs(30)))
-            .user_agent(concat!("brokkr-client/", env!("CARGO_PKG_VERSION")));
+            .user_agent(
+                self.user_agent
+                    .unwrap_or_else(|| concat!("brokkr-client/", env!("CARGO_PKG_VERSION")).into()),
+            );
         if let Some(pem) = &self.ca_pem {
             use rustls::pki_types::CertificateDer;
             use rustls::pki_types::pem::PemObject;
