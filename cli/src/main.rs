@@ -7,6 +7,7 @@
 
 mod apply;
 mod context;
+mod create;
 mod diff;
 mod follow;
 mod manifests;
@@ -46,6 +47,11 @@ enum Command {
     Apply(apply::ApplyArgs),
     /// Who the PAK belongs to.
     Whoami,
+    /// Register a generator or an agent (admin); prints its PAK once.
+    Create {
+        #[command(subcommand)]
+        command: create::CreateCommand,
+    },
     /// List resources, or show one by id (stacks and templates also by name).
     Get {
         #[arg(value_enum)]
@@ -115,8 +121,9 @@ enum TargetingCommand {
     Explain {
         #[arg(long, conflicts_with = "stack", required_unless_present = "stack")]
         agent: Option<Uuid>,
+        /// The stack, by name or id.
         #[arg(long)]
-        stack: Option<Uuid>,
+        stack: Option<String>,
     },
 }
 
@@ -125,7 +132,8 @@ enum RolloutCommand {
     /// The rollout of a stack's newest deployment object; `--wait` follows it until every
     /// targeted agent applied it (exit 0), one failed (3) or the timeout passed (4).
     Status {
-        stack: Uuid,
+        /// The stack, by name or id.
+        stack: String,
         #[arg(long)]
         wait: bool,
         /// How long to wait at most: seconds, or 90s, 5m, 1h.
@@ -165,6 +173,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             let me = client.whoami().await?;
             output::print(cli.output, &me, show::whoami)?;
         }
+        Command::Create { command } => create::run(&client, cli.output, command).await?,
         Command::Get { kind, id } => {
             resources::get(&client, cli.output, kind, id.as_deref()).await?;
         }
@@ -196,7 +205,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                     wait,
                     timeout,
                 },
-        } => return rollout_status(&client, cli.output, stack, wait, timeout).await,
+        } => return rollout_status(&client, cli.output, &stack, wait, timeout).await,
         Command::Completion { .. } => {}
     }
     Ok(ExitCode::SUCCESS)
@@ -206,7 +215,7 @@ async fn explain(
     client: &Client,
     format: Format,
     agent: Option<Uuid>,
-    stack: Option<Uuid>,
+    stack: Option<String>,
 ) -> Result<()> {
     match (agent, stack) {
         (Some(agent), _) => {
@@ -214,6 +223,7 @@ async fn explain(
             output::print(format, &page.items, |v| show::stack_verdicts(v))
         }
         (None, Some(stack)) => {
+            let stack = resources::stack_id(client, &stack).await?;
             let page = client.explain_stack(stack, LIST_LIMIT, 0).await?;
             output::print(format, &page.items, |r| show::agent_reach(r))
         }
@@ -225,10 +235,11 @@ async fn explain(
 async fn rollout_status(
     client: &Client,
     format: Format,
-    stack: Uuid,
+    stack: &str,
     wait: bool,
     timeout: Duration,
 ) -> Result<ExitCode> {
+    let stack = resources::stack_id(client, stack).await?;
     let limit = wait.then_some(timeout);
     let (rollout, outcome) = follow::rollout(client, follow::Subject::Stack(stack), limit).await?;
     output::print(format, &rollout, show::rollout)?;

@@ -2,9 +2,9 @@
 
 use std::time::Duration;
 
-use brokkr_types::requests::{CreateGenerator, CreateStack};
+use brokkr_types::requests::{CreateAgent, CreateGenerator, CreateStack};
 use brokkr_types::resources::{
-    Agent, AgentReach, AuditLogEntry, CreatedDeploymentObject, DeploymentObject,
+    Agent, AgentReach, AgentWithPak, AuditLogEntry, CreatedDeploymentObject, DeploymentObject,
     DeploymentObjectSummary, Generator, GeneratorWithPak, Page, Stack, StackVerdict, WhoAmI,
 };
 use brokkr_types::rollouts::{FleetAgent, Rollout};
@@ -68,6 +68,13 @@ impl Client {
 
     pub async fn generator(&self, id: Uuid) -> ClientResult<Generator> {
         self.get_json(format!("/api/v1/generators/{id}")).await
+    }
+
+    /// Registers an agent (admin); the answer carries its PAK, shown once.
+    pub async fn create_agent(&self, request: &CreateAgent) -> ClientResult<AgentWithPak> {
+        let mut call = Call::new(Method::POST, "/api/v1/agents");
+        call.body = Some(body(request)?);
+        self.send(call).await?.json()
     }
 
     pub async fn agent(&self, id: Uuid) -> ClientResult<Agent> {

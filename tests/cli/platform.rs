@@ -350,3 +350,102 @@ async fn enrollment_tokens_are_created_and_enroll_an_agent() {
     let listed = brokkr(&["get", "enrollment-tokens"], &admin).await;
     golden::check("get-enrollment-tokens.txt", &listed.stdout);
 }
+
+#[tokio::test]
+async fn generators_and_agents_are_created_with_their_pak_shown_once() {
+    let broker = TestBroker::start().await;
+    let admin = [
+        ("BROKKR_URL", broker.url.as_str()),
+        ("BROKKR_PAK", broker.admin.as_str()),
+    ];
+    let reach = "\"prod\" in agent.labels";
+    let generator = brokkr(
+        &["create", "generator", "ci", "--reach", reach, "-o", "json"],
+        &admin,
+    )
+    .await;
+    assert_eq!(generator.code, 0, "{}", generator.stderr);
+    let generator = json_of(&generator.stdout);
+    let pak = generator["pak"].as_str().unwrap().to_string();
+    let table = brokkr(
+        &[
+            "create",
+            "agent",
+            "prod-1",
+            "--cluster",
+            "prod",
+            "--label",
+            "prod",
+        ],
+        &admin,
+    )
+    .await;
+    assert_eq!(table.code, 0, "{}", table.stderr);
+    assert!(
+        table
+            .stdout
+            .lines()
+            .last()
+            .unwrap()
+            .starts_with("pak (shown once): brokkr_BR"),
+        "{}",
+        table.stdout
+    );
+    let bad = brokkr(
+        &[
+            "create",
+            "agent",
+            "x",
+            "--cluster",
+            "prod",
+            "--annotation",
+            "nokey",
+        ],
+        &admin,
+    )
+    .await;
+    assert_eq!(
+        bad.stderr,
+        "error: --annotation \"nokey\": write KEY=VALUE\n"
+    );
+
+    let env = [
+        ("BROKKR_URL", broker.url.as_str()),
+        ("BROKKR_PAK", pak.as_str()),
+    ];
+    let me = json_of(&brokkr(&["whoami", "-o", "json"], &env).await.stdout);
+    assert_eq!(me["id"], generator["generator"]["id"]);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("app.yaml");
+    std::fs::write(
+        &file,
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: app\n",
+    )
+    .unwrap();
+    let path = file.to_str().unwrap();
+    let applied = brokkr(
+        &[
+            "apply", "-f", path, "--stack", "my-app", "--create", "--label", "prod",
+        ],
+        &env,
+    )
+    .await;
+    assert_eq!(applied.code, 0, "{}", applied.stderr);
+    let status = brokkr(&["rollout", "status", "my-app", "-o", "json"], &env).await;
+    let rollout = json_of(&status.stdout);
+    assert_eq!(
+        (rollout["targeted"].clone(), rollout["state"].clone()),
+        (json!(1), json!("progressing"))
+    );
+    let reached = brokkr(&["targeting", "explain", "--stack", "my-app"], &env).await;
+    assert!(
+        reached
+            .stdout
+            .lines()
+            .nth(1)
+            .unwrap()
+            .starts_with("prod-1 "),
+        "{}",
+        reached.stdout
+    );
+}
