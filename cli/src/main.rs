@@ -57,6 +57,8 @@ enum Command {
         #[arg(value_enum)]
         kind: Kind,
         id: Option<String>,
+        #[command(flatten)]
+        paging: resources::Paging,
     },
     /// One resource in full, with what belongs to it.
     Describe {
@@ -95,6 +97,8 @@ enum Command {
         /// A CEL expression over `agent`, such as `"edge" in agent.labels`.
         #[arg(long)]
         expression: Option<String>,
+        #[command(flatten)]
+        paging: resources::Paging,
     },
     /// Why stacks reach agents: every stack for `--agent`, every agent for `--stack`.
     Targeting {
@@ -102,7 +106,10 @@ enum Command {
         command: TargetingCommand,
     },
     /// The audit log, newest first (admin).
-    Audit,
+    Audit {
+        #[command(flatten)]
+        paging: resources::Paging,
+    },
     /// Follow a stack's newest release.
     Rollout {
         #[command(subcommand)]
@@ -174,8 +181,8 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             output::print(cli.output, &me, show::whoami)?;
         }
         Command::Create { command } => create::run(&client, cli.output, command).await?,
-        Command::Get { kind, id } => {
-            resources::get(&client, cli.output, kind, id.as_deref()).await?;
+        Command::Get { kind, id, paging } => {
+            resources::get(&client, cli.output, (kind, id.as_deref()), paging).await?;
         }
         Command::Describe { kind, id } => {
             resources::describe(&client, cli.output, kind, &id).await?
@@ -190,13 +197,16 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Targeting {
             command: TargetingCommand::Explain { agent, stack },
         } => explain(&client, cli.output, agent, stack).await?,
-        Command::Audit => {
-            let page = client.audit_logs(LIST_LIMIT, 0).await?;
-            output::print(cli.output, &page.items, |e| show::audit(e))?;
+        Command::Audit { paging } => {
+            let page = client.audit_logs(paging.limit, paging.offset).await?;
+            output::print(cli.output, &resources::items_of(page), |e| show::audit(e))?;
         }
-        Command::Fleet { expression } => {
-            let page = client.fleet(expression.as_deref(), LIST_LIMIT, 0).await?;
-            output::print(cli.output, &page.items, |f| show::fleet(f))?;
+        Command::Fleet { expression, paging } => {
+            let expression = expression.as_deref();
+            let page = client
+                .fleet(expression, paging.limit, paging.offset)
+                .await?;
+            output::print(cli.output, &resources::items_of(page), |f| show::fleet(f))?;
         }
         Command::Rollout {
             command:

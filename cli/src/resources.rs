@@ -59,7 +59,26 @@ pub async fn stack_id(client: &Client, text: &str) -> Result<Uuid> {
         .ok_or_else(|| anyhow!("no stack named {text:?}"))
 }
 
-/// One item when `id` is given, else the first page.
+/// `--limit` and `--offset` of a listing.
+#[derive(Debug, Clone, Copy, clap::Args)]
+pub struct Paging {
+    /// Items per page, 1 to 1000.
+    #[arg(long, default_value_t = LIST_LIMIT, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub limit: u32,
+    /// Items to skip.
+    #[arg(long, default_value_t = 0)]
+    pub offset: u64,
+}
+
+/// The items of a page; says on stderr where the next one starts, if there is one.
+pub fn items_of<T>(page: Page<T>) -> Vec<T> {
+    if let Some(next) = page.next_offset {
+        eprintln!("more: repeat with --offset {next}");
+    }
+    page.items
+}
+
+/// One item when `id` is given, else one page.
 async fn one_or_page<T, One, List>(id: Option<&str>, one: One, list: List) -> Result<Vec<T>>
 where
     One: AsyncFnOnce(&str) -> Result<T>,
@@ -67,14 +86,19 @@ where
 {
     Ok(match id {
         Some(id) => vec![one(id).await?],
-        None => list().await?.items,
+        None => items_of(list().await?),
     })
 }
 
-/// Prints the resources of a kind, or the one named.
-pub async fn get(client: &Client, format: Format, kind: Kind, id: Option<&str>) -> Result<()> {
+/// Prints a page of the resources of a kind, or the one named.
+pub async fn get(
+    client: &Client,
+    format: Format,
+    (kind, id): (Kind, Option<&str>),
+    paging: Paging,
+) -> Result<()> {
     let c = client;
-    let (n, o) = (LIST_LIMIT, 0);
+    let (n, o) = (paging.limit, paging.offset);
     match kind {
         Kind::Stacks => {
             let one = async |i: &str| Ok(c.stack(stack_id(c, i).await?).await?);
@@ -115,7 +139,7 @@ pub async fn get(client: &Client, format: Format, kind: Kind, id: Option<&str>) 
             if id.is_some() {
                 anyhow::bail!("enrollment tokens are only listed: leave out the id");
             }
-            let items = c.enrollment_tokens(n, o).await?.items;
+            let items = items_of(c.enrollment_tokens(n, o).await?);
             output::print(format, &items, |t| platform_tables::enrollment_tokens(t))
         }
     }

@@ -449,3 +449,35 @@ async fn generators_and_agents_are_created_with_their_pak_shown_once() {
         reached.stdout
     );
 }
+
+#[tokio::test]
+async fn lists_are_paged_and_say_where_the_next_page_starts() {
+    let broker = TestBroker::start().await;
+    let generator = broker.generator("ci").await;
+    let env = [
+        ("BROKKR_URL", broker.url.as_str()),
+        ("BROKKR_PAK", generator.as_str()),
+    ];
+    for name in ["a", "b", "c"] {
+        broker.plain_stack(&generator, name).await;
+    }
+    let first = brokkr(&["get", "stacks", "--limit", "2", "-o", "json"], &env).await;
+    let names: Vec<Value> = json_of(&first.stdout)
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].clone())
+        .collect();
+    assert_eq!(names, [json!("a"), json!("b")]);
+    assert_eq!(first.stderr, "more: repeat with --offset 2\n");
+    let rest = brokkr(&["get", "stacks", "--limit", "2", "--offset", "2"], &env).await;
+    assert_eq!(
+        rest.stdout.lines().count(),
+        2,
+        "the header and c: {}",
+        rest.stdout
+    );
+    assert!(rest.stderr.is_empty(), "{}", rest.stderr);
+    let zero = brokkr(&["get", "stacks", "--limit", "0"], &env).await;
+    assert_eq!(zero.code, 2);
+}
