@@ -218,6 +218,7 @@ impl Application {
         let feed = crate::feed::spawn(&app);
         let upkeep = tokio::spawn(upkeep(self.state.clone()));
         let sweeper = tokio::spawn(sweep_work_orders(app.clone()));
+        let rollout_driver = tokio::spawn(drive_rollouts(app.clone()));
         let dispatcher = crate::webhooks::spawn(app.clone());
         let broker = &app.settings.broker;
         let reloader = self.tls.clone().map(|tls| tls.spawn_reloader());
@@ -230,6 +231,7 @@ impl Application {
         let served = serve(self.listener, router, limits, shutdown).await;
         upkeep.abort();
         sweeper.abort();
+        rollout_driver.abort();
         for task in [feed, dispatcher, reloader].into_iter().flatten() {
             task.abort();
         }
@@ -266,6 +268,21 @@ async fn sweep_work_orders(app: crate::app::App) {
         ticks.tick().await;
         if let Err(e) = app.sweep_work_orders(chrono::Utc::now()).await {
             tracing::warn!(error = %e, "cannot sweep work orders");
+        }
+    }
+}
+
+/// Every `rollouts.tick_millis`: if this replica holds (or can take) the rollout lease, the
+/// waves of staged rollouts under way are gated.
+async fn drive_rollouts(app: crate::app::App) {
+    let every = Duration::from_millis(app.settings.rollouts.tick_millis.max(10));
+    let holder = uuid::Uuid::new_v4().to_string();
+    let mut ticks = tokio::time::interval(every);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        if let Err(e) = app.drive_rollouts(&holder, chrono::Utc::now()).await {
+            tracing::warn!(error = %e, "cannot drive staged rollouts");
         }
     }
 }

@@ -26,6 +26,7 @@ pub mod requests;
 pub mod resources;
 pub mod rollouts;
 pub mod secret;
+pub mod staged;
 pub mod target_state;
 pub mod templates;
 pub mod webhooks;

@@ -112,6 +112,9 @@ pub struct CreateStack {
     /// The template's parameters, checked against its schema.
     #[serde(default)]
     pub parameters: Option<crate::templates::Parameters>,
+    /// Release new deployment objects in waves with health gates.
+    #[serde(default)]
+    pub rollout: Option<crate::staged::RolloutStrategy>,
 }
 
 /// Partial update of a stack; ownership never changes.
@@ -128,6 +131,11 @@ pub struct UpdateStack {
     #[serde(default, deserialize_with = "present")]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     pub target_expression: Option<Option<ExpressionText>>,
+    /// A new rollout strategy; `null` removes it (new deployment objects reach every agent at
+    /// once again). A release already under way keeps the strategy it started with.
+    #[serde(default, deserialize_with = "present")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<crate::staged::RolloutStrategy>))]
+    pub rollout: Option<Option<crate::staged::RolloutStrategy>>,
 }
 
 /// A new deployment object as JSON (a raw YAML body is accepted too).

@@ -94,6 +94,9 @@ pub struct Stack {
     pub target_expression: Option<String>,
     pub labels: Vec<String>,
     pub annotations: BTreeMap<String, String>,
+    /// How new deployment objects are released, when not to every agent at once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollout: Option<crate::staged::RolloutStrategy>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }

@@ -160,6 +160,9 @@ pub struct Rollout {
     pub time_to_applied: Option<Durations>,
     /// From the object's creation to each agent's first healthy report.
     pub time_to_healthy: Option<Durations>,
+    /// The release's passage through its stack's waves, when the stack has a strategy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub staged: Option<crate::staged::StagedRollout>,
 }
 
 /// One stack assigned to an agent, as the fleet view shows it.

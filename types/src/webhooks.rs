@@ -48,7 +48,27 @@ pub const EVENT_TYPES: &[(&str, &str)] = &[
     ),
     (
         "rollout.failed",
-        "the first targeted agent failed to apply a deployment object",
+        "the first targeted agent failed to apply a deployment object, or a staged rollout's wave failed its gate",
+    ),
+    (
+        "rollout.started",
+        "a deployment object started a staged rollout (only its first wave receives it)",
+    ),
+    (
+        "rollout.wave_passed",
+        "a wave of a staged rollout passed its gate; the next wave receives the release",
+    ),
+    (
+        "rollout.paused",
+        "a staged rollout paused (by a person, or a failed gate with on_failure: pause)",
+    ),
+    (
+        "rollout.rolled_back",
+        "a staged rollout was rolled back: its agents have the previous version again",
+    ),
+    (
+        "rollout.succeeded",
+        "every wave of a staged rollout passed; every agent has the release",
     ),
     ("workorder.created", "a work order was created"),
     (

@@ -69,7 +69,7 @@ impl App {
             };
             submission_keys::remember(&mut work.tx, stack_id, key.as_str(), &remembered).await?;
         }
-        Self::published(work, stack_id, object, policy).await
+        self.published(work, stack_id, object, policy).await
     }
 
     /// Appends the next deployment object rendered from a template (by name, as the stack's
@@ -106,18 +106,28 @@ impl App {
         let (object, policy) = self
             .write_submission(&mut work, by, &destination, checked)
             .await?;
-        Self::published(work, stack_id, object, policy).await
+        self.published(work, stack_id, object, policy).await
     }
 
-    /// Commits a new object: the agents its stack reaches advance to it.
+    /// Commits a new object: the agents its stack reaches advance to it (with a rollout
+    /// strategy, only its first wave's).
     async fn published(
+        &self,
         mut work: super::Work,
         stack_id: Uuid,
         object: DeploymentObject,
         policy: Vec<brokkr_types::plugins::PolicyFinding>,
     ) -> AppResult<Appended> {
-        let reached = assignments::agents_of_stack(&mut work.tx, stack_id).await?;
-        work.advanced(stack_id, object.id, reached);
+        let stack = stacks::get_row_in(&mut work.tx, stack_id)
+            .await?
+            .ok_or(AppError::NotFound("stack"))?;
+        match self.stage(&mut work, &stack, &object).await? {
+            Some(first_wave) => work.advanced_only(stack_id, object.id, first_wave),
+            None => {
+                let reached = assignments::agents_of_stack(&mut work.tx, stack_id).await?;
+                work.advanced(stack_id, object.id, reached);
+            }
+        }
         work.commit().await?;
         Ok(Appended {
             created: CreatedDeploymentObject { object, policy },

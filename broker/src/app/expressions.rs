@@ -30,6 +30,12 @@ pub fn reach(text: &ExpressionText) -> AppResult<ReachExpression> {
     ReachExpression::parse(text.as_str()).map_err(|e| refused("validation_failed", "reach", e))
 }
 
+/// A rollout wave's `agents` (over `agent`).
+pub fn wave(text: &ExpressionText, wave: &str) -> AppResult<ReachExpression> {
+    let field = format!("rollout.waves[{wave}].agents");
+    ReachExpression::parse(text.as_str()).map_err(|e| refused("validation_failed", &field, e))
+}
+
 /// A webhook's `filter` (over `event`).
 pub fn event_filter(text: &ExpressionText) -> AppResult<EventFilter> {
     EventFilter::parse(text.as_str()).map_err(|e| refused("validation_failed", "filter", e))

@@ -28,6 +28,8 @@ pub mod retarget;
 pub mod rollout_figures;
 pub mod rollouts;
 pub mod stacks;
+pub mod staged;
+pub mod staged_gate;
 pub mod submissions;
 pub mod target_state;
 pub mod targets;

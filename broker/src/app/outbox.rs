@@ -136,6 +136,16 @@ impl DomainEvent {
         }
     }
 
+    /// A staged rollout moved: `rollout.started`, `rollout.wave_passed`, `rollout.paused`,
+    /// `rollout.failed`, `rollout.rolled_back`, `rollout.succeeded`.
+    pub fn staged(kind: &'static str, stack: StackRef<'_>, object: ObjectRef, more: Value) -> Self {
+        let data = merge(merge(stack_data(stack), object_data(object)), more);
+        Self {
+            generator: Some(stack.generator_id),
+            ..Self::new(kind, merge(data, json!({ "staged": true })))
+        }
+    }
+
     /// `workorder.created` (no agent), `workorder.succeeded` and `workorder.failed` (one agent's
     /// run; `failed` also when every attempt's lease ran out).
     pub fn work_order(

@@ -150,6 +150,7 @@ pub(crate) fn figures<'a>(
         health,
         time_to_applied: durations(to_applied),
         time_to_healthy: durations(to_healthy),
+        staged: None,
     }
 }
 

@@ -155,14 +155,16 @@ impl App {
     pub async fn rollout(&self, by: Requester, object: Uuid) -> AppResult<Rollout> {
         let (header, reach_of) = self.followed_object(by, object).await?;
         let tick = *self.rollout_changes().borrow();
-        if let Some((computed_at, rollout)) = self.rollout_cache.get(&(object, reach_of))
-            && computed_at == tick
-        {
-            return Ok((*rollout).clone());
-        }
-        let rollout = self.tracked_figures(object, header, reach_of).await?;
-        self.rollout_cache
-            .insert((object, reach_of), (tick, Arc::new(rollout.clone())));
+        let mut rollout = match self.rollout_cache.get(&(object, reach_of)) {
+            Some((computed_at, rollout)) if computed_at == tick => (*rollout).clone(),
+            _ => {
+                let rollout = self.tracked_figures(object, header, reach_of).await?;
+                self.rollout_cache
+                    .insert((object, reach_of), (tick, Arc::new(rollout.clone())));
+                rollout
+            }
+        };
+        rollout.staged = self.staged_view(object).await?;
         Ok(rollout)
     }
 

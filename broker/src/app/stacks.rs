@@ -5,6 +5,7 @@
 use brokkr_types::Name;
 use brokkr_types::requests::{CreateStack, UpdateStack};
 use brokkr_types::resources::{Page, Stack};
+use brokkr_types::staged::RolloutStrategy;
 use chrono::Utc;
 use serde_json::json;
 use uuid::Uuid;
@@ -39,6 +40,17 @@ fn owner_of_new_stack(by: Requester, requested: Option<Uuid>) -> AppResult<Uuid>
     }
 }
 
+/// A rollout strategy as stored, once each wave's expression compiled as CEL over `agent`.
+fn stored_strategy(strategy: &RolloutStrategy) -> AppResult<String> {
+    for wave in &strategy.waves {
+        if let Some(text) = &wave.agents {
+            super::expressions::wave(text, wave.name.as_str())?;
+        }
+    }
+    serde_json::to_string(strategy)
+        .map_err(|e| AppError::Internal(format!("cannot store a strategy: {e}")))
+}
+
 impl App {
     /// Creates a stack; with `template_name`, its first deployment object is rendered from the
     /// template, checked and judged before anything is written, and stored in the same
@@ -51,6 +63,7 @@ impl App {
             self.stack_expression_within_budget(owner, &expression)
                 .await?;
         }
+        let strategy = body.rollout.as_ref().map(stored_strategy).transpose()?;
         let id = Uuid::new_v4();
         let metadata = inline_metadata(&body.labels, &body.annotations);
         let first = self.first_object(id, owner, &body, &metadata).await?;
@@ -67,6 +80,7 @@ impl App {
             name: body.name.as_str(),
             description: body.description.as_ref().map(|d| d.as_str()),
             target_expression: body.target_expression.as_ref().map(|e| e.as_str()),
+            rollout_strategy: strategy.as_deref(),
         };
         let row = stacks::insert(&mut work.tx, new).await?;
         metadata::write_all(&mut work.tx, Owner::Stack, id, &metadata).await?;
@@ -117,6 +131,7 @@ impl App {
                 .map(|e| e.as_str().to_string()),
             labels: metadata.labels.clone(),
             annotations: metadata.annotations.clone(),
+            rollout: body.rollout.clone(),
             created_at: now,
             updated_at: now,
         };
@@ -163,6 +178,9 @@ impl App {
         guard: Guard,
     ) -> AppResult<Retargeted<Stack>> {
         let stack = self.visible_stack(by, id).await?;
+        if let Some(Some(strategy)) = &patch.rollout {
+            stored_strategy(strategy)?;
+        }
         if let Some(Some(text)) = &patch.target_expression {
             let expression = super::expressions::target(text)?;
             self.stack_expression_within_budget(stack.generator_id, &expression)
@@ -177,7 +195,7 @@ impl App {
             .target_expression
             .as_ref()
             .map(|e| e.as_ref().map(|e| e.as_str()));
-        let details = json!({ "target_expression": expression });
+        let details = json!({ "target_expression": expression, "rollout": patch.rollout });
         work.audit(by, "stack.updated", ("stack", Some(id)), details)
             .await?;
         // Target-state entries carry the stack's name.

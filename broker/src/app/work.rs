@@ -22,6 +22,8 @@ struct Effects {
     everyone: bool,
     /// `(stack, new deployment object, agents it reaches)`.
     advances: Vec<(Uuid, Uuid, Vec<Uuid>)>,
+    /// Advances that reach only some of the stack's agents (a staged rollout's wave).
+    partial_advances: Vec<(Uuid, Uuid, Vec<Uuid>)>,
     /// Short tokens of PAKs that stopped being valid.
     revoked: Vec<String>,
     /// Deployment objects whose serialized entries are stale.
@@ -143,6 +145,12 @@ impl Work {
         self.effects.advances.push((stack, object, agents));
     }
 
+    /// Only `agents` of the stack move to deployment object `object` (a staged rollout's
+    /// wave); the stack's other agents keep what they hold.
+    pub fn advanced_only(&mut self, stack: Uuid, object: Uuid, agents: Vec<Uuid>) {
+        self.effects.partial_advances.push((stack, object, agents));
+    }
+
     /// A PAK stopped being valid: every replica must forget it.
     pub fn revoked(&mut self, short: Option<String>) {
         self.effects.revoked.extend(short);
@@ -188,6 +196,9 @@ impl Work {
                 .announce_advance(&mut self.tx, *stack, *object)
                 .await?;
         }
+        for (_, _, agents) in &effects.partial_advances {
+            targeting.announce(&mut self.tx, agents).await?;
+        }
         self.tx.commit().await?;
         if emitted {
             self.app.outbox_wake.notify_one();
@@ -198,7 +209,8 @@ impl Work {
 
     async fn after_commit(app: &App, effects: Effects) {
         // Who a release targets may have changed: its figures are read again.
-        if effects.everyone || !effects.agents.is_empty() || !effects.advances.is_empty() {
+        let advanced = !effects.advances.is_empty() || !effects.partial_advances.is_empty();
+        if effects.everyone || !effects.agents.is_empty() || advanced {
             app.rollouts_changed();
         }
         for short in &effects.revoked {
@@ -207,7 +219,8 @@ impl Work {
         for object in effects.stale_fragments {
             app.targeting.fragments.forget(object).await;
         }
-        for (stack, object, agents) in effects.advances {
+        for (stack, object, agents) in effects.advances.into_iter().chain(effects.partial_advances)
+        {
             app.targeting.hub.advance(agents, stack, object);
         }
         if effects.everyone {

@@ -7,9 +7,11 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+mod rollouts;
 mod webhooks;
 mod work_orders;
 pub use brokkr_types::config::{ConfigError, LogSettings};
+pub use rollouts::RolloutSettings;
 pub use webhooks::{EncryptionKeySetting, WebhookSettings};
 pub use work_orders::{DiagnosticsSettings, WorkOrderSettings};
 
@@ -28,6 +30,7 @@ pub struct Settings {
     pub templates: TemplateSettings,
     pub work_orders: WorkOrderSettings,
     pub diagnostics: DiagnosticsSettings,
+    pub rollouts: RolloutSettings,
     pub log: LogSettings,
 }
 

@@ -17,6 +17,7 @@ pub mod plugins;
 pub mod reach;
 pub mod rollouts;
 pub mod stacks;
+pub mod staged;
 pub mod submission_keys;
 pub mod target_state;
 pub mod targets;

@@ -3,6 +3,7 @@
 
 use brokkr_types::requests::UpdateStack;
 use brokkr_types::resources::Stack;
+use brokkr_types::staged::RolloutStrategy;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
@@ -11,7 +12,7 @@ use super::{Db, StoreError, StoreResult, Tx, Window, deployment_objects, with_db
 
 macro_rules! columns {
     () => {
-        "id, generator_id, name, description, target_expression, created_at, updated_at"
+        "id, generator_id, name, description, target_expression, rollout_strategy, created_at, updated_at"
     };
 }
 
@@ -23,6 +24,7 @@ pub struct StackRow {
     name: String,
     description: Option<String>,
     target_expression: Option<String>,
+    rollout_strategy: Option<String>,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
 }
@@ -32,12 +34,20 @@ impl StackRow {
         &self.name
     }
 
+    /// The stored rollout strategy (checked when written; an unreadable one counts as none).
+    pub fn rollout_strategy(&self) -> Option<RolloutStrategy> {
+        let text = self.rollout_strategy.as_deref()?;
+        serde_json::from_str(text).ok()
+    }
+
     pub fn with_metadata(self, metadata: Metadata) -> Stack {
+        let rollout = self.rollout_strategy();
         Stack {
             id: self.id,
             generator_id: self.generator_id,
             name: self.name,
             description: self.description,
+            rollout,
             target_expression: self.target_expression,
             labels: metadata.labels,
             annotations: metadata.annotations,
@@ -62,12 +72,14 @@ pub struct NewStack<'a> {
     pub name: &'a str,
     pub description: Option<&'a str>,
     pub target_expression: Option<&'a str>,
+    /// The rollout strategy as JSON.
+    pub rollout_strategy: Option<&'a str>,
 }
 
 pub async fn insert(tx: &mut Tx, new: NewStack<'_>) -> StoreResult<StackRow> {
     const SQL: &str = concat!(
-        "INSERT INTO stacks (id, generator_id, name, description, target_expression, created_at, updated_at) ",
-        "VALUES ($1, $2, $3, $4, $5, $6, $6) RETURNING ",
+        "INSERT INTO stacks (id, generator_id, name, description, target_expression, rollout_strategy, ",
+        "created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $7, $6, $6) RETURNING ",
         columns!()
     );
     let name = new.name;
@@ -78,6 +90,7 @@ pub async fn insert(tx: &mut Tx, new: NewStack<'_>) -> StoreResult<StackRow> {
         .bind(new.description)
         .bind(new.target_expression)
         .bind(Utc::now())
+        .bind(new.rollout_strategy)
         .fetch_one(conn)
         .await)
     .map_err(|e| name_taken(e, name))
@@ -159,7 +172,8 @@ pub async fn update(tx: &mut Tx, id: Uuid, patch: &UpdateStack) -> StoreResult<O
     const SQL: &str = concat!(
         "UPDATE stacks SET name = COALESCE($2, name), ",
         "description = CASE WHEN $3 THEN $4 ELSE description END, updated_at = $5, ",
-        "target_expression = CASE WHEN $6 THEN $7 ELSE target_expression END ",
+        "target_expression = CASE WHEN $6 THEN $7 ELSE target_expression END, ",
+        "rollout_strategy = CASE WHEN $8 THEN $9 ELSE rollout_strategy END ",
         "WHERE id = $1 AND deleted_at IS NULL RETURNING ",
         columns!()
     );
@@ -172,6 +186,13 @@ pub async fn update(tx: &mut Tx, id: Uuid, patch: &UpdateStack) -> StoreResult<O
         .target_expression
         .as_ref()
         .and_then(|e| e.as_ref().map(|e| e.as_str()));
+    let strategy = match &patch.rollout {
+        Some(Some(strategy)) => Some(
+            serde_json::to_string(strategy)
+                .map_err(|e| StoreError::Integrity(format!("cannot store a strategy: {e}")))?,
+        ),
+        _ => None,
+    };
     with_tx!(tx, conn => sqlx::query_as(SQL)
         .bind(id)
         .bind(name)
@@ -180,6 +201,8 @@ pub async fn update(tx: &mut Tx, id: Uuid, patch: &UpdateStack) -> StoreResult<O
         .bind(Utc::now())
         .bind(patch.target_expression.is_some())
         .bind(expression)
+        .bind(patch.rollout.is_some())
+        .bind(strategy)
         .fetch_optional(conn)
         .await)
     .map_err(|e| name_taken(e, name.unwrap_or_default()))
@@ -233,6 +256,9 @@ pub async fn soft_delete(
         return Ok(None);
     };
     deployment_objects::soft_delete_all_of_stack(tx, id, now).await?;
+    // The deletion marker reaches every agent at once, whatever a staged release held back.
+    super::staged::supersede(tx, id, now).await?;
+    super::staged::clear_members(tx, id).await?;
     let marker = deployment_objects::append(tx, id, "", true, None)
         .await?
         .map(|o| deployment_objects::DeploymentObjectRef {

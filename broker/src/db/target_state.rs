@@ -10,11 +10,13 @@ use uuid::Uuid;
 use super::{Db, StoreResult, with_db};
 
 /// `(stack id, deployment object id)` of every stack the agent must converge, ordered by stack.
-/// Deleted stacks stay (their latest object is the deletion marker).
+/// Deleted stacks stay (their latest object is the deletion marker). An agent held back by a
+/// staged rollout gets the version it holds instead of the newest.
 pub async fn fingerprint(db: &Db, agent_id: Uuid) -> StoreResult<Vec<(Uuid, Uuid)>> {
-    const SQL: &str = "SELECT s.id, d.id FROM assignments t \
+    const SQL: &str = "SELECT s.id, COALESCE(m.held_object_id, d.id) FROM assignments t \
                        JOIN stacks s ON s.id = t.stack_id \
                        JOIN deployment_objects d ON d.stack_id = s.id AND d.sequence_id = s.last_sequence \
+                       LEFT JOIN rollout_members m ON m.stack_id = t.stack_id AND m.agent_id = t.agent_id \
                        WHERE t.agent_id = $1 ORDER BY s.id";
     Ok(with_db!(db, pool => sqlx::query_as(SQL).bind(agent_id).fetch_all(pool).await)?)
 }

@@ -13,6 +13,7 @@ pub mod metrics;
 pub mod plugins;
 pub mod rollouts;
 pub mod stacks;
+pub mod staged;
 pub mod target_state;
 pub mod targeting;
 pub mod targets;
@@ -144,6 +145,10 @@ fn api(upload_limit: usize) -> OpenApiRouter<AppState> {
         .routes(routes!(rollouts::deployment_health))
         .routes(routes!(rollouts::object_rollout))
         .routes(routes!(rollouts::stack_rollout))
+        .routes(routes!(staged::pause))
+        .routes(routes!(staged::resume))
+        .routes(routes!(staged::promote))
+        .routes(routes!(staged::abort))
         .routes(routes!(rollouts::fleet))
         .routes(routes!(work_orders::create, work_orders::list))
         .routes(routes!(work_orders::get, work_orders::cancel))

@@ -11,6 +11,7 @@ pub mod compiled;
 pub mod content;
 pub mod hub;
 pub mod plan;
+pub mod waves;
 
 use std::sync::Arc;
 

@@ -76,7 +76,8 @@ impl Plan {
             .map(|((agent, stack), rules)| (*agent, *stack, join_rules(rules)))
             .collect();
         assignments::upsert(tx, &upserts).await?;
-        assignments::remove(tx, &self.lost()).await
+        assignments::remove(tx, &self.lost()).await?;
+        super::waves::admit(tx, &self.gained()).await
     }
 
     /// The plan as a preview. `by_agent`: list agents (a stack changed) or stacks (an agent did).

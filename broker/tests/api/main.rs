@@ -21,6 +21,7 @@ mod replicas;
 mod rollouts;
 mod secrets;
 mod stacks;
+mod staged;
 mod target_state;
 mod targeting;
 mod templates;

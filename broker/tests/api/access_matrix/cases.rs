@@ -23,6 +23,9 @@ fn case(
     }
 }
 
+/// What steering stack A's (absent) staged rollout answers each caller.
+const STEER: [u16; 5] = [409, 409, 404, 403, 403];
+
 fn none(_: &World) -> Option<Value> {
     None
 }
@@ -334,6 +337,31 @@ pub(super) fn cases() -> Vec<Case> {
             |w| format!("/api/v1/stacks/{}/rollout", w.stack_a),
             none,
             [200, 200, 404, 403, 403],
+        ),
+        // Steering a staged rollout: stack A has none under way.
+        case(
+            M::POST,
+            |w| format!("/api/v1/stacks/{}/rollout/pause", w.stack_a),
+            none,
+            STEER,
+        ),
+        case(
+            M::POST,
+            |w| format!("/api/v1/stacks/{}/rollout/resume", w.stack_a),
+            none,
+            STEER,
+        ),
+        case(
+            M::POST,
+            |w| format!("/api/v1/stacks/{}/rollout/promote", w.stack_a),
+            none,
+            STEER,
+        ),
+        case(
+            M::POST,
+            |w| format!("/api/v1/stacks/{}/rollout/abort", w.stack_a),
+            none,
+            STEER,
         ),
         case(
             M::GET,
