@@ -24,8 +24,9 @@ pub struct Wave {
     pub percent: Option<u8>,
 }
 
-/// When a wave has passed: every member applied, at most `max_failed` failed, and at least
-/// `min_healthy_percent` reported healthy without a break for `soak_seconds`.
+/// When a wave has passed: every member applied, at most `max_failed` failed (an apply that
+/// failed, or a release reported degraded or failing), and at least `min_healthy_percent`
+/// reported healthy without a break for `soak_seconds`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

@@ -206,10 +206,13 @@ pub async fn roll_back(tx: &mut Tx, stack: Uuid) -> StoreResult<Vec<Uuid>> {
 }
 
 /// The gate's figures of each wave of a release (by wave index), over agents still assigned.
+/// An agent counts as failed when its apply failed or it reports the release degraded or
+/// failing (a workload in CrashLoopBackOff applied without error).
 pub async fn figures(db: &Db, stack: Uuid, object: Uuid) -> StoreResult<Vec<(i64, WaveFigures)>> {
     const SQL: &str = "SELECT m.wave, COUNT(*) AS members, \
          COALESCE(SUM(CASE WHEN r.applied_at IS NOT NULL THEN 1 ELSE 0 END), 0) AS applied, \
-         COALESCE(SUM(CASE WHEN r.failed_at IS NOT NULL THEN 1 ELSE 0 END), 0) AS failed, \
+         COALESCE(SUM(CASE WHEN r.failed_at IS NOT NULL OR r.health IN ('degraded', 'failing') \
+         THEN 1 ELSE 0 END), 0) AS failed, \
          COALESCE(SUM(CASE WHEN r.health = 'healthy' THEN 1 ELSE 0 END), 0) AS healthy \
          FROM rollout_members m \
          JOIN assignments t ON t.stack_id = m.stack_id AND t.agent_id = m.agent_id \

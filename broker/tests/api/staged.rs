@@ -196,11 +196,32 @@ both_backends!(waves_receive_the_release_one_after_the_other, |app| {
 
 both_backends!(a_failing_wave_rolls_back_and_the_rest_never_leave, |app| {
     let w = world(app, strategy(0, "rollback")).await;
+    let receiver = crate::receiver::Receiver::start().await;
+    let admin = w.app.admin.clone();
+    crate::webhooks::subscribe(&w.app, &admin, &receiver.url, &["rollout.*"], json!({})).await;
     let v2 = id_of(&w.app.add_object(&w.generator, w.stack, V2).await);
     w.report(0, v2, false).await;
     let rolled = w
         .until("the rollback", |s| s["state"] == "rolled_back")
         .await;
+    // Heard by a webhook: started, the agent's failure, the wave's failure, the rollback.
+    let heard: Vec<Value> = receiver
+        .received(4)
+        .await
+        .iter()
+        .map(|d| d.json())
+        .collect();
+    let mut staged: Vec<&str> = heard
+        .iter()
+        .filter(|e| e["data"]["staged"] == true)
+        .filter_map(|e| e["type"].as_str())
+        .collect();
+    staged.sort_unstable(); // deliveries may overtake each other
+    assert_eq!(
+        staged,
+        ["rollout.failed", "rollout.rolled_back", "rollout.started"],
+        "{heard:?}"
+    );
     let staged = &rolled["staged"];
     assert_eq!(staged["waves"][0]["state"], "failed");
     assert!(
@@ -229,16 +250,20 @@ both_backends!(people_pause_resume_promote_and_abort, |app| {
     expect_problem(w.steer("pause").await, 409, "no_staged_rollout").await;
     let v2 = id_of(&w.app.add_object(&w.generator, w.stack, V2).await);
     w.report(0, v2, true).await;
-    w.until("soaking", |s| s["waves"][0]["state"] == "soaking")
+    let soaking = w
+        .until("soaking", |s| s["waves"][0]["state"] == "soaking")
         .await;
+    let soak_started = soaking["staged"]["waves"][0]["soak_started_at"].clone();
 
     let paused = expect_json(w.steer("pause").await, 200).await;
     assert_eq!(paused["staged"]["state"], "paused");
     expect_problem(w.steer("pause").await, 409, "rollout_state").await;
     let resumed = expect_json(w.steer("resume").await, 200).await;
-    assert_eq!(
-        resumed["staged"]["waves"][0]["state"], "progressing",
-        "the soak starts over"
+    assert_eq!(resumed["staged"]["state"], "progressing");
+    let restarted = &resumed["staged"]["waves"][0]["soak_started_at"];
+    assert!(
+        restarted.is_null() || restarted.as_str() > soak_started.as_str(),
+        "the soak starts over: {restarted} after {soak_started}"
     );
 
     let promoted = expect_json(w.steer("promote").await, 200).await;
@@ -382,3 +407,97 @@ both_backends!(strategies_are_checked_when_written, |app| {
     .await;
     assert!(removed.get("rollout").is_none(), "{removed}");
 });
+
+/// Two brokers on one database (PostgreSQL: SQLite serves one replica): either may drive the
+/// rollout, each wave passes once, and agents polling the other replica see their wave's
+/// release.
+async fn two_replicas(backend: Backend) {
+    let (url, dir) = fresh_database(backend).await;
+    let fast = |url: &str| {
+        let mut settings = settings_for(url);
+        settings.rollouts.tick_millis = 50;
+        settings
+    };
+    let a = spawn_app_with(fast(&url), None).await;
+    let b = spawn_app_with(fast(&url), None).await.with_admin(&a.admin);
+    let (_, generator) = a.create_generator("ci").await;
+    let mut agents = Vec::new();
+    for (name, labels) in [
+        ("canary-1", json!(["prod", "canary"])),
+        ("a", json!(["prod"])),
+    ] {
+        agents.push(a.create_agent(name, json!({ "labels": labels })).await);
+    }
+    let body = json!({ "name": "web", "labels": ["prod"], "rollout": strategy(0, "rollback") });
+    let stack = a.create_stack(&generator, body).await;
+    let v1 = id_of(&a.add_object(&generator, stack, V1).await);
+    let held_on_b = |agent: usize| {
+        let (id, pak) = agents[agent].clone();
+        let b = &b;
+        async move {
+            let state = expect_json(
+                b.get(&format!("/api/v1/agents/{id}/target-state"), &pak)
+                    .await,
+                200,
+            )
+            .await;
+            id_of(&state["stacks"][0]["deployment_object"])
+        }
+    };
+    assert_eq!(held_on_b(1).await, v1);
+    let v2 = id_of(&a.add_object(&generator, stack, V2).await);
+    eventually("the canary seeing the release on b", || async {
+        (held_on_b(0).await == v2).then_some(())
+    })
+    .await;
+    assert_eq!(held_on_b(1).await, v1);
+    let (canary, canary_pak) = &agents[0];
+    let event = json!({ "idempotency_key": "apply-v2", "deployment_object_id": v2, "event_type": "apply", "status": "success" });
+    expect_json(
+        b.post(
+            &format!("/api/v1/agents/{canary}/events"),
+            canary_pak,
+            event,
+        )
+        .await,
+        201,
+    )
+    .await;
+    let health =
+        json!({ "deployment_objects": [{ "deployment_object_id": v2, "status": "healthy" }] });
+    let answer = b
+        .request(
+            reqwest::Method::PUT,
+            &format!("/api/v1/agents/{canary}/health"),
+            Some(canary_pak),
+        )
+        .json(&health)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 204);
+    eventually("the rest seeing the release on b", || async {
+        (held_on_b(1).await == v2).then_some(())
+    })
+    .await;
+    let audit = expect_json(
+        a.get(
+            "/api/v1/admin/audit-logs?action=rollout.wave_passed",
+            &a.admin,
+        )
+        .await,
+        200,
+    )
+    .await;
+    assert_eq!(
+        audit["items"].as_array().unwrap().len(),
+        1,
+        "the canary wave passed once: {audit}"
+    );
+    drop(dir);
+}
+
+#[tokio::test]
+async fn two_replicas_on_postgres() {
+    two_replicas(Backend::Postgres).await;
+}
