@@ -300,4 +300,7 @@ pub struct TargetingPreview {
     pub lost: Vec<Named>,
     /// Pairs whose expression could not be evaluated (they keep their current decision).
     pub errors: Vec<String>,
+    /// For a change of a stack's rollout strategy: the agents each wave would hold.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub waves: Vec<crate::staged::WaveMembers>,
 }

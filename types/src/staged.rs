@@ -144,6 +144,15 @@ impl TryFrom<StrategyForm> for RolloutStrategy {
     }
 }
 
+/// The agents of one wave, as a strategy change previews them (`?dry_run=true`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct WaveMembers {
+    /// The wave's name; `(rest)` for agents in no wave (released when the last wave passes).
+    pub name: String,
+    pub agents: Vec<crate::resources::Named>,
+}
+
 /// Where a staged rollout stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

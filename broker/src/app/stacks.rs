@@ -205,7 +205,12 @@ impl App {
             work.fragment_stale(latest);
         }
         Ok(match self.settle(work, Subject::Stack(id), guard).await? {
-            Settled::Preview(preview) => Retargeted::Preview(preview),
+            Settled::Preview(mut preview) => {
+                if let Some(Some(strategy)) = &patch.rollout {
+                    preview.waves = self.preview_waves(id, strategy, &preview).await?;
+                }
+                Retargeted::Preview(preview)
+            }
             Settled::Applied => Retargeted::Applied(self.stack(by, id).await?),
         })
     }

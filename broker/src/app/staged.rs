@@ -3,9 +3,11 @@
 //! what it holds), what a rollout shows, and what a person steers (pause, resume, promote,
 //! abort). Gating the waves is in `staged_gate.rs`.
 
-use brokkr_types::resources::DeploymentObject;
+use brokkr_types::resources::{DeploymentObject, Named, TargetingPreview};
 use brokkr_types::rollouts::Rollout;
-use brokkr_types::staged::{RolloutStrategy, StagedRollout, StagedState, WaveState, WaveStatus};
+use brokkr_types::staged::{
+    RolloutStrategy, StagedRollout, StagedState, WaveMembers, WaveState, WaveStatus,
+};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -176,6 +178,51 @@ impl App {
                 })
             })
             .collect())
+    }
+
+    /// The agents each wave of `strategy` would hold for the stack, once a previewed change
+    /// gained and lost what `preview` says.
+    pub(crate) async fn preview_waves(
+        &self,
+        stack: Uuid,
+        strategy: &RolloutStrategy,
+        preview: &TargetingPreview,
+    ) -> AppResult<Vec<WaveMembers>> {
+        let mut tx = self.db.begin_read().await?;
+        let mut ids = assignments::agents_of_stack(&mut tx, stack).await?;
+        ids.extend(preview.gained.iter().map(|n| n.id));
+        ids.retain(|id| !preview.lost.iter().any(|n| n.id == *id));
+        ids.sort();
+        ids.dedup();
+        let facts = assignments::agent_facts(&mut tx, Scope::Ids(&ids)).await?;
+        drop(tx);
+        let strategy = strategy.clone();
+        tokio::task::spawn_blocking(move || {
+            let waves = waves::waves_of(&strategy, stack, &facts);
+            let mut grouped: Vec<WaveMembers> = strategy
+                .waves
+                .iter()
+                .map(|w| w.name.as_str())
+                .chain(["(rest)"])
+                .map(|name| WaveMembers {
+                    name: name.to_string(),
+                    agents: Vec::new(),
+                })
+                .collect();
+            for (agent, wave) in facts.into_iter().zip(waves) {
+                let id = Uuid::parse_str(&agent.id).unwrap_or_default();
+                let slot = usize::try_from(wave)
+                    .unwrap_or(usize::MAX)
+                    .min(grouped.len() - 1);
+                grouped[slot].agents.push(Named {
+                    id,
+                    name: agent.name,
+                });
+            }
+            grouped
+        })
+        .await
+        .map_err(|e| AppError::Internal(format!("choosing waves failed: {e}")))
     }
 
     /// Where the staged rollout of `object` stands, if it was staged.

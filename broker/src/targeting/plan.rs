@@ -110,6 +110,7 @@ impl Plan {
                 .iter()
                 .map(|((a, s), e)| format!("agent {a}, stack {s}: {e}"))
                 .collect(),
+            waves: Vec::new(),
         }
     }
 

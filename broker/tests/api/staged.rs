@@ -501,3 +501,38 @@ async fn two_replicas(backend: Backend) {
 async fn two_replicas_on_postgres() {
     two_replicas(Backend::Postgres).await;
 }
+
+both_backends!(a_strategy_change_previews_each_waves_agents, |app| {
+    let w = world(app, Value::Null).await;
+    let path = format!("/api/v1/stacks/{}?dry_run=true", w.stack);
+    let body = json!({ "rollout": strategy(60, "rollback") });
+    let preview = expect_json(w.app.patch(&path, &w.generator, body).await, 200).await;
+    let names = |i: usize| -> Vec<String> {
+        let mut names: Vec<String> = preview["waves"][i]["agents"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["name"].as_str().unwrap().to_string())
+            .collect();
+        names.sort();
+        names
+    };
+    assert_eq!(preview["waves"][0]["name"], "canary");
+    assert_eq!(names(0), ["canary-1"]);
+    assert_eq!(names(1), ["a", "b"]);
+    assert_eq!(
+        (preview["waves"][2]["name"].clone(), names(2).len()),
+        (json!("(rest)"), 0)
+    );
+    let stack = expect_json(
+        w.app
+            .get(&format!("/api/v1/stacks/{}", w.stack), &w.generator)
+            .await,
+        200,
+    )
+    .await;
+    assert!(
+        stack.get("rollout").is_none(),
+        "a dry run changes nothing: {stack}"
+    );
+});
