@@ -136,6 +136,14 @@ enum TargetingCommand {
 
 #[derive(Debug, Subcommand)]
 enum RolloutCommand {
+    /// Hold a staged rollout where it is.
+    Pause { stack: String },
+    /// Gate the current wave again (its soak starts over).
+    Resume { stack: String },
+    /// Pass the current wave now; the next wave receives the release.
+    Promote { stack: String },
+    /// Roll back now: every agent that received the release gets its previous version.
+    Abort { stack: String },
     /// The rollout of a stack's newest deployment object; `--wait` follows it until every
     /// targeted agent applied it (exit 0), one failed (3) or the timeout passed (4).
     Status {
@@ -208,14 +216,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                 .await?;
             output::print(cli.output, &resources::items_of(page), |f| show::fleet(f))?;
         }
-        Command::Rollout {
-            command:
-                RolloutCommand::Status {
-                    stack,
-                    wait,
-                    timeout,
-                },
-        } => return rollout_status(&client, cli.output, &stack, wait, timeout).await,
+        Command::Rollout { command } => return rollout(&client, cli.output, command).await,
         Command::Completion { .. } => {}
     }
     Ok(ExitCode::SUCCESS)
@@ -239,6 +240,37 @@ async fn explain(
         }
         (None, None) => anyhow::bail!("name --agent or --stack"),
     }
+}
+
+impl RolloutCommand {
+    /// The steering action and its stack, for every command but `status`.
+    fn steering(&self) -> Option<(&'static str, &str)> {
+        match self {
+            Self::Pause { stack } => Some(("pause", stack)),
+            Self::Resume { stack } => Some(("resume", stack)),
+            Self::Promote { stack } => Some(("promote", stack)),
+            Self::Abort { stack } => Some(("abort", stack)),
+            Self::Status { .. } => None,
+        }
+    }
+}
+
+/// `brokkr rollout status|pause|resume|promote|abort`.
+async fn rollout(client: &Client, format: Format, command: RolloutCommand) -> Result<ExitCode> {
+    if let RolloutCommand::Status {
+        stack,
+        wait,
+        timeout,
+    } = command
+    {
+        return rollout_status(client, format, &stack, wait, timeout).await;
+    }
+    if let Some((action, stack)) = command.steering() {
+        let stack = resources::stack_id(client, stack).await?;
+        let rollout = client.steer_rollout(stack, action).await?;
+        output::print(format, &rollout, show::rollout)?;
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Prints the rollout; with `wait`, follows it (progress on stderr) until it is decided.

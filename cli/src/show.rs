@@ -189,6 +189,41 @@ pub fn rollout(r: &Rollout) -> String {
             failure.reason.as_deref().unwrap_or("no reason given")
         ));
     }
+    if let Some(waves) = &r.staged {
+        text.push_str(&staged(waves));
+    }
+    text
+}
+
+/// A staged rollout's waves, below the rollout's own table.
+fn staged(staged: &brokkr_types::staged::StagedRollout) -> String {
+    let mut text = format!("staged: {}", staged.state.as_str());
+    if let Some(reason) = &staged.reason {
+        text.push_str(&format!(" ({reason})"));
+    }
+    text.push('\n');
+    let rows: Vec<Vec<String>> = staged
+        .waves
+        .iter()
+        .map(|w| {
+            let state = serde_json::to_value(w.state)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default();
+            vec![
+                w.name.clone(),
+                state,
+                w.members.to_string(),
+                w.applied.to_string(),
+                w.failed.to_string(),
+                w.healthy.to_string(),
+            ]
+        })
+        .collect();
+    text.push_str(&table(
+        &["WAVE", "STATE", "MEMBERS", "APPLIED", "FAILED", "HEALTHY"],
+        &rows,
+    ));
     text
 }
 

@@ -186,6 +186,15 @@ impl Client {
             .await
     }
 
+    /// Steers the stack's staged rollout: `pause`, `resume`, `promote` (pass the current wave
+    /// now) or `abort` (roll back now); answers the rollout as it then stands.
+    pub async fn steer_rollout(&self, stack: Uuid, action: &str) -> ClientResult<Rollout> {
+        let path = format!("/api/v1/stacks/{stack}/rollout/{action}");
+        let mut call = Call::new(Method::POST, path);
+        call.body = Some(json!({}));
+        self.send(call).await?.json()
+    }
+
     /// One deployment object's rollout, long-polled like [`Client::watch_stack_rollout`].
     pub async fn watch_deployment_object_rollout(
         &self,

@@ -481,3 +481,67 @@ async fn lists_are_paged_and_say_where_the_next_page_starts() {
     let zero = brokkr(&["get", "stacks", "--limit", "0"], &env).await;
     assert_eq!(zero.code, 2);
 }
+
+#[tokio::test]
+async fn staged_rollouts_are_shown_and_steered() {
+    let broker = TestBroker::start().await;
+    let generator = broker.generator("ci").await;
+    let env = [
+        ("BROKKR_URL", broker.url.as_str()),
+        ("BROKKR_PAK", generator.as_str()),
+    ];
+    let (agent, _) = broker.agent("edge").await;
+    let rollout = json!({ "waves": [{ "name": "canary", "agents": "\"canary\" in agent.labels" },
+                                    { "name": "all", "percent": 100 }] });
+    let body = json!({ "name": "web", "rollout": rollout });
+    let (status, stack) = broker
+        .call(Method::POST, "/api/v1/stacks", &generator, Some(body))
+        .await;
+    assert_eq!(status, 201, "{stack}");
+    let stack: uuid::Uuid = stack["id"].as_str().unwrap().parse().unwrap();
+    broker.target(&generator, agent, stack).await;
+    let none = brokkr(&["rollout", "pause", "web"], &env).await;
+    assert!(
+        none.stderr.starts_with("error: 409 no_staged_rollout: "),
+        "{}",
+        none.stderr
+    );
+    broker
+        .publish(
+            &generator,
+            stack,
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n",
+        )
+        .await;
+    broker
+        .publish(
+            &generator,
+            stack,
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: b\n",
+        )
+        .await;
+
+    let shown = brokkr(&["rollout", "status", "web"], &env).await;
+    assert_eq!(shown.code, 0, "{}", shown.stderr);
+    assert!(
+        shown.stdout.contains("staged: progressing\nWAVE "),
+        "{}",
+        shown.stdout
+    );
+    let paused = brokkr(&["rollout", "pause", "web", "-o", "json"], &env).await;
+    assert_eq!(
+        json_of(&paused.stdout)["staged"]["state"],
+        "paused",
+        "{}",
+        paused.stderr
+    );
+    let aborted = brokkr(&["rollout", "abort", "web", "-o", "json"], &env).await;
+    let aborted = json_of(&aborted.stdout);
+    assert_eq!(aborted["staged"]["state"], "rolled_back");
+    assert!(
+        aborted["staged"]["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("aborted by generator")
+    );
+}
