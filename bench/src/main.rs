@@ -17,6 +17,7 @@ use brokkr_policy::{AgentFacts, Pairing, StackFacts, TargetExpression, decide_fo
 use clap::Parser;
 
 mod views;
+mod waves;
 
 #[derive(Debug, Parser)]
 #[command(name = "fleet-bench", about = "Simulated agents against a broker")]
@@ -27,7 +28,7 @@ struct Args {
     /// Registered agents.
     #[arg(long, default_value_t = 10_000)]
     agents: usize,
-    /// Comma-separated: poll, longpoll, body, cel, memory, wake-large, views.
+    /// Comma-separated: poll, longpoll, body, cel, memory, wake-large, views, waves.
     #[arg(long, value_delimiter = ',', default_value = "poll,longpoll,body,cel")]
     scenarios: Vec<String>,
     /// Seconds of load per throughput scenario.
@@ -115,6 +116,10 @@ async fn main() -> Result<()> {
                     format!("{}; {sent} health reports meanwhile", busy.describe()),
                 );
             }
+            "waves" => row(
+                "staged rollout: canary wave passed → every other agent's answer",
+                waves::wave_fan_out(&fleet, &agents, &generator).await?,
+            ),
             other => bail!("unknown scenario {other}"),
         }
     }
