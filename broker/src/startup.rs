@@ -218,7 +218,13 @@ impl Application {
         let feed = crate::feed::spawn(&app);
         let upkeep = tokio::spawn(upkeep(self.state.clone()));
         let sweeper = tokio::spawn(sweep_work_orders(app.clone()));
-        let rollout_driver = tokio::spawn(drive_rollouts(app.clone()));
+        // The lease holder names the replica's address, so an operator (or a test) can tell
+        // which replica drives.
+        let holder = match self.listener.local_addr() {
+            Ok(addr) => format!("{addr} {}", uuid::Uuid::new_v4()),
+            Err(_) => uuid::Uuid::new_v4().to_string(),
+        };
+        let rollout_driver = tokio::spawn(drive_rollouts(app.clone(), holder));
         let dispatcher = crate::webhooks::spawn(app.clone());
         let broker = &app.settings.broker;
         let reloader = self.tls.clone().map(|tls| tls.spawn_reloader());
@@ -274,9 +280,8 @@ async fn sweep_work_orders(app: crate::app::App) {
 
 /// Every `rollouts.tick_millis`: if this replica holds (or can take) the rollout lease, the
 /// waves of staged rollouts under way are gated.
-async fn drive_rollouts(app: crate::app::App) {
+async fn drive_rollouts(app: crate::app::App, holder: String) {
     let every = Duration::from_millis(app.settings.rollouts.tick_millis.max(10));
-    let holder = uuid::Uuid::new_v4().to_string();
     let mut ticks = tokio::time::interval(every);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {

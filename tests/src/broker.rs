@@ -85,6 +85,29 @@ impl TestBroker {
         self.run(app);
     }
 
+    /// A second broker on the same database (PostgreSQL), serving on a port of its own.
+    pub async fn replica(&self) -> Self {
+        let mut settings = self.settings.clone();
+        settings.broker.listen_addr = "127.0.0.1:0".into();
+        let app = Application::build(settings.clone())
+            .await
+            .expect("the replica starts");
+        let addr = app.local_addr().unwrap();
+        settings.broker.listen_addr = addr.to_string();
+        let mut replica = Self {
+            url: format!("http://{addr}"),
+            admin: self.admin.clone(),
+            addr,
+            settings,
+            stop: None,
+            task: None,
+            client: reqwest::Client::new(),
+            _dir: tempfile::tempdir().unwrap(),
+        };
+        replica.run(app);
+        replica
+    }
+
     pub async fn call(
         &self,
         method: Method,
