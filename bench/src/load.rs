@@ -41,7 +41,8 @@ pub fn percentiles(samples: &mut [Duration]) -> String {
     let at = |q: f64| samples[((samples.len() as f64 - 1.0) * q).round() as usize];
     let ms = |d: Duration| d.as_secs_f64() * 1e3;
     format!(
-        "p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, max {:.2} ms ({} samples)",
+        "min {:.2} ms, p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, max {:.2} ms ({} samples)",
+        ms(at(0.0)),
         ms(at(0.5)),
         ms(at(0.9)),
         ms(at(0.99)),
