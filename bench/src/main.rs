@@ -16,6 +16,7 @@ use brokkr_bench::load::{self, Summary, run_load};
 use brokkr_policy::{AgentFacts, Pairing, StackFacts, TargetExpression, decide_for_agents};
 use clap::Parser;
 
+mod console;
 mod views;
 mod waves;
 
@@ -28,7 +29,7 @@ struct Args {
     /// Registered agents.
     #[arg(long, default_value_t = 10_000)]
     agents: usize,
-    /// Comma-separated: poll, longpoll, body, cel, memory, wake-large, views, waves.
+    /// Comma-separated: poll, longpoll, body, cel, memory, wake-large, views, waves, console.
     #[arg(long, value_delimiter = ',', default_value = "poll,longpoll,body,cel")]
     scenarios: Vec<String>,
     /// Seconds of load per throughput scenario.
@@ -116,6 +117,12 @@ async fn main() -> Result<()> {
                     format!("{}; {sent} health reports meanwhile", busy.describe()),
                 );
             }
+            "console" => row(
+                "GET /ui/fleet (console page of 100 agents)",
+                console::fleet_pages(&fleet, agents.len(), args.seconds)
+                    .await?
+                    .describe(),
+            ),
             "waves" => row(
                 "staged rollout: canary wave passed → every other agent's answer",
                 waves::wave_fan_out(&fleet, &agents, &generator).await?,

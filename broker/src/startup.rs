@@ -261,6 +261,17 @@ async fn upkeep(state: AppState) {
             tracing::warn!(error = %e, "cannot audit failed authentications");
         }
         state.throttle.forget_old();
+        forget_console_sessions(&state).await;
+    }
+}
+
+/// Deletes console sessions past their absolute end or idle for too long.
+async fn forget_console_sessions(state: &AppState) {
+    let now = chrono::Utc::now();
+    let idle = i64::try_from(state.app.settings.ui.idle_minutes).unwrap_or(30);
+    let idle_since = now - chrono::Duration::minutes(idle);
+    if let Err(e) = crate::db::ui_sessions::delete_expired(&state.app.db, now, idle_since).await {
+        tracing::warn!(error = %e, "cannot forget ended console sessions");
     }
 }
 

@@ -53,6 +53,7 @@ pub(crate) async fn rotate(
     let new = pak::generate();
     let old = paks::replace(&mut work.tx, principal, new.stored()).await?;
     work.revoked(old);
+    end_console_sessions(work, principal).await?;
     audit_pak(work, actor, "pak.rotated", principal, &new.short).await?;
     let (kind, _) = principal.parts();
     let (generator, agent) = match principal {
@@ -70,6 +71,17 @@ pub(crate) async fn revoke(work: &mut Work, actor: Actor, principal: Principal) 
         audit_pak(work, actor, "pak.revoked", principal, &old).await?;
         work.revoked(Some(old));
     }
+    end_console_sessions(work, principal).await
+}
+
+/// A console session lives no longer than the PAK it was signed in with.
+async fn end_console_sessions(work: &mut Work, principal: Principal) -> AppResult<()> {
+    let whose = match principal {
+        Principal::Admin => None,
+        Principal::Generator(id) => Some(id),
+        Principal::Agent(_) => return Ok(()),
+    };
+    crate::db::ui_sessions::end_for(&mut work.tx, whose).await?;
     Ok(())
 }
 

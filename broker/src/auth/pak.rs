@@ -42,7 +42,7 @@ pub struct ParsedPak<'a> {
     pub long: &'a str,
 }
 
-fn random_token(len: usize) -> String {
+pub(crate) fn random_token(len: usize) -> String {
     rand::rng()
         .sample_iter(Alphanumeric)
         .take(len)

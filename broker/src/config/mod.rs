@@ -8,10 +8,12 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 mod rollouts;
+mod ui;
 mod webhooks;
 mod work_orders;
 pub use brokkr_types::config::{ConfigError, LogSettings};
 pub use rollouts::RolloutSettings;
+pub use ui::UiSettings;
 pub use webhooks::{EncryptionKeySetting, WebhookSettings};
 pub use work_orders::{DiagnosticsSettings, WorkOrderSettings};
 
@@ -31,6 +33,7 @@ pub struct Settings {
     pub work_orders: WorkOrderSettings,
     pub diagnostics: DiagnosticsSettings,
     pub rollouts: RolloutSettings,
+    pub ui: UiSettings,
     pub log: LogSettings,
 }
 

@@ -22,6 +22,7 @@ pub mod submission_keys;
 pub mod target_state;
 pub mod targets;
 pub mod templates;
+pub mod ui_sessions;
 pub mod webhooks;
 pub mod work_orders;
 

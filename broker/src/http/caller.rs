@@ -132,7 +132,12 @@ fn certificate_binds(
 }
 
 /// Counts a bad PAK against its client: 401, or 429 once the client is over its limit.
-fn refuse(state: &AppState, parts: &Parts, presented: Option<&str>, error: AuthError) -> ApiError {
+pub(crate) fn refuse(
+    state: &AppState,
+    parts: &Parts,
+    presented: Option<&str>,
+    error: AuthError,
+) -> ApiError {
     state.app.metrics.auth_failures.inc();
     let client = parts
         .extensions

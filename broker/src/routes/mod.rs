@@ -213,6 +213,10 @@ pub fn router(state: AppState) -> Router {
     let upload_limit = usize::try_from(settings.plugins.max_upload_bytes).unwrap_or(usize::MAX);
     let (routes, document) = api(upload_limit).split_for_parts();
     let document = Arc::new(served_document(document));
+    let routes = match settings.ui.enabled {
+        true => routes.merge(crate::ui::router()),
+        false => routes,
+    };
     routes
         .route(
             "/api/v1/openapi.json",

@@ -122,7 +122,7 @@ pub struct FleetQuery {
 }
 
 impl FleetQuery {
-    fn filter(&self) -> ApiResult<FleetFilter> {
+    pub(crate) fn filter(&self) -> ApiResult<FleetFilter> {
         let labels = self
             .labels
             .iter()

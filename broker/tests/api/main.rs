@@ -27,6 +27,7 @@ mod targeting;
 mod templates;
 mod tenancy;
 mod tls;
+mod ui;
 mod webhook_delivery;
 mod webhooks;
 mod work_orders;

@@ -1,0 +1,287 @@
+//! The web console over HTTP: sign-in exchanges a PAK for a strict session cookie, sign-out and
+//! PAK rotation end it, every write needs the session's CSRF token and a same-site origin, a
+//! generator sees only its own stacks and the agents inside its reach, and the rollout part of
+//! a stack's page long-polls until the rollout changes.
+
+use reqwest::header::{CONTENT_SECURITY_POLICY, COOKIE, LOCATION, SET_COOKIE};
+use reqwest::{Response, StatusCode};
+use serde_json::json;
+
+use crate::helpers::*;
+
+/// A browser without a cookie jar: the test carries the cookie itself.
+struct Browser {
+    client: reqwest::Client,
+    base: String,
+    cookie: Option<String>,
+}
+
+impl Browser {
+    fn new(app: &TestApp) -> Self {
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        Self {
+            client,
+            base: app.address.clone(),
+            cookie: None,
+        }
+    }
+
+    fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        let builder = self.client.request(method, format!("{}{path}", self.base));
+        match &self.cookie {
+            Some(cookie) => builder.header(COOKIE, cookie),
+            None => builder,
+        }
+    }
+
+    async fn get(&self, path: &str) -> Response {
+        self.request(reqwest::Method::GET, path)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    async fn post(&self, path: &str, form: &[(&str, &str)]) -> Response {
+        let body = serde_urlencoded::to_string(form).unwrap();
+        self.request(reqwest::Method::POST, path)
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Signs in with `pak`; returns the `Set-Cookie` header.
+    async fn sign_in(&mut self, pak: &str) -> String {
+        let response = self.post("/ui/login", &[("pak", pak)]).await;
+        assert_eq!(response.status(), StatusCode::SEE_OTHER);
+        assert_eq!(response.headers()[LOCATION], "/ui/fleet");
+        let set = response.headers()[SET_COOKIE].to_str().unwrap().to_string();
+        let pair = set.split(';').next().unwrap().to_string();
+        self.cookie = Some(pair);
+        set
+    }
+
+    /// A page's body, which must answer 200.
+    async fn page(&self, path: &str) -> String {
+        let response = self.get(path).await;
+        assert_eq!(response.status(), StatusCode::OK, "GET {path}");
+        response.text().await.unwrap()
+    }
+}
+
+/// The CSRF token a page's forms carry.
+fn csrf_of(page: &str) -> String {
+    let at = page
+        .find("name=\"csrf\" value=\"")
+        .expect("a form with a token")
+        + 19;
+    page[at..].split('"').next().unwrap().to_string()
+}
+
+fn redirects_to_sign_in(response: &Response) -> bool {
+    response.status() == StatusCode::SEE_OTHER && response.headers()[LOCATION] == "/ui/login"
+}
+
+both_backends!(signing_in_and_out, |app| {
+    app.create_agent("edge-1", json!({ "labels": ["prod"] }))
+        .await;
+    let mut browser = Browser::new(&app);
+    assert!(redirects_to_sign_in(&browser.get("/ui/fleet").await));
+
+    let refused = browser
+        .post("/ui/login", &[("pak", "brokkr_BRnot_a_real_key")])
+        .await;
+    assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+    assert!(refused.headers().get(SET_COOKIE).is_none());
+    assert!(refused.text().await.unwrap().contains("role=\"alert\""));
+
+    let cookie = browser.sign_in(&app.admin).await;
+    for attribute in ["HttpOnly", "SameSite=Strict", "Path=/ui", "Max-Age=43200"] {
+        assert!(cookie.contains(attribute), "{attribute} in {cookie}");
+    }
+    assert!(!cookie.contains("Secure"), "plain HTTP: {cookie}");
+    assert!(
+        !cookie.contains(&app.admin),
+        "the PAK never reaches the browser"
+    );
+    let fleet = browser.get("/ui/fleet").await;
+    let policy = fleet.headers()[CONTENT_SECURITY_POLICY]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(policy.contains("default-src 'none'") && policy.contains("script-src 'self'"));
+    let page = fleet.text().await.unwrap();
+    assert!(page.contains("edge-1") && page.contains("Signed in as <strong>admin"));
+
+    let stale = browser.post("/ui/logout", &[("csrf", "forged")]).await;
+    assert_eq!(stale.status(), StatusCode::FORBIDDEN);
+    let out = browser
+        .post("/ui/logout", &[("csrf", &csrf_of(&page))])
+        .await;
+    assert_eq!(out.status(), StatusCode::SEE_OTHER);
+    assert!(
+        out.headers()[SET_COOKIE]
+            .to_str()
+            .unwrap()
+            .contains("Max-Age=0")
+    );
+    assert!(redirects_to_sign_in(&browser.get("/ui/fleet").await));
+});
+
+both_backends!(
+    agents_cannot_sign_in_and_sessions_end_with_their_pak,
+    |app| {
+        let (_, agent_pak) = app.create_agent("edge-1", json!({})).await;
+        let mut browser = Browser::new(&app);
+        let refused = browser.post("/ui/login", &[("pak", &agent_pak)]).await;
+        assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+
+        let (generator, pak) = app.create_generator("ci").await;
+        browser.sign_in(&pak).await;
+        assert!(
+            browser
+                .page("/ui/stacks")
+                .await
+                .contains("Signed in as <strong>ci")
+        );
+        let rotated = app
+            .post(
+                &format!("/api/v1/generators/{generator}/rotate-pak"),
+                &app.admin,
+                json!({}),
+            )
+            .await;
+        expect_json(rotated, 200).await;
+        assert!(redirects_to_sign_in(&browser.get("/ui/stacks").await));
+    }
+);
+
+both_backends!(idle_sessions_end, |app| {
+    let app = app.respawn(|s| s.ui.idle_minutes = 0).await;
+    let mut browser = Browser::new(&app);
+    browser.sign_in(&app.admin).await;
+    assert!(redirects_to_sign_in(&browser.get("/ui/fleet").await));
+});
+
+both_backends!(a_generator_sees_only_its_own, |app| {
+    app.create_agent("payments-eu", json!({ "labels": ["payments"] }))
+        .await;
+    app.create_agent("search-eu", json!({ "labels": ["search"] }))
+        .await;
+    let (_, payments) = app
+        .create_generator_reaching("payments-ci", "\"payments\" in agent.labels")
+        .await;
+    let (_, search) = app
+        .create_generator_reaching("search-ci", "\"search\" in agent.labels")
+        .await;
+    let theirs = app
+        .create_stack(&search, json!({ "name": "search-idx" }))
+        .await;
+    let ours = app.create_stack(&payments, json!({ "name": "api" })).await;
+
+    let mut browser = Browser::new(&app);
+    browser.sign_in(&payments).await;
+    let fleet = browser.page("/ui/fleet").await;
+    assert!(fleet.contains("payments-eu") && !fleet.contains("search-eu"));
+    let stacks = browser.page("/ui/stacks").await;
+    assert!(stacks.contains(&ours.to_string()) && !stacks.contains(&theirs.to_string()));
+    let other = browser.get(&format!("/ui/stacks/{theirs}")).await;
+    assert_eq!(other.status(), StatusCode::NOT_FOUND);
+    assert!(!other.text().await.unwrap().contains("search-idx"));
+    let live = browser.get(&format!("/ui/stacks/{theirs}/rollout")).await;
+    assert_eq!(live.status(), StatusCode::NOT_FOUND);
+});
+
+both_backends!(a_bad_fleet_expression_is_shown_on_the_page, |app| {
+    let mut browser = Browser::new(&app);
+    browser.sign_in(&app.admin).await;
+    let page = browser
+        .page("/ui/fleet?expression=agent.labels%20%3D%3D")
+        .await;
+    assert!(page.contains("role=\"alert\""), "{page}");
+});
+
+const V1: &str = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: app\n  namespace: default\ndata:\n  v: \"1\"\n";
+const V2: &str = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: app\n  namespace: default\ndata:\n  v: \"2\"\n";
+
+both_backends!(a_staged_rollout_is_followed_and_steered, |app| {
+    app.create_agent("canary-1", json!({ "labels": ["prod", "canary"] }))
+        .await;
+    app.create_agent("edge-1", json!({ "labels": ["prod"] }))
+        .await;
+    let (_, generator) = app.create_generator("ci").await;
+    let strategy = json!({ "waves": [{ "name": "canary", "agents": "\"canary\" in agent.labels" },
+                                     { "name": "rest", "percent": 100 }],
+                           "gate": { "min_healthy_percent": 0, "soak_seconds": 3600 } });
+    let body = json!({ "name": "web", "labels": ["prod"], "rollout": strategy });
+    let stack = app.create_stack(&generator, body).await;
+    app.add_object(&generator, stack, V1).await;
+    app.add_object(&generator, stack, V2).await;
+
+    let mut browser = Browser::new(&app);
+    browser.sign_in(&generator).await;
+    let path = format!("/ui/stacks/{stack}");
+    let page = browser.page(&path).await;
+    assert!(
+        page.contains("Staged rollout") && page.contains("canary"),
+        "{page}"
+    );
+    let etag = page
+        .split("data-etag=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap();
+    let etag = etag.replace("&quot;", "\"");
+    let live = format!("{path}/rollout?wait=1");
+    let unchanged = browser
+        .request(reqwest::Method::GET, &live)
+        .header("If-None-Match", &etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unchanged.status(), StatusCode::NOT_MODIFIED);
+
+    let forged = browser
+        .post(&format!("{path}/rollout/pause"), &[("csrf", "nope")])
+        .await;
+    assert_eq!(forged.status(), StatusCode::FORBIDDEN);
+    let cross_site = browser
+        .request(reqwest::Method::POST, &format!("{path}/rollout/pause"))
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .header("Origin", "https://evil.example")
+        .body(format!("csrf={}", csrf_of(&page)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(cross_site.status(), StatusCode::FORBIDDEN);
+    let paused = browser
+        .post(
+            &format!("{path}/rollout/pause"),
+            &[("csrf", &csrf_of(&page))],
+        )
+        .await;
+    assert_eq!(paused.status(), StatusCode::SEE_OTHER);
+    assert_eq!(paused.headers()[LOCATION], format!("{path}?done=pause"));
+
+    let changed = browser
+        .request(reqwest::Method::GET, &format!("{path}/rollout?wait=5"))
+        .header("If-None-Match", &etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(changed.status(), StatusCode::OK);
+    let part = changed.text().await.unwrap();
+    assert!(part.contains("paused") && part.contains("Resume"), "{part}");
+    assert!(
+        browser
+            .page(&format!("{path}?done=pause"))
+            .await
+            .contains("The rollout is paused.")
+    );
+});
