@@ -7,6 +7,7 @@ cd "$(dirname "$0")/.."
 scripts/ensure-postgres.sh
 scripts/build-plugins.sh
 scripts/ensure-kube-tools.sh
+scripts/ensure-browser.sh
 
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings

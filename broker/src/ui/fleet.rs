@@ -42,7 +42,7 @@ pub async fn page(
     let expression = query.expression.clone().unwrap_or_default();
     let search = serde_urlencoded::to_string([("labels", &labels), ("expression", &expression)])
         .unwrap_or_default();
-    let base = context! { section => "fleet", labels, expression, query => search,
+    let base = context! { section => "fleet", title => "Fleet", labels, expression, query => search,
     offset => window.offset, limit => PAGE };
     match state.app.fleet(session.requester(), filter, window).await {
         Ok(found) => render_page(

@@ -1,5 +1,6 @@
-//! Pages: the console's templates (embedded in the binary, HTML-escaped by default), rendered
-//! with the few filters they need (times shown relative and absolute).
+//! Pages: the console's templates (embedded in the binary, HTML-escaped by default), each page's
+//! part rendered and then placed in the layout (`base.html`), with the few filters they need
+//! (times shown relative and absolute).
 
 use std::sync::LazyLock;
 
@@ -86,7 +87,18 @@ pub fn page_with_status(
     let csrf = session.map(|s| s.csrf.clone());
     let admin = session.is_some_and(Session::is_admin);
     let context = minijinja::context! { who, csrf, admin, ..context };
-    html(status, fragment(template, context))
+    // The page's own part first, then the layout around it (no template includes another:
+    // minijinja's multi-template support stays off, as stack templates need).
+    let content = Value::from_safe_string(fragment(template, context.clone()));
+    html(
+        status,
+        fragment("base.html", minijinja::context! { content, ..context }),
+    )
+}
+
+/// A part rendered ahead, to be placed in a page as it is.
+pub fn part(template: &str, context: Value) -> Value {
+    Value::from_safe_string(fragment(template, context))
 }
 
 /// Renders a template on its own (a part of a page the script replaces).

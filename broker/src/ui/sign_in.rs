@@ -35,7 +35,7 @@ pub struct TokenForm {
 }
 
 pub async fn form() -> Response {
-    page("login.html", None, context! {})
+    page("login.html", None, context! { title => "Sign in" })
 }
 
 pub async fn sign_in(
@@ -76,7 +76,12 @@ fn signed_in(cookie: HeaderValue) -> Response {
 }
 
 fn again(status: StatusCode, error: &str) -> Response {
-    page_with_status(status, "login.html", None, context! { error })
+    page_with_status(
+        status,
+        "login.html",
+        None,
+        context! { title => "Sign in", error },
+    )
 }
 
 pub async fn sign_out(

@@ -12,7 +12,7 @@ use minijinja::context;
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::render::{fragment, html, page as render_page, value};
+use super::render::{fragment, html, page as render_page, part, value};
 use super::session::Session;
 use super::sign_in::TokenForm;
 use crate::app::AppError;
@@ -51,7 +51,7 @@ pub async fn list(
         Ok(found) => render_page(
             "stacks.html",
             Some(&session),
-            context! { section => "stacks", stacks => value(&found.items), offset => window.offset,
+            context! { section => "stacks", title => "Stacks", stacks => value(&found.items), offset => window.offset,
             limit => PAGE, next_offset => found.next_offset },
         ),
         Err(e) => super::problem(&session, e),
@@ -96,9 +96,10 @@ pub async fn page(
     render_page(
         "stack.html",
         Some(&session),
-        context! { section => "stacks", stack => value(&stack),
-        versions => value(&versions),
-        rollout => value(&rollout), etag, notice },
+        context! { section => "stacks", title => stack.name.clone(), stack => value(&stack),
+        versions => value(&versions), etag, notice,
+        rollout_part => part("rollout.html", context! {
+            rollout => value(&rollout), csrf => session.csrf.clone() }) },
     )
 }
 

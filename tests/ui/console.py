@@ -1,0 +1,136 @@
+"""The Brokkr web console in a real browser (chromium, driven by Playwright).
+
+Run by tests/ui/console.rs against a seeded broker; every check raises on failure, and the
+last line printed is "every check passed". Screenshots of the main views are written to
+$SCREENSHOTS.
+"""
+
+import json
+import os
+import pathlib
+import urllib.request
+
+from playwright.sync_api import expect, sync_playwright
+
+URL = os.environ["BROKKR_URL"]
+ADMIN = os.environ["ADMIN_PAK"]
+PAYMENTS = os.environ["PAYMENTS_PAK"]
+API_STACK = os.environ["API_STACK"]
+INDEX_STACK = os.environ["INDEX_STACK"]
+SHOTS = pathlib.Path(os.environ["SCREENSHOTS"])
+SHOTS.mkdir(parents=True, exist_ok=True)
+
+
+def api_post(path, pak):
+    request = urllib.request.Request(
+        URL + path, method="POST", data=b"", headers={"Authorization": "Bearer " + pak}
+    )
+    with urllib.request.urlopen(request) as response:
+        return json.load(response)
+
+
+def sign_in(page, pak):
+    page.goto(URL + "/ui/fleet")
+    expect(page).to_have_url(URL + "/ui/login")
+    page.get_by_label("PAK").fill(pak)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page).to_have_url(URL + "/ui/fleet")
+
+
+def sign_out(page):
+    page.get_by_role("button", name="Sign out").click()
+    expect(page).to_have_url(URL + "/ui/login")
+    page.goto(URL + "/ui/fleet")
+    expect(page).to_have_url(URL + "/ui/login")
+
+
+def admin_views(page):
+    page.goto(URL + "/ui/fleet")
+    sign_in(page, ADMIN)
+    for agent in ("payments-eu", "payments-us", "search-eu"):
+        expect(page.get_by_role("rowheader", name=agent)).to_be_visible()
+    assert page.evaluate("document.cookie") == "", "the session cookie is HttpOnly"
+    assert page.evaluate("localStorage.length + sessionStorage.length") == 0
+    page.screenshot(path=SHOTS / "fleet.png", full_page=True)
+
+    page.get_by_label("CEL expression").fill('"search" in agent.labels')
+    page.get_by_role("button", name="Filter").click()
+    expect(page.get_by_role("rowheader", name="search-eu")).to_be_visible()
+    expect(page.get_by_role("rowheader", name="payments-eu")).to_have_count(0)
+
+    page.get_by_role("link", name="Stacks").click()
+    expect(page.get_by_role("link", name="api")).to_be_visible()
+    expect(page.get_by_role("link", name="index")).to_be_visible()
+    page.screenshot(path=SHOTS / "stacks.png", full_page=True)
+    sign_out(page)
+
+
+def live_rollout_and_csrf(page):
+    sign_in(page, PAYMENTS)
+    page.goto(URL + "/ui/stacks/" + API_STACK)
+    rollout = page.locator("#rollout")
+    expect(rollout).to_contain_text("Staged rollout: progressing")
+    page.evaluate("window.notReloaded = true")
+    page.screenshot(path=SHOTS / "stack.png", full_page=True)
+
+    # Someone pauses it through the API: the page shows it without a reload.
+    api_post("/api/v1/stacks/" + API_STACK + "/rollout/pause", PAYMENTS)
+    expect(rollout).to_contain_text("Staged rollout: paused", timeout=15000)
+    assert page.evaluate("window.notReloaded === true"), "the page was not reloaded"
+
+    # A form whose token was tampered with is refused.
+    form = page.locator("form[action$='/rollout/resume']")
+    form.locator("input[name=csrf]").evaluate("input => input.value = 'forged'")
+    form.get_by_role("button").click()
+    expect(page.get_by_role("heading", name="Refused")).to_be_visible()
+
+    # The real token works.
+    page.goto(URL + "/ui/stacks/" + API_STACK)
+    page.get_by_role("button", name="Resume").click()
+    expect(page.get_by_role("status")).to_contain_text("resumed")
+    expect(page.locator("#rollout")).to_contain_text("Staged rollout: progressing")
+
+
+def generator_is_confined(page):
+    page.goto(URL + "/ui/fleet")
+    expect(page.get_by_role("rowheader", name="payments-eu")).to_be_visible()
+    expect(page.get_by_role("rowheader", name="search-eu")).to_have_count(0)
+    page.goto(URL + "/ui/stacks")
+    expect(page.get_by_role("link", name="index")).to_have_count(0)
+    response = page.goto(URL + "/ui/stacks/" + INDEX_STACK)
+    assert response.status == 404, response.status
+    expect(page.get_by_role("heading", name="Not Found")).to_be_visible()
+    expect(page.locator("main")).not_to_contain_text("index")
+
+
+def keyboard_and_narrow(page):
+    page.goto(URL + "/ui/fleet")
+    page.keyboard.press("Tab")
+    focused = page.evaluate("document.activeElement.textContent")
+    assert focused == "Skip to content", focused
+    page.set_viewport_size({"width": 390, "height": 800})
+    page.goto(URL + "/ui/fleet")
+    expect(page.get_by_role("rowheader", name="payments-eu")).to_be_visible()
+    page.screenshot(path=SHOTS / "fleet-narrow.png", full_page=True)
+    sign_out(page)
+
+
+def main():
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path="/usr/bin/chromium", headless=True, args=["--no-sandbox"]
+        )
+        page = browser.new_page(viewport={"width": 1280, "height": 800})
+        page.set_default_timeout(10000)
+        page.goto(URL + "/ui/login")
+        page.screenshot(path=SHOTS / "login.png")
+        admin_views(page)
+        live_rollout_and_csrf(page)
+        generator_is_confined(page)
+        keyboard_and_narrow(page)
+        browser.close()
+    print("every check passed")
+
+
+if __name__ == "__main__":
+    main()
