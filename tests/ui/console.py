@@ -62,6 +62,27 @@ def admin_views(page):
     expect(page.get_by_role("link", name="api")).to_be_visible()
     expect(page.get_by_role("link", name="index")).to_be_visible()
     page.screenshot(path=SHOTS / "stacks.png", full_page=True)
+
+    page.get_by_role("link", name="Fleet").click()
+    page.get_by_role("link", name="payments-eu").click()
+    expect(page.get_by_role("heading", name="Agent payments-eu")).to_be_visible()
+    expect(page.get_by_role("rowheader", name="api")).to_be_visible()
+    page.screenshot(path=SHOTS / "agent.png", full_page=True)
+
+    page.get_by_role("link", name="Work orders").click()
+    expect(page.get_by_role("cell", name="restart")).to_be_visible()
+    page.screenshot(path=SHOTS / "work-orders.png", full_page=True)
+
+    page.get_by_role("link", name="Audit log").click()
+    expect(page.get_by_role("rowheader", name="stack.created").first).to_be_visible()
+    page.get_by_label("Action").fill("agent.*")
+    page.get_by_role("button", name="Filter").click()
+    expect(page.get_by_role("rowheader", name="stack.created")).to_have_count(0)
+    page.screenshot(path=SHOTS / "audit.png", full_page=True)
+
+    for section, empty in (("Plugins", "No plugin installed"), ("Webhooks", "No subscription yet")):
+        page.get_by_role("link", name=section).click()
+        expect(page.locator("main")).to_contain_text(empty)
     sign_out(page)
 
 

@@ -2,7 +2,8 @@
 //! Debian's chromium through Playwright for Python (both installed by
 //! `scripts/ensure-browser.sh`): sign-in and sign-out, each view with real data, a generator
 //! kept out of another team's stack (by URL too), a forged CSRF token refused, a live rollout
-//! update without reload, keyboard navigation; screenshots land in `target/ui-screenshots/`.
+//! update without reload, keyboard navigation, the agent, work-order, audit, plugin and webhook
+//! views; screenshots land in `target/ui-screenshots/`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::PathBuf;
@@ -71,6 +72,19 @@ async fn the_console_in_a_real_browser() {
         broker.publish(&payments, api.parse().unwrap(), yaml).await;
     }
     broker.publish(&search, index.parse().unwrap(), V1).await;
+    let (_, agents) = broker
+        .call(Method::GET, "/api/v1/agents", &broker.admin, None)
+        .await;
+    let eu = agents["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["name"] == "payments-eu")
+        .unwrap()["id"]
+        .clone();
+    let order = json!({ "type": "restart", "target": { "agent_ids": [eu] },
+                        "spec": { "kind": "Deployment", "namespace": "api", "name": "api" } });
+    created(&broker, "/api/v1/work-orders", &payments, order).await;
 
     let screenshots = workspace().join("target/ui-screenshots");
     let url = broker.url.clone();

@@ -3,11 +3,16 @@
 //! Content-Security-Policy, and its two assets (a stylesheet and a small script that keeps live
 //! parts up to date) embedded in the binary.
 
+mod agents;
+mod audit;
 mod fleet;
+mod plugins;
 mod render;
 mod session;
 mod sign_in;
 mod stacks;
+mod webhooks;
+mod work_orders;
 
 use axum::Router;
 use axum::extract::{Path, Request};
@@ -31,6 +36,19 @@ pub fn router() -> Router<AppState> {
         .route("/ui/login", get(sign_in::form).post(sign_in::sign_in))
         .route("/ui/logout", post(sign_in::sign_out))
         .route("/ui/fleet", get(fleet::page))
+        .route("/ui/agents/{id}", get(agents::page))
+        .route("/ui/audit", get(audit::page))
+        .route("/ui/work-orders", get(work_orders::list))
+        .route("/ui/work-orders/{id}", get(work_orders::page))
+        .route("/ui/plugins", get(plugins::list))
+        .route("/ui/plugins/{id}", get(plugins::page))
+        .route("/ui/plugins/{id}/bindings", post(plugins::bind_shadow))
+        .route("/ui/webhooks", get(webhooks::list))
+        .route("/ui/webhooks/{id}", get(webhooks::page))
+        .route(
+            "/ui/webhooks/{id}/deliveries/{delivery}/redeliver",
+            post(webhooks::redeliver),
+        )
         .route("/ui/stacks", get(stacks::list))
         .route("/ui/stacks/{id}", get(stacks::page))
         .route("/ui/stacks/{id}/rollout", get(stacks::rollout_part))

@@ -285,3 +285,167 @@ both_backends!(a_staged_rollout_is_followed_and_steered, |app| {
             .contains("The rollout is paused.")
     );
 });
+
+both_backends!(an_agent_page_and_the_audit_log, |app| {
+    let (agent, _) = app
+        .create_agent("edge-1", json!({ "labels": ["prod"] }))
+        .await;
+    let (_, generator) = app
+        .create_generator_reaching("ci", "\"prod\" in agent.labels")
+        .await;
+    app.create_published_stack(&generator, json!({ "name": "web", "labels": ["prod"] }))
+        .await;
+    let mut browser = Browser::new(&app);
+    browser.sign_in(&generator).await;
+    let page = browser.page(&format!("/ui/agents/{agent}")).await;
+    assert!(
+        page.contains("Agent edge-1") && page.contains("label:prod"),
+        "{page}"
+    );
+    let audit = browser.get("/ui/audit").await;
+    assert_eq!(
+        audit.status(),
+        StatusCode::FORBIDDEN,
+        "the audit log is the admin's"
+    );
+
+    let mut admin = Browser::new(&app);
+    admin.sign_in(&app.admin).await;
+    let all = admin.page("/ui/audit").await;
+    assert!(
+        all.contains("stack.created") && all.contains("agent.created"),
+        "{all}"
+    );
+    let only = admin.page("/ui/audit?action=stack.*&actor_type=").await;
+    assert!(
+        only.contains("stack.created") && !only.contains(">agent.created<"),
+        "{only}"
+    );
+});
+
+both_backends!(webhook_deliveries_are_shown_and_redelivered, |app| {
+    let receiver = crate::receiver::Receiver::start().await;
+    let (_, generator) = app.create_generator("ci").await;
+    let (hook, _) = crate::webhooks::subscribe(
+        &app,
+        &generator,
+        &receiver.url,
+        &["webhook.test"],
+        json!({}),
+    )
+    .await;
+    let tested = app
+        .post(
+            &format!("/api/v1/webhooks/{hook}/test"),
+            &generator,
+            json!({}),
+        )
+        .await;
+    assert!(tested.status().is_success(), "{}", tested.status());
+    receiver.received(1).await;
+
+    let mut browser = Browser::new(&app);
+    browser.sign_in(&generator).await;
+    assert!(
+        browser
+            .page("/ui/webhooks")
+            .await
+            .contains(&hook.to_string())
+    );
+    let path = format!("/ui/webhooks/{hook}");
+    let page = eventually("the delivery to be listed as delivered", || async {
+        let page = browser.page(&path).await;
+        page.contains("<td>delivered</td>").then_some(page)
+    })
+    .await;
+    let at = page.find("/deliveries/").unwrap() + 12;
+    let delivery = &page[at..at + 36];
+    let again = browser
+        .post(
+            &format!("{path}/deliveries/{delivery}/redeliver"),
+            &[("csrf", &csrf_of(&page))],
+        )
+        .await;
+    assert_eq!(again.status(), StatusCode::SEE_OTHER);
+    assert_eq!(receiver.received(2).await.len(), 2, "sent once more");
+
+    let mut admin = Browser::new(&app);
+    admin.sign_in(&app.admin).await;
+    let (_, other) = app.create_generator("other").await;
+    let mut stranger = Browser::new(&app);
+    stranger.sign_in(&other).await;
+    assert_eq!(stranger.get(&path).await.status(), StatusCode::NOT_FOUND);
+    assert!(admin.page(&path).await.contains("webhook.test"));
+});
+
+both_backends!(work_orders_are_listed_with_their_runs, |app| {
+    let (agent, _) = app
+        .create_agent("edge-1", json!({ "labels": ["prod"] }))
+        .await;
+    let (_, generator) = app.create_generator("ci").await;
+    let body = json!({ "type": "restart", "target": { "agent_ids": [agent] },
+                       "spec": { "kind": "Deployment", "namespace": "web", "name": "api" } });
+    let order =
+        id_of(&expect_json(app.post("/api/v1/work-orders", &generator, body).await, 201).await);
+    let mut browser = Browser::new(&app);
+    browser.sign_in(&generator).await;
+    let list = browser.page("/ui/work-orders").await;
+    assert!(list.contains(&format!("/ui/work-orders/{order}")) && list.contains("restart"));
+    let page = browser.page(&format!("/ui/work-orders/{order}")).await;
+    assert!(
+        page.contains(&format!("/ui/agents/{agent}")) && page.contains("pending"),
+        "{page}"
+    );
+});
+
+both_backends!(plugins_are_shown_and_bound_in_shadow_mode, |app| {
+    let wasm = plugin_wasm("required_labels");
+    let uploaded = app
+        .upload_plugin("required-labels", wasm, Some(json!({ "keys": ["team"] })))
+        .await;
+    let plugin = id_of(&expect_json(uploaded, 201).await);
+    let (_, generator) = app.create_generator("ci").await;
+    let mut browser = Browser::new(&app);
+    browser.sign_in(&generator).await;
+    assert_eq!(
+        browser.get("/ui/plugins").await.status(),
+        StatusCode::FORBIDDEN
+    );
+
+    let mut admin = Browser::new(&app);
+    admin.sign_in(&app.admin).await;
+    assert!(admin.page("/ui/plugins").await.contains("required-labels"));
+    let path = format!("/ui/plugins/{plugin}");
+    let page = admin.page(&path).await;
+    assert!(page.contains("Not bound."), "{page}");
+    let bad = admin
+        .post(
+            &format!("{path}/bindings"),
+            &[
+                ("csrf", &csrf_of(&page)),
+                ("scope", "stack"),
+                ("scope_id", "nope"),
+            ],
+        )
+        .await;
+    assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
+    let bound = admin
+        .post(
+            &format!("{path}/bindings"),
+            &[
+                ("csrf", &csrf_of(&page)),
+                ("scope", "global"),
+                ("scope_id", ""),
+            ],
+        )
+        .await;
+    assert_eq!(bound.status(), StatusCode::SEE_OTHER);
+    assert!(admin.page(&path).await.contains("global: shadow"));
+    let plugin_json = expect_json(
+        app.get(&format!("/api/v1/plugins/{plugin}"), &app.admin)
+            .await,
+        200,
+    )
+    .await;
+    assert_eq!(plugin_json["bindings"][0]["mode"], "shadow");
+});
