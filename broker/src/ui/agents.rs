@@ -8,7 +8,6 @@ use uuid::Uuid;
 
 use super::render::{page as render_page, value};
 use super::session::Session;
-use crate::http::extract::PageQuery;
 use crate::state::AppState;
 
 const EVENTS: u32 = 25;
@@ -23,19 +22,7 @@ pub async fn page(
         Ok(agent) => agent,
         Err(e) => return super::problem(&session, e),
     };
-    let stacks = PageQuery {
-        limit: Some(100),
-        offset: None,
-    }
-    .window();
-    let events = PageQuery {
-        limit: Some(EVENTS),
-        offset: None,
-    }
-    .window();
-    let (Ok(stacks), Ok(events)) = (stacks, events) else {
-        return super::problem(&session, crate::app::AppError::Internal("window".into()));
-    };
+    let (stacks, events) = (super::window(100, None), super::window(EVENTS, None));
     let verdicts = match state.app.explain_agent(by, id, stacks).await {
         Ok(found) => found.items,
         Err(e) => return super::problem(&session, e),

@@ -10,7 +10,6 @@ use serde::Deserialize;
 use super::render::{page as render_page, value};
 use super::session::Session;
 use crate::app::admin::AuditFilter;
-use crate::http::extract::PageQuery;
 use crate::state::AppState;
 
 const PAGE: u32 = 100;
@@ -36,15 +35,7 @@ pub async fn page(
             ),
         );
     };
-    let window = match (PageQuery {
-        limit: Some(PAGE),
-        offset: query.offset,
-    })
-    .window()
-    {
-        Ok(window) => window,
-        Err(e) => return super::problem(&session, e),
-    };
+    let window = super::window(PAGE, query.offset);
     let non_empty = |s: &Option<String>| s.clone().filter(|s| !s.trim().is_empty());
     let filter = AuditFilter {
         action: non_empty(&query.action),

@@ -10,7 +10,6 @@ use minijinja::context;
 use super::render::{page as render_page, value};
 use super::session::Session;
 use crate::http::ApiError;
-use crate::http::extract::PageQuery;
 use crate::routes::rollouts::FleetQuery;
 use crate::state::AppState;
 
@@ -30,13 +29,10 @@ pub async fn page(
             ),
         );
     };
-    let paging = PageQuery {
-        limit: Some(PAGE),
-        offset: query.offset,
-    };
-    let (filter, window) = match (query.filter(), paging.window()) {
-        (Ok(filter), Ok(window)) => (filter, window),
-        (Err(e), _) | (_, Err(e)) => return super::problem(&session, e),
+    let window = super::window(PAGE, query.offset);
+    let filter = match query.filter() {
+        Ok(filter) => filter,
+        Err(e) => return super::problem(&session, e),
     };
     let labels = query.labels.clone().unwrap_or_default();
     let expression = query.expression.clone().unwrap_or_default();

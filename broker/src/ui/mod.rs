@@ -5,6 +5,7 @@
 
 mod agents;
 mod audit;
+mod enrollment;
 mod fleet;
 mod plugins;
 mod render;
@@ -21,6 +22,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 
+use crate::domain::page::Window;
 use crate::http::ApiError;
 use crate::state::AppState;
 pub use session::Session;
@@ -38,6 +40,10 @@ pub fn router() -> Router<AppState> {
         .route("/ui/fleet", get(fleet::page))
         .route("/ui/agents/{id}", get(agents::page))
         .route("/ui/audit", get(audit::page))
+        .route(
+            "/ui/enrollment",
+            get(enrollment::page).post(enrollment::create),
+        )
         .route("/ui/work-orders", get(work_orders::list))
         .route("/ui/work-orders/{id}", get(work_orders::page))
         .route("/ui/plugins", get(plugins::list))
@@ -117,6 +123,14 @@ async fn same_origin_writes(request: Request, next: Next) -> Response {
         return refused("This form was sent from another site.");
     }
     next.run(request).await
+}
+
+/// `limit` rows from `offset` (the console's page sizes are within the API's bounds).
+fn window(limit: u32, offset: Option<u64>) -> Window {
+    Window {
+        limit,
+        offset: offset.unwrap_or(0),
+    }
 }
 
 /// A 403 page for a write that cannot be trusted.

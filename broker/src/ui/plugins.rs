@@ -13,17 +13,10 @@ use uuid::Uuid;
 use super::render::{page as render_page, value};
 use super::session::Session;
 use crate::http::ApiError;
-use crate::http::extract::PageQuery;
 use crate::state::AppState;
 
 pub async fn list(State(state): State<AppState>, session: Session) -> Response {
-    let Ok(window) = (PageQuery {
-        limit: Some(100),
-        offset: None,
-    })
-    .window() else {
-        return super::problem(&session, crate::app::AppError::Internal("window".into()));
-    };
+    let window = super::window(100, None);
     match state.app.list_plugins(session.requester(), window).await {
         Ok(found) => render_page(
             "plugins.html",
@@ -44,13 +37,7 @@ pub async fn page(
         Ok(plugin) => plugin,
         Err(e) => return super::problem(&session, e),
     };
-    let Ok(window) = (PageQuery {
-        limit: Some(50),
-        offset: None,
-    })
-    .window() else {
-        return super::problem(&session, crate::app::AppError::Internal("window".into()));
-    };
+    let window = super::window(50, None);
     match state.app.plugin_verdicts(by, id, window).await {
         Ok(found) => render_page(
             "plugin.html",

@@ -19,6 +19,7 @@ static TEMPLATES: &[(&str, &str)] = &[
     ("audit.html", include_str!("templates/audit.html")),
     ("webhooks.html", include_str!("templates/webhooks.html")),
     ("webhook.html", include_str!("templates/webhook.html")),
+    ("enrollment.html", include_str!("templates/enrollment.html")),
     ("plugins.html", include_str!("templates/plugins.html")),
     ("plugin.html", include_str!("templates/plugin.html")),
     (

@@ -18,7 +18,7 @@ use super::sign_in::TokenForm;
 use crate::app::AppError;
 use crate::app::rollouts::RolloutOf;
 use crate::app::staged::Steer;
-use crate::http::extract::{PageQuery, long_poll};
+use crate::http::extract::long_poll;
 use crate::state::AppState;
 
 const PAGE: u32 = 100;
@@ -34,15 +34,7 @@ pub async fn list(
     session: Session,
     Query(query): Query<ListQuery>,
 ) -> Response {
-    let window = match (PageQuery {
-        limit: Some(PAGE),
-        offset: query.offset,
-    })
-    .window()
-    {
-        Ok(window) => window,
-        Err(e) => return super::problem(&session, e),
-    };
+    let window = super::window(PAGE, query.offset);
     match state
         .app
         .list_stacks(session.requester(), None, window)
@@ -75,16 +67,19 @@ pub async fn page(
         Ok(stack) => stack,
         Err(e) => return super::problem(&session, e),
     };
-    let window = PageQuery {
-        limit: Some(VERSIONS),
-        offset: None,
-    }
-    .window();
-    let versions = match window {
-        Ok(w) => state.app.list_deployment_objects(by, id, w).await,
-        Err(_) => return super::problem(&session, AppError::Internal("window".into())),
-    };
+    let versions = state
+        .app
+        .list_deployment_objects(by, id, super::window(VERSIONS, None))
+        .await;
     let versions = match versions {
+        Ok(found) => found.items,
+        Err(e) => return super::problem(&session, e),
+    };
+    let reached = state
+        .app
+        .explain_stack(by, id, super::window(PAGE, None))
+        .await;
+    let reached = match reached {
         Ok(found) => found.items,
         Err(e) => return super::problem(&session, e),
     };
@@ -97,7 +92,7 @@ pub async fn page(
         "stack.html",
         Some(&session),
         context! { section => "stacks", title => stack.name.clone(), stack => value(&stack),
-        versions => value(&versions), etag, notice,
+        versions => value(&versions), reached => value(&reached), etag, notice,
         rollout_part => part("rollout.html", context! {
             rollout => value(&rollout), csrf => session.csrf.clone() }) },
     )

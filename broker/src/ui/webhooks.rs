@@ -11,20 +11,13 @@ use uuid::Uuid;
 use super::render::{page as render_page, value};
 use super::session::Session;
 use super::sign_in::TokenForm;
-use crate::http::extract::PageQuery;
 use crate::state::AppState;
 
 const PAGE: u32 = 100;
 const DELIVERIES: u32 = 50;
 
 pub async fn list(State(state): State<AppState>, session: Session) -> Response {
-    let Ok(window) = (PageQuery {
-        limit: Some(PAGE),
-        offset: None,
-    })
-    .window() else {
-        return super::problem(&session, crate::app::AppError::Internal("window".into()));
-    };
+    let window = super::window(PAGE, None);
     match state.app.list_webhooks(session.requester(), window).await {
         Ok(found) => render_page(
             "webhooks.html",
@@ -45,13 +38,7 @@ pub async fn page(
         Ok(webhook) => webhook,
         Err(e) => return super::problem(&session, e),
     };
-    let Ok(window) = (PageQuery {
-        limit: Some(DELIVERIES),
-        offset: None,
-    })
-    .window() else {
-        return super::problem(&session, crate::app::AppError::Internal("window".into()));
-    };
+    let window = super::window(DELIVERIES, None);
     match state.app.webhook_deliveries(by, id, None, window).await {
         Ok(found) => render_page(
             "webhook.html",

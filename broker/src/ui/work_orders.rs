@@ -8,17 +8,10 @@ use uuid::Uuid;
 
 use super::render::{page as render_page, value};
 use super::session::Session;
-use crate::http::extract::PageQuery;
 use crate::state::AppState;
 
 pub async fn list(State(state): State<AppState>, session: Session) -> Response {
-    let Ok(window) = (PageQuery {
-        limit: Some(100),
-        offset: None,
-    })
-    .window() else {
-        return super::problem(&session, crate::app::AppError::Internal("window".into()));
-    };
+    let window = super::window(100, None);
     match state.app.work_orders(session.requester(), window).await {
         Ok(found) => render_page(
             "work_orders.html",

@@ -449,3 +449,61 @@ both_backends!(plugins_are_shown_and_bound_in_shadow_mode, |app| {
     .await;
     assert_eq!(plugin_json["bindings"][0]["mode"], "shadow");
 });
+
+both_backends!(
+    enrollment_tokens_are_made_and_a_stack_says_whom_it_reaches,
+    |app| {
+        app.create_agent("edge-1", json!({ "labels": ["prod"] }))
+            .await;
+        let (_, generator) = app.create_generator("ci").await;
+        let stack = app
+            .create_published_stack(&generator, json!({ "name": "web", "labels": ["prod"] }))
+            .await;
+        let mut browser = Browser::new(&app);
+        browser.sign_in(&generator).await;
+        let page = browser.page(&format!("/ui/stacks/{stack}")).await;
+        assert!(
+            page.contains("edge-1") && page.contains("label:prod"),
+            "{page}"
+        );
+        assert_eq!(
+            browser.get("/ui/enrollment").await.status(),
+            StatusCode::FORBIDDEN
+        );
+
+        let mut admin = Browser::new(&app);
+        admin.sign_in(&app.admin).await;
+        let page = admin.page("/ui/enrollment").await;
+        let form = [
+            ("csrf", csrf_of(&page)),
+            ("name_prefix", "edge-".into()),
+            ("labels", "prod, edge".into()),
+            ("uses", "3".into()),
+            ("hours", "2".into()),
+        ];
+        let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let made = admin.post("/ui/enrollment", &form).await;
+        assert_eq!(made.status(), StatusCode::CREATED);
+        let made = made.text().await.unwrap();
+        let token = made
+            .split("class=\"secret\">")
+            .nth(1)
+            .unwrap()
+            .split('<')
+            .next()
+            .unwrap();
+        assert!(token.starts_with("brokkr_ET"), "{token}");
+        let again = admin.page("/ui/enrollment").await;
+        assert!(
+            !again.contains(token) && again.contains("edge-"),
+            "the secret is shown once"
+        );
+        let enrolled = app
+            .request(reqwest::Method::POST, "/api/v1/enroll", None)
+            .json(&json!({ "token": token, "name": "berlin-1", "cluster_name": "berlin" }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(enrolled.status(), StatusCode::CREATED);
+    }
+);
