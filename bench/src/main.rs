@@ -17,6 +17,7 @@ use brokkr_policy::{AgentFacts, Pairing, StackFacts, TargetExpression, decide_fo
 use clap::Parser;
 
 mod console;
+mod long_polls;
 mod views;
 mod waves;
 
@@ -232,45 +233,13 @@ async fn longpoll(
     stack: uuid::Uuid,
 ) -> Result<String> {
     let tags = etags(fleet, agents, 64).await?;
-    let client = reqwest::Client::builder()
-        .pool_max_idle_per_host(usize::MAX)
-        .timeout(Duration::from_secs(120))
-        .build()?;
-    let mut waiting = Vec::with_capacity(agents.len());
-    for (agent, tag) in agents.iter().zip(tags.iter()) {
-        let request = client
-            .get(format!(
-                "{}/api/v1/agents/{}/target-state?wait=60",
-                fleet.url, agent.id
-            ))
-            .bearer_auth(&agent.pak)
-            .header("If-None-Match", tag);
-        waiting.push(tokio::spawn(async move {
-            let response = request.send().await?;
-            let status = response.status().as_u16();
-            response.bytes().await?;
-            anyhow::Ok((Instant::now(), status))
-        }));
-    }
-    let deadline = Instant::now() + Duration::from_secs(180);
-    while fleet.metric("brokkr_target_state_waiting").await? < agents.len() as f64 {
-        if Instant::now() > deadline {
-            bail!("not every agent got to wait");
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let written = Instant::now();
+    let polls = long_polls::LongPolls::open(fleet, agents.iter().zip(tags.iter())).await?;
+    let written = chrono::Utc::now();
     fleet
         .publish(generator, stack, &config_map("small", 300))
         .await?;
-    let mut latencies = Vec::with_capacity(agents.len());
-    for handle in waiting {
-        let (at, status) = handle.await??;
-        if status != 200 {
-            bail!("a long poll answered {status}");
-        }
-        latencies.push(at.saturating_duration_since(written));
-    }
+    let answers = polls.answers().await?;
+    let mut latencies = long_polls::latencies(&answers, written);
     Ok(load::percentiles(&mut latencies))
 }
 

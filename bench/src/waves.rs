@@ -4,11 +4,12 @@
 //! each long-polling agent of the next wave holding its answer.
 
 use std::sync::Arc;
-use std::time::Duration;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use brokkr_bench::fleet::{Fleet, SimAgent, config_map};
 use brokkr_bench::load;
+
+use crate::long_polls::{self, LongPolls};
 use chrono::{DateTime, Utc};
 use serde_json::json;
 use uuid::Uuid;
@@ -45,34 +46,7 @@ pub async fn wave_fan_out(
     fleet
         .publish(generator, stack, &config_map("staged", 300))
         .await?;
-    let client = reqwest::Client::builder()
-        .pool_max_idle_per_host(usize::MAX)
-        .timeout(Duration::from_secs(120))
-        .build()?;
-    let mut waiting = Vec::with_capacity(agents.len());
-    for (agent, tag) in agents.iter().zip(tags.iter()).skip(1) {
-        let request = client
-            .get(format!(
-                "{}/api/v1/agents/{}/target-state?wait=60",
-                fleet.url, agent.id
-            ))
-            .bearer_auth(&agent.pak)
-            .header("If-None-Match", tag);
-        waiting.push(tokio::spawn(async move {
-            let response = request.send().await?;
-            let status = response.status().as_u16();
-            response.bytes().await?;
-            anyhow::Ok((Utc::now(), status))
-        }));
-    }
-    let others = (agents.len() - 1) as f64;
-    let deadline = std::time::Instant::now() + Duration::from_secs(180);
-    while fleet.metric("brokkr_target_state_waiting").await? < others {
-        if std::time::Instant::now() > deadline {
-            bail!("not every agent got to wait");
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let polls = LongPolls::open(fleet, agents.iter().zip(tags.iter()).skip(1)).await?;
     let object = latest_object(fleet, generator, stack).await?;
     let event = json!({ "idempotency_key": "canary-applied", "deployment_object_id": object,
                         "event_type": "apply", "status": "success" });
@@ -80,19 +54,9 @@ pub async fn wave_fan_out(
     fleet
         .call(reqwest::Method::POST, &path, &canary.pak, Some(event))
         .await?;
-    let mut answers = Vec::with_capacity(waiting.len());
-    for handle in waiting {
-        let (at, status) = handle.await??;
-        if status != 200 {
-            bail!("a long poll answered {status}");
-        }
-        answers.push(at);
-    }
+    let answers = polls.answers().await?;
     let passed = passed_at(fleet, generator, stack).await?;
-    let mut latencies: Vec<Duration> = answers
-        .into_iter()
-        .map(|at| (at - passed).to_std().unwrap_or_default())
-        .collect();
+    let mut latencies = long_polls::latencies(&answers, passed);
     Ok(load::percentiles(&mut latencies))
 }
 
