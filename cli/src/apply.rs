@@ -173,7 +173,7 @@ fn announce(format: Format, applied: &Applied, named: &str) {
     for change in &applied.stack_changes {
         println!("stack {name}: {change}");
     }
-    anstream::print!("{}", applied.diff.render());
+    anstream::print!("{}", crate::diff::render(&applied.diff));
     if applied.dry_run {
         println!("dry run: nothing submitted");
     }

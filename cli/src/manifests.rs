@@ -114,18 +114,14 @@ fn parse(text: &str) -> Result<Vec<Value>> {
 
 /// How an object is told apart from the others: `kind apiVersion namespace/name`.
 pub fn identity(object: &Value) -> Result<String> {
-    let field = |name: &str| object.get(name).and_then(Value::as_str);
-    let (Some(api_version), Some(kind)) = (field("apiVersion"), field("kind")) else {
-        bail!("not a Kubernetes object: apiVersion and kind are required");
-    };
-    let metadata = &object["metadata"];
-    let Some(name) = metadata["name"].as_str() else {
-        bail!("{kind} without metadata.name");
-    };
-    Ok(match metadata["namespace"].as_str() {
-        Some(namespace) => format!("{kind} {api_version} {namespace}/{name}"),
-        None => format!("{kind} {api_version} {name}"),
-    })
+    if let Some(identity) = brokkr_types::manifest_diff::identity(object) {
+        return Ok(identity);
+    }
+    let kind = object.get("kind").and_then(Value::as_str);
+    match (object.get("apiVersion").and_then(Value::as_str), kind) {
+        (Some(_), Some(kind)) => bail!("{kind} without metadata.name"),
+        _ => bail!("not a Kubernetes object: apiVersion and kind are required"),
+    }
 }
 
 #[cfg(test)]

@@ -17,14 +17,17 @@ ADMIN = os.environ["ADMIN_PAK"]
 PAYMENTS = os.environ["PAYMENTS_PAK"]
 API_STACK = os.environ["API_STACK"]
 INDEX_STACK = os.environ["INDEX_STACK"]
+SEARCH_AGENT_ID = os.environ["SEARCH_AGENT_ID"]
+SEARCH_AGENT_PAK = os.environ["SEARCH_AGENT_PAK"]
+INDEX_OBJECT = os.environ["INDEX_OBJECT"]
 SHOTS = pathlib.Path(os.environ["SCREENSHOTS"])
 SHOTS.mkdir(parents=True, exist_ok=True)
 
 
-def api_post(path, pak):
-    request = urllib.request.Request(
-        URL + path, method="POST", data=b"", headers={"Authorization": "Bearer " + pak}
-    )
+def api_post(path, pak, body=None):
+    headers = {"Authorization": "Bearer " + pak, "Content-Type": "application/json"}
+    data = json.dumps(body).encode() if body is not None else b""
+    request = urllib.request.Request(URL + path, method="POST", data=data, headers=headers)
     with urllib.request.urlopen(request) as response:
         return json.load(response)
 
@@ -83,7 +86,46 @@ def admin_views(page):
     for section, empty in (("Plugins", "No plugin installed"), ("Webhooks", "No subscription yet")):
         page.get_by_role("link", name=section).click()
         expect(page.locator("main")).to_contain_text(empty)
+    live_fleet(page)
+    retarget_with_preview(page)
     sign_out(page)
+
+
+def live_fleet(page):
+    """An agent reports a failed apply: the fleet table shows it without a reload."""
+    page.goto(URL + "/ui/fleet")
+    row = page.get_by_role("row").filter(has=page.get_by_role("rowheader", name="search-eu"))
+    expect(row).not_to_contain_text("quota exceeded")
+    page.evaluate("window.notReloaded = true")
+    report = {
+        "idempotency_key": "console-live-fleet",
+        "deployment_object_id": INDEX_OBJECT,
+        "event_type": "apply",
+        "status": "failure",
+        "message": "quota exceeded",
+    }
+    api_post("/api/v1/agents/" + SEARCH_AGENT_ID + "/events", SEARCH_AGENT_PAK, report)
+    expect(row).to_contain_text("quota exceeded", timeout=15000)
+    assert page.evaluate("window.notReloaded === true"), "the page was not reloaded"
+
+
+def retarget_with_preview(page):
+    """A retarget shows who would gain and lose the stack, and changes nothing until confirmed."""
+    page.goto(URL + "/ui/stacks/" + INDEX_STACK)
+    page.get_by_text("Retarget", exact=True).click()
+    page.get_by_label("CEL expression").fill("false")
+    page.get_by_role("button", name="Preview").click()
+    expect(page.get_by_role("heading", name="Agents that would lose it (1)")).to_be_visible()
+    expect(page.get_by_role("link", name="search-eu")).to_be_visible()
+    page.screenshot(path=SHOTS / "retarget-preview.png", full_page=True)
+    page.get_by_role("link", name="Cancel").click()
+    expect(page.get_by_role("link", name="search-eu")).to_be_visible()
+    page.get_by_text("Retarget", exact=True).click()
+    page.get_by_label("CEL expression").fill("false")
+    page.get_by_role("button", name="Preview").click()
+    page.get_by_role("button", name="Confirm and retarget").click()
+    expect(page.get_by_role("status")).to_contain_text("retargeted")
+    expect(page.locator("main")).to_contain_text("It reaches no agent.")
 
 
 def live_rollout_and_csrf(page):
@@ -110,6 +152,12 @@ def live_rollout_and_csrf(page):
     page.get_by_role("button", name="Resume").click()
     expect(page.get_by_role("status")).to_contain_text("resumed")
     expect(page.locator("#rollout")).to_contain_text("Staged rollout: progressing")
+
+    # Two versions side by side.
+    page.get_by_role("link", name="Compare versions").click()
+    expect(page.get_by_role("rowheader", name="data.v")).to_be_visible()
+    expect(page.locator("main")).to_contain_text('"2"')
+    page.screenshot(path=SHOTS / "diff.png", full_page=True)
 
 
 def generator_is_confined(page):

@@ -2,8 +2,9 @@
 //! Debian's chromium through Playwright for Python (both installed by
 //! `scripts/ensure-browser.sh`): sign-in and sign-out, each view with real data, a generator
 //! kept out of another team's stack (by URL too), a forged CSRF token refused, a live rollout
-//! update without reload, keyboard navigation, the agent, work-order, audit, plugin and webhook
-//! views; screenshots land in `target/ui-screenshots/`.
+//! update without reload and a fleet table that follows an agent's report, two versions
+//! compared, a retarget previewed then confirmed, keyboard navigation, the agent, work-order,
+//! audit, plugin and webhook views; screenshots land in `target/ui-screenshots/`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::PathBuf;
@@ -44,13 +45,14 @@ async fn the_console_in_a_real_browser() {
         "the console tests need chromium and Playwright: run scripts/ensure-browser.sh"
     );
     let broker = TestBroker::start_with(|s| s.rollouts.tick_millis = 100).await;
+    let mut search_agent = Value::Null;
     for (name, labels) in [
         ("payments-eu", json!(["payments", "prod"])),
         ("payments-us", json!(["payments", "prod"])),
         ("search-eu", json!(["search", "prod"])),
     ] {
         let body = json!({ "name": name, "cluster_name": name, "labels": labels });
-        created(&broker, "/api/v1/agents", &broker.admin, body).await;
+        search_agent = created(&broker, "/api/v1/agents", &broker.admin, body).await;
     }
     let payments = generator(&broker, "payments-ci", "\"payments\" in agent.labels").await;
     let search = generator(&broker, "search-ci", "\"search\" in agent.labels").await;
@@ -71,7 +73,7 @@ async fn the_console_in_a_real_browser() {
     for yaml in [V1, V2] {
         broker.publish(&payments, api.parse().unwrap(), yaml).await;
     }
-    broker.publish(&search, index.parse().unwrap(), V1).await;
+    let index_object = broker.publish(&search, index.parse().unwrap(), V1).await;
     let (_, agents) = broker
         .call(Method::GET, "/api/v1/agents", &broker.admin, None)
         .await;
@@ -99,6 +101,12 @@ async fn the_console_in_a_real_browser() {
             .env("API_STACK", api)
             .env("INDEX_STACK", index)
             .env("SCREENSHOTS", screenshots)
+            .env(
+                "SEARCH_AGENT_ID",
+                search_agent["agent"]["id"].as_str().unwrap(),
+            )
+            .env("SEARCH_AGENT_PAK", search_agent["pak"].as_str().unwrap())
+            .env("INDEX_OBJECT", index_object.to_string())
             .output()
             .unwrap()
     })

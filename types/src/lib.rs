@@ -19,6 +19,7 @@ macro_rules! text_enum {
 pub mod config;
 pub mod enrollment;
 pub mod expression;
+pub mod manifest_diff;
 pub mod names;
 pub mod plugins;
 pub mod problem;

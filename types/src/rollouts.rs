@@ -163,6 +163,39 @@ pub struct Rollout {
     /// The release's passage through its stack's waves, when the stack has a strategy.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub staged: Option<crate::staged::StagedRollout>,
+    /// The convergence curve: how many agents had applied it how long after its creation, at
+    /// most [`CONVERGENCE_POINTS`] points in time order (absent before any agent applied it).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub convergence: Vec<ConvergencePoint>,
+}
+
+/// Most points of a rollout's convergence curve.
+pub const CONVERGENCE_POINTS: usize = 20;
+
+/// `applied` agents had applied the release `after_ms` after its creation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ConvergencePoint {
+    pub after_ms: u64,
+    pub applied: u64,
+}
+
+impl ConvergencePoint {
+    /// The curve over `sorted` times to apply (milliseconds, ascending): evenly spaced ranks,
+    /// always ending with the last agent.
+    pub fn curve(sorted: &[u64]) -> Vec<Self> {
+        let n = sorted.len();
+        let steps = n.min(CONVERGENCE_POINTS);
+        (1..=steps)
+            .map(|step| {
+                let rank = (n * step).div_ceil(steps);
+                Self {
+                    after_ms: sorted[rank - 1],
+                    applied: rank as u64,
+                }
+            })
+            .collect()
+    }
 }
 
 /// One stack assigned to an agent, as the fleet view shows it.
@@ -200,4 +233,34 @@ pub struct FleetAgent {
     pub backlog: i64,
     /// The newest failed apply's message.
     pub last_error: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_curve_has_evenly_spaced_ranks_ending_with_the_last_agent() {
+        let times: Vec<u64> = (1..=100).map(|i| i * 10).collect();
+        let curve = ConvergencePoint::curve(&times);
+        assert_eq!(curve.len(), CONVERGENCE_POINTS);
+        assert_eq!(
+            curve[0],
+            ConvergencePoint {
+                after_ms: 50,
+                applied: 5
+            }
+        );
+        assert_eq!(
+            curve[19],
+            ConvergencePoint {
+                after_ms: 1000,
+                applied: 100
+            }
+        );
+        let few = ConvergencePoint::curve(&[7, 9, 30]);
+        let ranks: Vec<u64> = few.iter().map(|p| p.applied).collect();
+        assert_eq!(ranks, [1, 2, 3]);
+        assert!(ConvergencePoint::curve(&[]).is_empty());
+    }
 }

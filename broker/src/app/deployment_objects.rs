@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use brokkr_types::IdempotencyKey;
+use brokkr_types::manifest_diff::Diff;
 use brokkr_types::requests::CreateDeploymentObject;
 use brokkr_types::resources::{
     CreatedDeploymentObject, DeploymentObject, DeploymentObjectSummary, Page,
@@ -189,5 +190,29 @@ impl App {
         } else {
             Err(AppError::NotFound("deployment object"))
         }
+    }
+
+    /// What changed between two versions of one stack, object by object and field by field
+    /// (a Secret's values are never carried). Both are read with the caller's rights.
+    pub async fn diff_versions(
+        &self,
+        by: Requester,
+        stack_id: Uuid,
+        from: Uuid,
+        to: Uuid,
+    ) -> AppResult<Diff> {
+        let mut sides = Vec::with_capacity(2);
+        for id in [from, to] {
+            let object = self.deployment_object(by, id).await?;
+            if object.stack_id != stack_id {
+                return Err(AppError::NotFound("deployment object"));
+            }
+            sides.push(self.read_manifest(Arc::new(object.yaml_content)).await?);
+        }
+        let new = sides.pop().unwrap_or_default();
+        let old = sides.pop().unwrap_or_default();
+        tokio::task::spawn_blocking(move || Diff::between(&old, &new))
+            .await
+            .map_err(|e| AppError::Internal(format!("comparing versions failed: {e}")))
     }
 }

@@ -8,7 +8,9 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use brokkr_types::rollouts::{Durations, HealthCounts, Rollout, RolloutFailure, RolloutState};
+use brokkr_types::rollouts::{
+    ConvergencePoint, Durations, HealthCounts, Rollout, RolloutFailure, RolloutState,
+};
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
@@ -127,6 +129,7 @@ pub(crate) fn figures<'a>(
         }
     }
     failures.sort_by_key(|f| std::cmp::Reverse(f.failed_at));
+    to_applied.sort_unstable();
     let failed = failures.len() as u64;
     failures.truncate(MAX_FAILURES);
     let state = if failed > 0 {
@@ -148,6 +151,7 @@ pub(crate) fn figures<'a>(
         pending: count.saturating_sub(applied + failed),
         failures,
         health,
+        convergence: ConvergencePoint::curve(&to_applied),
         time_to_applied: durations(to_applied),
         time_to_healthy: durations(to_healthy),
         staged: None,

@@ -1,18 +1,20 @@
-//! Enrollment tokens (admins): the tokens with their uses left, and a form that makes one (its
-//! secret shown once, on the answer to the form, never again).
+//! Enrollment tokens (admins): the tokens with their uses left, a form that makes one (its
+//! secret shown once, on the answer to the form, never again), and revoking one.
 
 use axum::Form;
-use axum::extract::State;
 use axum::extract::rejection::FormRejection;
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::response::Response;
+use axum::response::{IntoResponse, Redirect, Response};
 use brokkr_types::Label;
 use brokkr_types::enrollment::CreateEnrollmentToken;
 use minijinja::{Value, context};
 use serde::Deserialize;
+use uuid::Uuid;
 
 use super::render::{page_with_status, value};
 use super::session::Session;
+use super::sign_in::TokenForm;
 use crate::http::ApiError;
 use crate::state::AppState;
 
@@ -101,5 +103,25 @@ pub async fn create(
             )
             .await
         }
+    }
+}
+
+/// Revokes a token: agents can no longer enroll with it (those enrolled keep their PAKs).
+pub async fn revoke(
+    State(state): State<AppState>,
+    session: Session,
+    Path(id): Path<Uuid>,
+    form: Result<Form<TokenForm>, FormRejection>,
+) -> Response {
+    if !form.is_ok_and(|Form(f)| session.csrf_matches(&f.csrf)) {
+        return super::refused("The form's token is missing or stale; reload the page.");
+    }
+    match state
+        .app
+        .revoke_enrollment_token(session.requester(), id)
+        .await
+    {
+        Ok(()) => Redirect::to("/ui/enrollment").into_response(),
+        Err(e) => super::problem(&session, e),
     }
 }

@@ -5,10 +5,12 @@
 
 mod agents;
 mod audit;
+mod diff;
 mod enrollment;
 mod fleet;
 mod plugins;
 mod render;
+mod retarget;
 mod session;
 mod sign_in;
 mod stacks;
@@ -38,17 +40,20 @@ pub fn router() -> Router<AppState> {
         .route("/ui/login", get(sign_in::form).post(sign_in::sign_in))
         .route("/ui/logout", post(sign_in::sign_out))
         .route("/ui/fleet", get(fleet::page))
+        .route("/ui/fleet/rows", get(fleet::rows))
         .route("/ui/agents/{id}", get(agents::page))
         .route("/ui/audit", get(audit::page))
         .route(
             "/ui/enrollment",
             get(enrollment::page).post(enrollment::create),
         )
+        .route("/ui/enrollment/{id}/revoke", post(enrollment::revoke))
         .route("/ui/work-orders", get(work_orders::list))
         .route("/ui/work-orders/{id}", get(work_orders::page))
         .route("/ui/plugins", get(plugins::list))
         .route("/ui/plugins/{id}", get(plugins::page))
         .route("/ui/plugins/{id}/bindings", post(plugins::bind_shadow))
+        .route("/ui/plugins/{id}/dry-run", post(plugins::dry_run))
         .route("/ui/webhooks", get(webhooks::list))
         .route("/ui/webhooks/{id}", get(webhooks::page))
         .route(
@@ -58,6 +63,8 @@ pub fn router() -> Router<AppState> {
         .route("/ui/stacks", get(stacks::list))
         .route("/ui/stacks/{id}", get(stacks::page))
         .route("/ui/stacks/{id}/rollout", get(stacks::rollout_part))
+        .route("/ui/stacks/{id}/diff", get(diff::page))
+        .route("/ui/stacks/{id}/retarget", post(retarget::retarget))
         .route("/ui/stacks/{id}/rollout/{action}", post(stacks::steer))
         .route("/ui/static/{file}", get(asset))
         .layer(middleware::from_fn(same_origin_writes))

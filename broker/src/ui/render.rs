@@ -15,6 +15,7 @@ static TEMPLATES: &[(&str, &str)] = &[
     ("base.html", include_str!("templates/base.html")),
     ("login.html", include_str!("templates/login.html")),
     ("fleet.html", include_str!("templates/fleet.html")),
+    ("fleet_rows.html", include_str!("templates/fleet_rows.html")),
     ("agent.html", include_str!("templates/agent.html")),
     ("audit.html", include_str!("templates/audit.html")),
     ("webhooks.html", include_str!("templates/webhooks.html")),
@@ -23,12 +24,18 @@ static TEMPLATES: &[(&str, &str)] = &[
     ("plugins.html", include_str!("templates/plugins.html")),
     ("plugin.html", include_str!("templates/plugin.html")),
     (
+        "plugin_dry_run.html",
+        include_str!("templates/plugin_dry_run.html"),
+    ),
+    (
         "work_orders.html",
         include_str!("templates/work_orders.html"),
     ),
     ("work_order.html", include_str!("templates/work_order.html")),
     ("stacks.html", include_str!("templates/stacks.html")),
     ("stack.html", include_str!("templates/stack.html")),
+    ("diff.html", include_str!("templates/diff.html")),
+    ("retarget.html", include_str!("templates/retarget.html")),
     ("rollout.html", include_str!("templates/rollout.html")),
     ("problem.html", include_str!("templates/problem.html")),
 ];
@@ -43,6 +50,7 @@ static ENV: LazyLock<Environment<'static>> = LazyLock::new(|| {
     }
     env.add_filter("ago", ago);
     env.add_filter("when", when);
+    env.add_filter("brief", brief);
     env
 });
 
@@ -66,6 +74,17 @@ fn ago(value: Option<String>) -> String {
     match seconds < 0 {
         true => format!("in {amount} {unit}"),
         false => format!("{amount} {unit} ago"),
+    }
+}
+
+/// Longest text [`brief`] keeps.
+const BRIEF_CHARS: usize = 200;
+
+/// The text cut to [`BRIEF_CHARS`] characters, with `…` when cut.
+fn brief(text: String) -> String {
+    match text.char_indices().nth(BRIEF_CHARS) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text,
     }
 }
 

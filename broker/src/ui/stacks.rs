@@ -93,8 +93,38 @@ pub async fn page(
         Some(&session),
         context! { section => "stacks", title => stack.name.clone(), stack => value(&stack),
         versions => value(&versions), reached => value(&reached), etag, notice,
-        rollout_part => part("rollout.html", context! {
-            rollout => value(&rollout), csrf => session.csrf.clone() }) },
+        rollout_part => part("rollout.html", rollout_context(rollout.as_ref(), &session)) },
+    )
+}
+
+/// What the rollout part shows: the rollout, its convergence chart and the form token.
+fn rollout_context(rollout: Option<&Rollout>, session: &Session) -> minijinja::Value {
+    let chart = rollout.and_then(chart_of);
+    context! { rollout => value(&rollout), chart, csrf => session.csrf.clone() }
+}
+
+/// The chart's drawing area, in SVG user units.
+const CHART_WIDTH: f64 = 600.0;
+const CHART_HEIGHT: f64 = 160.0;
+
+/// The convergence curve as an SVG step line: share of targeted agents applied (up) over time
+/// since the release (right). `None` before any agent applied it.
+fn chart_of(rollout: &Rollout) -> Option<minijinja::Value> {
+    let last = rollout.convergence.last()?;
+    let span = last.after_ms.max(1) as f64;
+    let targeted = rollout.targeted.max(last.applied).max(1) as f64;
+    let y = |applied: u64| CHART_HEIGHT - applied as f64 / targeted * CHART_HEIGHT;
+    let mut points = vec![format!("0,{CHART_HEIGHT}")];
+    let mut before = 0;
+    for point in &rollout.convergence {
+        let x = point.after_ms as f64 / span * CHART_WIDTH;
+        points.push(format!("{x:.1},{:.1}", y(before)));
+        points.push(format!("{x:.1},{:.1}", y(point.applied)));
+        before = point.applied;
+    }
+    Some(
+        context! { points => points.join(" "), span_ms => last.after_ms,
+        width => CHART_WIDTH, height => CHART_HEIGHT },
     )
 }
 
@@ -104,6 +134,7 @@ fn done_notice(done: &str) -> Option<&'static str> {
         "resume" => "The rollout resumed: the current wave is gated again.",
         "promote" => "The current wave passed; the next one receives the release.",
         "abort" => "The rollout was aborted and rolled back.",
+        "retarget" => "The stack was retargeted.",
         _ => return None,
     })
 }
@@ -166,10 +197,7 @@ pub async fn rollout_part(
     if seen.as_deref() == Some(etag.as_str()) {
         return (StatusCode::NOT_MODIFIED, [(header::ETAG, tag)]).into_response();
     }
-    let body = fragment(
-        "rollout.html",
-        context! { rollout => value(&rollout), csrf => session.csrf.clone() },
-    );
+    let body = fragment("rollout.html", rollout_context(rollout.as_ref(), &session));
     let mut response = html(StatusCode::OK, body);
     response.headers_mut().insert(header::ETAG, tag);
     response

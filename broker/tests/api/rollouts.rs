@@ -86,6 +86,10 @@ both_backends!(rollout_figures_follow_the_timeline, |app| {
         (Some(3), Some(3))
     );
     assert_eq!(start["state"], "progressing");
+    assert!(
+        start.get("convergence").is_none(),
+        "no curve before an apply"
+    );
 
     applied(&app, &r, 0, 1_000, None).await;
     applied(&app, &r, 1, 3_000, None).await;
@@ -106,6 +110,11 @@ both_backends!(rollout_figures_follow_the_timeline, |app| {
         json!({ "count": 2, "p50_ms": 1000, "p95_ms": 3000, "max_ms": 3000 })
     );
     assert_eq!(rollout["time_to_healthy"]["max_ms"], 5000);
+    assert_eq!(
+        rollout["convergence"],
+        json!([{ "after_ms": 1000, "applied": 1 }, { "after_ms": 3000, "applied": 2 }]),
+        "the curve: one agent after 1 s, the second after 3 s (the failed one is not applied)"
+    );
     assert_eq!(rollout["health"]["healthy"], 1);
     assert_eq!(rollout["health"]["degraded"], 1);
     let latest = format!("/api/v1/stacks/{}/rollout", r.stack);

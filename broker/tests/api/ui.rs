@@ -3,88 +3,12 @@
 //! generator sees only its own stacks and the agents inside its reach, and the rollout part of
 //! a stack's page long-polls until the rollout changes.
 
-use reqwest::header::{CONTENT_SECURITY_POLICY, COOKIE, LOCATION, SET_COOKIE};
-use reqwest::{Response, StatusCode};
+use reqwest::StatusCode;
+use reqwest::header::{CONTENT_SECURITY_POLICY, LOCATION, SET_COOKIE};
 use serde_json::json;
 
+use crate::browser::{Browser, csrf_of, redirects_to_sign_in};
 use crate::helpers::*;
-
-/// A browser without a cookie jar: the test carries the cookie itself.
-struct Browser {
-    client: reqwest::Client,
-    base: String,
-    cookie: Option<String>,
-}
-
-impl Browser {
-    fn new(app: &TestApp) -> Self {
-        let client = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap();
-        Self {
-            client,
-            base: app.address.clone(),
-            cookie: None,
-        }
-    }
-
-    fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
-        let builder = self.client.request(method, format!("{}{path}", self.base));
-        match &self.cookie {
-            Some(cookie) => builder.header(COOKIE, cookie),
-            None => builder,
-        }
-    }
-
-    async fn get(&self, path: &str) -> Response {
-        self.request(reqwest::Method::GET, path)
-            .send()
-            .await
-            .unwrap()
-    }
-
-    async fn post(&self, path: &str, form: &[(&str, &str)]) -> Response {
-        let body = serde_urlencoded::to_string(form).unwrap();
-        self.request(reqwest::Method::POST, path)
-            .header("Content-Type", "application/x-www-form-urlencoded")
-            .body(body)
-            .send()
-            .await
-            .unwrap()
-    }
-
-    /// Signs in with `pak`; returns the `Set-Cookie` header.
-    async fn sign_in(&mut self, pak: &str) -> String {
-        let response = self.post("/ui/login", &[("pak", pak)]).await;
-        assert_eq!(response.status(), StatusCode::SEE_OTHER);
-        assert_eq!(response.headers()[LOCATION], "/ui/fleet");
-        let set = response.headers()[SET_COOKIE].to_str().unwrap().to_string();
-        let pair = set.split(';').next().unwrap().to_string();
-        self.cookie = Some(pair);
-        set
-    }
-
-    /// A page's body, which must answer 200.
-    async fn page(&self, path: &str) -> String {
-        let response = self.get(path).await;
-        assert_eq!(response.status(), StatusCode::OK, "GET {path}");
-        response.text().await.unwrap()
-    }
-}
-
-/// The CSRF token a page's forms carry.
-fn csrf_of(page: &str) -> String {
-    let at = page
-        .find("name=\"csrf\" value=\"")
-        .expect("a form with a token")
-        + 19;
-    page[at..].split('"').next().unwrap().to_string()
-}
-
-fn redirects_to_sign_in(response: &Response) -> bool {
-    response.status() == StatusCode::SEE_OTHER && response.headers()[LOCATION] == "/ui/login"
-}
 
 both_backends!(signing_in_and_out, |app| {
     app.create_agent("edge-1", json!({ "labels": ["prod"] }))

@@ -8,7 +8,9 @@ function follow(element) {
   let pause = 1000;
   const poll = async () => {
     try {
-      const response = await fetch(element.dataset.live + "?wait=25", {
+      const url = new URL(element.dataset.live, window.location.href);
+      url.searchParams.set("wait", "25");
+      const response = await fetch(url, {
         headers: { "If-None-Match": etag, "Accept": "text/html" },
         credentials: "same-origin",
         cache: "no-store",
