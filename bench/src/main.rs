@@ -20,6 +20,7 @@ mod console;
 mod long_polls;
 mod views;
 mod waves;
+mod writes;
 
 #[derive(Debug, Parser)]
 #[command(name = "fleet-bench", about = "Simulated agents against a broker")]
@@ -30,7 +31,8 @@ struct Args {
     /// Registered agents.
     #[arg(long, default_value_t = 10_000)]
     agents: usize,
-    /// Comma-separated: poll, longpoll, body, cel, memory, wake-large, views, waves, console.
+    /// Comma-separated: poll, longpoll, body, cel, memory, wake-large, views, waves, console,
+    /// publish, targets.
     #[arg(long, value_delimiter = ',', default_value = "poll,longpoll,body,cel")]
     scenarios: Vec<String>,
     /// Seconds of load per throughput scenario.
@@ -128,6 +130,23 @@ async fn main() -> Result<()> {
                 "staged rollout: canary wave passed → every other agent's answer",
                 waves::wave_fan_out(&fleet, &agents, &generator).await?,
             ),
+            "publish" => {
+                etags(&fleet, &agents, 64).await?;
+                row(
+                    "publish to a stack every agent holds: the write's answer",
+                    writes::publish_cost(&fleet, &generator, small).await?,
+                );
+            }
+            "targets" => {
+                row(
+                    "POST /api/v1/agents/{id}/targets, one at a time",
+                    writes::single_targets(&fleet, &agents, &generator).await?,
+                );
+                row(
+                    "POST /api/v1/stacks/{id}/targets, every agent",
+                    writes::bulk_assign(&fleet, &agents, &generator).await?,
+                );
+            }
             other => bail!("unknown scenario {other}"),
         }
     }

@@ -180,6 +180,51 @@ pub struct AddTarget {
     pub stack_id: Uuid,
 }
 
+/// Most agents one bulk assignment names.
+pub const MAX_BULK_TARGETS: usize = 10_000;
+
+/// `POST /api/v1/stacks/{id}/targets`: assigns the stack to many agents at once (1 to
+/// [`MAX_BULK_TARGETS`] ids; repeats count once).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct AddTargets {
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<Uuid>, min_items = 1, max_items = 10000))]
+    pub agent_ids: AgentIds,
+}
+
+/// 1 to [`MAX_BULK_TARGETS`] distinct agent ids, sorted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "Vec<Uuid>", into = "Vec<Uuid>")]
+pub struct AgentIds(Vec<Uuid>);
+
+impl AgentIds {
+    pub fn as_slice(&self) -> &[Uuid] {
+        &self.0
+    }
+}
+
+impl TryFrom<Vec<Uuid>> for AgentIds {
+    type Error = String;
+
+    fn try_from(mut ids: Vec<Uuid>) -> Result<Self, String> {
+        if ids.is_empty() || ids.len() > MAX_BULK_TARGETS {
+            return Err(format!(
+                "agent_ids must name 1 to {MAX_BULK_TARGETS} agents"
+            ));
+        }
+        ids.sort_unstable();
+        ids.dedup();
+        Ok(Self(ids))
+    }
+}
+
+impl From<AgentIds> for Vec<Uuid> {
+    fn from(ids: AgentIds) -> Self {
+        ids.0
+    }
+}
+
 /// Sent by an agent to say it is alive.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -290,6 +290,19 @@ pub struct Named {
     pub name: String,
 }
 
+/// What a bulk assignment did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct BulkTargets {
+    pub stack_id: Uuid,
+    /// Distinct agents named.
+    pub requested: u64,
+    /// Assignments this call made.
+    pub added: u64,
+    /// Agents the stack was assigned to already.
+    pub unchanged: u64,
+}
+
 /// What a change would do to targeting (`?dry_run=true`), or what it did.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

@@ -124,10 +124,7 @@ impl App {
             .ok_or(AppError::NotFound("stack"))?;
         match self.stage(&mut work, &stack, &object).await? {
             Some(first_wave) => work.advanced_only(stack_id, object.id, first_wave),
-            None => {
-                let reached = assignments::agents_of_stack(&mut work.tx, stack_id).await?;
-                work.advanced(stack_id, object.id, reached);
-            }
+            None => work.advanced(stack_id, object.id, object.sequence_id),
         }
         work.commit().await?;
         Ok(Appended {

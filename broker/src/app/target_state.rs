@@ -26,13 +26,20 @@ pub enum TargetState {
 }
 
 impl App {
-    /// The agent's current view, from memory or (once per change) from the database.
+    /// The agent's current view, from memory or (once per change) from the database. A view
+    /// holding a stack whose new object is committed but not yet advanced to waits for it.
     async fn current_view(&self, agent: Uuid) -> AppResult<Arc<View>> {
         let hub = &self.targeting.hub;
-        let (generation, cached) = hub.snapshot(agent);
-        if let Some(view) = cached {
-            return Ok(view);
-        }
+        let generation = loop {
+            let mut settled = self.targeting.settled();
+            match hub.snapshot(agent) {
+                (_, Some(view)) if self.targeting.advancing(&view.pairs) => {
+                    let _ = settled.changed().await;
+                }
+                (_, Some(view)) => return Ok(view),
+                (generation, None) => break generation,
+            }
+        };
         if agents::get_row(&self.db, agent).await?.is_none() {
             return Err(AppError::NotFound("agent"));
         }

@@ -2,13 +2,14 @@
 //! A generator can assign only to agents inside its reach (others do not exist for it); an
 //! admin's assignment is not confined to the reach.
 
-use brokkr_types::resources::{AgentTarget, Page};
+use brokkr_types::requests::AgentIds;
+use brokkr_types::resources::{AgentTarget, BulkTargets, Page};
 use serde_json::json;
 use uuid::Uuid;
 
-use super::retarget::Subject;
+use super::retarget::{Retargeted, Subject};
 use super::{App, AppError, AppResult, Guard, Requester};
-use crate::db::{Window, stacks, targets};
+use crate::db::{Tx, Window, generators, reach, stacks, targets};
 use crate::domain::Principal;
 
 /// A direct assignment, and whether this call created it.
@@ -50,6 +51,45 @@ impl App {
         Ok(Targeted { target, created })
     }
 
+    /// Assigns a stack to many agents in one transaction with one retarget pass (`guard`:
+    /// a dry run previews which agents would gain it). Every agent must exist and, for a
+    /// generator, be inside its reach; otherwise nothing is assigned.
+    pub async fn add_targets(
+        &self,
+        by: Requester,
+        stack: Uuid,
+        agents: AgentIds,
+        guard: Guard,
+    ) -> AppResult<Retargeted<BulkTargets>> {
+        self.visible_stack(by, stack).await?;
+        let ids = agents.as_slice();
+        let mut work = self.begin_guarded(guard).await?;
+        if stacks::get_row_in(&mut work.tx, stack).await?.is_none() {
+            return Err(AppError::NotFound("stack"));
+        }
+        let unknown = unknown_agents(&mut work.tx, by, ids).await?;
+        if let Some(first) = unknown.first() {
+            let detail = format!(
+                "{} of the agents do not exist or are not yours to target (the first: {first}); \
+                 nothing was assigned",
+                unknown.len()
+            );
+            return Err(AppError::invalid("unknown_agents", detail));
+        }
+        let added = targets::add_many(&mut work.tx, stack, ids, by.is_admin()).await?;
+        let details = json!({ "stack_id": stack, "agents": ids.len(), "added": added });
+        work.audit(by, "targets.added", ("stack", Some(stack)), details)
+            .await?;
+        let settled = self.settle(work, Subject::Stack(stack), guard).await?;
+        let requested = ids.len() as u64;
+        Ok(settled.or(|| BulkTargets {
+            stack_id: stack,
+            requested,
+            added,
+            unchanged: requested - added,
+        }))
+    }
+
     pub async fn remove_target(&self, by: Requester, agent: Uuid, stack: Uuid) -> AppResult<()> {
         self.visible_agent(by, agent).await?;
         let owner = stacks::owner_of_any(&self.db, stack).await?;
@@ -72,4 +112,26 @@ impl App {
             .await?;
         Ok(())
     }
+}
+
+/// The agents of `ids` that are not registered or, for a generator, outside its reach.
+async fn unknown_agents(tx: &mut Tx, by: Requester, ids: &[Uuid]) -> AppResult<Vec<Uuid>> {
+    let existing = targets::existing_agents(tx, ids).await?;
+    let reach = match by.principal {
+        Principal::Generator(generator) => {
+            let everyone = generators::reach_of(tx, generator)
+                .await?
+                .as_deref()
+                .map(str::trim)
+                == Some("true");
+            (!everyone).then_some(reach::agents_of(tx, generator).await?)
+        }
+        _ => None,
+    };
+    let outside = |id: &Uuid| reach.as_ref().is_some_and(|r| !r.contains(id));
+    Ok(ids
+        .iter()
+        .copied()
+        .filter(|id| !existing.contains(id) || outside(id))
+        .collect())
 }

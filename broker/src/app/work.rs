@@ -20,8 +20,8 @@ struct Effects {
     agents: BTreeSet<Uuid>,
     /// Every agent's target state changed (policies, for instance).
     everyone: bool,
-    /// `(stack, new deployment object, agents it reaches)`.
-    advances: Vec<(Uuid, Uuid, Vec<Uuid>)>,
+    /// `(stack, (new deployment object, its sequence))`: every view holding the stack advances.
+    advances: Vec<(Uuid, (Uuid, i64))>,
     /// Advances that reach only some of the stack's agents (a staged rollout's wave).
     partial_advances: Vec<(Uuid, Uuid, Vec<Uuid>)>,
     /// Short tokens of PAKs that stopped being valid.
@@ -140,9 +140,10 @@ impl Work {
         self.effects.everyone = true;
     }
 
-    /// `stack` moved to deployment object `object`; `agents` are the ones it reaches.
-    pub fn advanced(&mut self, stack: Uuid, object: Uuid, agents: Vec<Uuid>) {
-        self.effects.advances.push((stack, object, agents));
+    /// `stack` moved to deployment object `object`, its `sequence`th: after the commit, every
+    /// view holding the stack advances, off the request path.
+    pub fn advanced(&mut self, stack: Uuid, object: Uuid, sequence: i64) {
+        self.effects.advances.push((stack, (object, sequence)));
     }
 
     /// Only `agents` of the stack move to deployment object `object` (a staged rollout's
@@ -191,7 +192,7 @@ impl Work {
             let agents: Vec<Uuid> = effects.agents.iter().copied().collect();
             targeting.announce(&mut self.tx, &agents).await?;
         }
-        for (stack, object, _) in &effects.advances {
+        for (stack, object) in &effects.advances {
             targeting
                 .announce_advance(&mut self.tx, *stack, *object)
                 .await?;
@@ -219,8 +220,10 @@ impl Work {
         for object in effects.stale_fragments {
             app.targeting.fragments.forget(object).await;
         }
-        for (stack, object, agents) in effects.advances.into_iter().chain(effects.partial_advances)
-        {
+        for (stack, object) in effects.advances {
+            app.targeting.advance_later(stack, object);
+        }
+        for (stack, object, agents) in effects.partial_advances {
             app.targeting.hub.advance(agents, stack, object);
         }
         if effects.everyone {

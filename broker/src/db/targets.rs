@@ -1,6 +1,8 @@
 //! Direct assignments of stacks to agents, each remembering whether an admin or the owning
 //! generator made it.
 
+use std::collections::HashSet;
+
 use brokkr_types::resources::AgentTarget;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
@@ -50,6 +52,62 @@ pub async fn add(
         .execute(conn).await.map(|r| r.rows_affected()))?;
     let row: Row = with_tx!(tx, conn => sqlx::query_as(GET).bind(agent_id).bind(stack_id).fetch_one(conn).await)?;
     Ok((row.into(), existed.is_none()))
+}
+
+/// Ids per statement of the bulk forms (well inside both backends' bind limits).
+const CHUNK: usize = 1000;
+
+/// Which of `ids` are registered agents.
+pub async fn existing_agents(tx: &mut Tx, ids: &[Uuid]) -> StoreResult<HashSet<Uuid>> {
+    let mut found = HashSet::with_capacity(ids.len());
+    for chunk in ids.chunks(CHUNK) {
+        let rows: Vec<(Uuid,)> = with_tx!(tx, conn => {
+            let mut b = sqlx::QueryBuilder::new(
+                "SELECT id FROM agents WHERE deleted_at IS NULL AND id IN ",
+            );
+            super::push_list(&mut b, chunk.iter().copied());
+            b.build_query_as().fetch_all(conn).await
+        })?;
+        found.extend(rows.into_iter().map(|(id,)| id));
+    }
+    Ok(found)
+}
+
+/// Assigns `stack_id` to every agent of `agents` (registered, distinct) in a few statements;
+/// returns how many assignments are new. As with [`add`], an admin's assignment makes an
+/// existing pair the admin's.
+pub async fn add_many(
+    tx: &mut Tx,
+    stack_id: Uuid,
+    agents: &[Uuid],
+    by_admin: bool,
+) -> StoreResult<u64> {
+    let by = if by_admin { "admin" } else { "generator" };
+    let now = Utc::now();
+    let mut existed = 0u64;
+    for chunk in agents.chunks(CHUNK) {
+        let (count,): (i64,) = with_tx!(tx, conn => {
+            let mut b = sqlx::QueryBuilder::new("SELECT COUNT(*) FROM agent_targets WHERE stack_id = ");
+            b.push_bind(stack_id).push(" AND agent_id IN ");
+            super::push_list(&mut b, chunk.iter().copied());
+            b.build_query_as().fetch_one(conn).await
+        })?;
+        existed += u64::try_from(count).unwrap_or(0);
+        with_tx!(tx, conn => {
+            let mut b = sqlx::QueryBuilder::new(
+                "INSERT INTO agent_targets (agent_id, stack_id, assigned_by, created_at) ",
+            );
+            b.push_values(chunk, |mut row, agent| {
+                row.push_bind(*agent).push_bind(stack_id).push_bind(by).push_bind(now);
+            });
+            b.push(
+                " ON CONFLICT (agent_id, stack_id) DO UPDATE SET assigned_by = CASE WHEN \
+                 excluded.assigned_by = 'admin' THEN 'admin' ELSE agent_targets.assigned_by END",
+            );
+            b.build().execute(conn).await.map(|_| ())
+        })?;
+    }
+    Ok(agents.len() as u64 - existed)
 }
 
 /// Removes an assignment; returns whether it existed.

@@ -115,6 +115,7 @@ fn api(upload_limit: usize) -> OpenApiRouter<AppState> {
         .routes(routes!(metadata::remove_agent_annotation))
         .routes(routes!(targets::list, targets::add))
         .routes(routes!(targets::remove))
+        .routes(routes!(targets::add_many))
         .routes(routes!(events::create, events::list_for_agent))
         .routes(routes!(target_state::get))
         .routes(routes!(targeting::explain_agent))

@@ -1,17 +1,19 @@
 //! `/api/v1/agents/{id}/targets`: direct assignment of stacks to an agent, by an admin or by
-//! the generator that owns the stack (only to agents inside its reach).
+//! the generator that owns the stack (only to agents inside its reach); and
+//! `/api/v1/stacks/{id}/targets`: one stack assigned to many agents at once.
 
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
+use axum::response::Response;
 use brokkr_types::Problem;
-use brokkr_types::requests::AddTarget;
-use brokkr_types::resources::{AgentTarget, Page};
+use brokkr_types::requests::{AddTarget, AddTargets};
+use brokkr_types::resources::{AgentTarget, BulkTargets, Page};
 use uuid::Uuid;
 
 use crate::http::ApiResult;
 use crate::http::caller::{AdminOrGenerator, AnyRole, Caller};
-use crate::http::extract::{ApiJson, ApiQuery, IdAnd, IdPath, PageQuery};
+use crate::http::extract::{ApiJson, ApiQuery, ChangeOptions, IdAnd, IdPath, PageQuery};
 use crate::state::AppState;
 
 #[utoipa::path(get, path = "/api/v1/agents/{id}/targets", tag = "targets", params(("id" = Uuid, Path), PageQuery),
@@ -65,4 +67,23 @@ pub async fn remove(
         .remove_target(caller.requester(), id, stack_id)
         .await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(post, path = "/api/v1/stacks/{id}/targets", tag = "targets",
+    params(("id" = Uuid, Path), ChangeOptions), request_body = AddTargets,
+    responses(
+        (status = 200, body = BulkTargets, description = "what was assigned, or a TargetingPreview for ?dry_run=true"),
+        (status = "4XX", body = Problem)))]
+pub async fn add_many(
+    State(state): State<AppState>,
+    caller: Caller<AdminOrGenerator>,
+    IdPath(id): IdPath,
+    ApiQuery(options): ApiQuery<ChangeOptions>,
+    ApiJson(body): ApiJson<AddTargets>,
+) -> ApiResult<Response> {
+    let outcome = state
+        .app
+        .add_targets(caller.requester(), id, body.agent_ids, options.guard())
+        .await?;
+    Ok(super::retargeted(outcome, StatusCode::OK))
 }

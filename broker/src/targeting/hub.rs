@@ -132,7 +132,9 @@ impl Hub {
         }
     }
 
-    /// [`Hub::advance`] for every agent holding `stack` (a change on another replica).
+    /// [`Hub::advance`] for every agent holding `stack`, found by looking at every view (no
+    /// list of agents needed). A slot without a view may be computing one from before the
+    /// change: its generation moves too, so that view is not kept.
     pub fn advance_stack(&self, stack: Uuid, object: Uuid) {
         for shard in &self.shards {
             let mut shard = match shard.lock() {
@@ -140,11 +142,11 @@ impl Hub {
                 Err(poisoned) => poisoned.into_inner(),
             };
             for (agent, slot) in shard.iter_mut() {
-                let holds = slot
-                    .view
-                    .as_ref()
-                    .is_some_and(|v| v.pairs.iter().any(|(s, o)| *s == stack && *o != object));
-                if holds {
+                let affected = match &slot.view {
+                    Some(view) => view.pairs.iter().any(|(s, o)| *s == stack && *o != object),
+                    None => true,
+                };
+                if affected {
                     slot.generation += 1;
                     slot.view = slot
                         .view

@@ -4,8 +4,12 @@
 //!
 //! Replicas learn of each other's changes through PostgreSQL notifications on
 //! [`CHANGED_CHANNEL`], whose payload is `<replica>|<ids>` (these agents changed),
-//! `<replica>|*` (everything changed) or `<replica>|@<stack>=<object>` (a stack moved to a new
-//! deployment object). A replica ignores its own notifications.
+//! `<replica>|*` (everything changed) or `<replica>|@<stack>=<object>#<sequence>` (a stack
+//! moved to a new deployment object). A replica ignores its own notifications.
+//!
+//! A new deployment object is committed without touching the agents' views: they advance after
+//! the commit, off the request path, on a blocking thread ([`Targeting::advance_later`]), in
+//! sequence order per stack (an advance that arrives after a newer one is dropped).
 
 pub mod compiled;
 pub mod content;
@@ -13,7 +17,9 @@ pub mod hub;
 pub mod plan;
 pub mod waves;
 
+use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use uuid::Uuid;
 
@@ -30,6 +36,9 @@ pub const CHANGED_CHANNEL: &str = "brokkr_targets_changed";
 const IDS_PER_NOTIFICATION: usize = 200;
 /// Above this many agents one "everything changed" notification replaces the id lists.
 const MAX_LISTED: usize = 20_000;
+/// Stacks whose newest advanced sequence is remembered (advances are reordered by at most the
+/// time between a commit and its advance, milliseconds).
+const ADVANCES_REMEMBERED: u64 = 100_000;
 
 /// Targeting state shared by the handlers.
 #[derive(Debug)]
@@ -38,6 +47,16 @@ pub struct Targeting {
     pub fragments: Fragments,
     /// This process's identity in notifications.
     replica: Uuid,
+    /// The newest sequence each stack's views were advanced to; held while advancing, so
+    /// advances of one stack never overtake each other.
+    advanced: std::sync::Mutex<moka::sync::Cache<Uuid, i64>>,
+    /// Advances committed but not yet made, by stack: a poll whose view holds such a stack
+    /// waits for it, so a publish is seen by the next poll after its answer.
+    pending: std::sync::Mutex<HashMap<Uuid, usize>>,
+    /// How many advances are pending (the polls' fast path reads only this).
+    in_flight: AtomicUsize,
+    /// Ticks when an advance is done.
+    settled: tokio::sync::watch::Sender<u64>,
     /// Counts the changes of who is targeted with what seen here (this replica's and the ones
     /// other replicas announced): kept rollout figures are read whole again when it moved.
     generation: std::sync::atomic::AtomicU64,
@@ -50,6 +69,15 @@ impl Default for Targeting {
             fragments: Fragments::default(),
             replica: Uuid::new_v4(),
             generation: std::sync::atomic::AtomicU64::new(0),
+            advanced: std::sync::Mutex::new(
+                moka::sync::Cache::builder()
+                    .max_capacity(ADVANCES_REMEMBERED)
+                    .time_to_idle(std::time::Duration::from_secs(600))
+                    .build(),
+            ),
+            pending: std::sync::Mutex::default(),
+            in_flight: AtomicUsize::new(0),
+            settled: tokio::sync::watch::Sender::new(0),
         }
     }
 }
@@ -100,14 +128,63 @@ impl Targeting {
         notify(tx, vec![format!("{}|*", self.replica)]).await
     }
 
-    /// Announces, inside `tx`, that `stack` moved to deployment object `object`.
+    /// Announces, inside `tx`, that `stack` moved to deployment object `object`, its
+    /// `sequence`th.
     pub async fn announce_advance(
         &self,
         tx: &mut Tx,
         stack: Uuid,
-        object: Uuid,
+        (object, sequence): (Uuid, i64),
     ) -> StoreResult<()> {
-        notify(tx, vec![format!("{}|@{stack}={object}", self.replica)]).await
+        let payload = format!("{}|@{stack}={object}#{sequence}", self.replica);
+        notify(tx, vec![payload]).await
+    }
+
+    /// Advances the views holding `stack` to `object` on a blocking thread, unless a newer
+    /// object of the stack was advanced to already; returns at once.
+    pub fn advance_later(self: &Arc<Self>, stack: Uuid, (object, sequence): (Uuid, i64)) {
+        *lock(&self.pending).entry(stack).or_default() += 1;
+        self.in_flight.fetch_add(1, Ordering::SeqCst);
+        let targeting = self.clone();
+        tokio::task::spawn_blocking(move || {
+            targeting.advance_in_order(stack, object, sequence);
+            let mut pending = lock(&targeting.pending);
+            if let Some(count) = pending.get_mut(&stack) {
+                *count -= 1;
+                if *count == 0 {
+                    pending.remove(&stack);
+                }
+            }
+            drop(pending);
+            targeting.in_flight.fetch_sub(1, Ordering::SeqCst);
+            targeting
+                .settled
+                .send_modify(|tick| *tick = tick.wrapping_add(1));
+        });
+    }
+
+    /// Ticks when a pending advance is done; subscribe before asking [`Targeting::advancing`].
+    pub fn settled(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.settled.subscribe()
+    }
+
+    /// Whether one of these stacks has an advance committed but not yet made.
+    pub fn advancing(&self, pairs: &[(Uuid, Uuid)]) -> bool {
+        if self.in_flight.load(Ordering::SeqCst) == 0 {
+            return false;
+        }
+        let pending = lock(&self.pending);
+        pairs.iter().any(|(stack, _)| pending.contains_key(stack))
+    }
+
+    /// [`Targeting::advance_later`]'s work, done now.
+    pub fn advance_in_order(&self, stack: Uuid, object: Uuid, sequence: i64) {
+        let newest = lock(&self.advanced);
+        if newest.get(&stack).is_some_and(|seen| seen >= sequence) {
+            return;
+        }
+        newest.insert(stack, sequence);
+        self.hub.advance_stack(stack, object);
     }
 
     /// This replica's part of a change: forget the agents' views and wake their long polls.
@@ -135,18 +212,17 @@ impl Targeting {
     }
 
     /// A notification on [`CHANGED_CHANNEL`].
-    pub fn on_notification(&self, payload: &str) {
+    pub fn on_notification(self: &Arc<Self>, payload: &str) {
         let (from, rest) = payload.split_once('|').unwrap_or(("", payload));
         if from == self.replica.to_string() {
             return;
         }
         if rest == "*" {
             self.changed_all();
-        } else if let Some((stack, object)) = rest.strip_prefix('@').and_then(|r| r.split_once('='))
-        {
-            match (Uuid::parse_str(stack), Uuid::parse_str(object)) {
-                (Ok(stack), Ok(object)) => self.hub.advance_stack(stack, object),
-                _ => self.changed_all(),
+        } else if let Some(advance) = rest.strip_prefix('@') {
+            match parse_advance(advance) {
+                Some((stack, object)) => self.advance_later(stack, object),
+                None => self.changed_all(),
             }
         } else {
             let agents: Vec<Uuid> = rest
@@ -156,6 +232,21 @@ impl Targeting {
             self.changed(&agents);
         }
     }
+}
+
+fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    match mutex.lock() {
+        Ok(guard) => guard,
+        Err(poisoned) => poisoned.into_inner(),
+    }
+}
+
+/// `<stack>=<object>#<sequence>`.
+fn parse_advance(text: &str) -> Option<(Uuid, (Uuid, i64))> {
+    let (stack, rest) = text.split_once('=')?;
+    let (object, sequence) = rest.split_once('#')?;
+    let object = (Uuid::parse_str(object).ok()?, sequence.parse().ok()?);
+    Some((Uuid::parse_str(stack).ok()?, object))
 }
 
 #[cfg(test)]
@@ -173,9 +264,9 @@ mod tests {
         targeting.hub.store(agent, generation, Arc::new(view));
     }
 
-    #[test]
-    fn notifications_from_other_replicas_apply() {
-        let (here, there) = (Targeting::default(), Targeting::default());
+    #[tokio::test]
+    async fn notifications_from_other_replicas_apply() {
+        let (here, there) = (Targeting::new(), Targeting::new());
         let (agent, stack, old, new) = (
             Uuid::new_v4(),
             Uuid::new_v4(),
@@ -183,7 +274,9 @@ mod tests {
             Uuid::new_v4(),
         );
         held(&here, agent, stack, old);
-        here.on_notification(&format!("{}|@{stack}={new}", there.replica));
+        let mut woken = here.hub.subscribe(agent);
+        here.on_notification(&format!("{}|@{stack}={new}#2", there.replica));
+        woken.changed().await.unwrap();
         assert_eq!(
             here.hub.snapshot(agent).1.unwrap().pairs,
             vec![(stack, new)]
@@ -195,8 +288,29 @@ mod tests {
     }
 
     #[test]
-    fn own_notifications_are_ignored_and_payloads_fit() {
+    fn an_advance_never_goes_back_to_an_older_object() {
         let here = Targeting::default();
+        let (agent, stack) = (Uuid::new_v4(), Uuid::new_v4());
+        let (first, second, third) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
+        held(&here, agent, stack, first);
+        here.advance_in_order(stack, third, 3);
+        here.advance_in_order(stack, second, 2);
+        let view = here.hub.snapshot(agent).1.unwrap();
+        assert_eq!(
+            view.pairs,
+            vec![(stack, third)],
+            "the late, older advance was dropped"
+        );
+        assert_eq!(
+            parse_advance(&format!("{stack}={first}#7")),
+            Some((stack, (first, 7)))
+        );
+        assert_eq!(parse_advance(&format!("{stack}={first}")), None);
+    }
+
+    #[test]
+    fn own_notifications_are_ignored_and_payloads_fit() {
+        let here = Targeting::new();
         let (agent, stack, object) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
         held(&here, agent, stack, object);
         for payload in here.payloads(&[agent]) {

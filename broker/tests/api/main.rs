@@ -10,6 +10,7 @@ mod agents;
 mod audit;
 mod auth;
 mod browser;
+mod bulk_targets;
 mod cli;
 mod connections;
 mod deployment_objects;

@@ -289,6 +289,12 @@ pub(super) fn cases() -> Vec<Case> {
         ),
         case(
             M::POST,
+            |w| format!("/api/v1/stacks/{}/targets", w.stack_a2),
+            |w| Some(json!({ "agent_ids": [w.agent_x.0] })),
+            [200, 200, 404, 403, 403],
+        ),
+        case(
+            M::POST,
             |w| format!("/api/v1/agents/{}/events", w.agent_x.0),
             |w| {
                 Some(
