@@ -65,6 +65,9 @@ pub async fn fresh_database(backend: &str, postgres: &str, dir: &Path) -> Result
     }
 }
 
+/// Most agents a scenario keeps long-polling at once.
+const LONG_POLLS_AT_MOST: usize = 10_000;
+
 pub fn free_port() -> Result<u16> {
     let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
     Ok(listener.local_addr()?.port())
@@ -87,6 +90,11 @@ impl Fleet {
             .env(
                 "BROKKR__BROKER__AUTH_CACHE_CAPACITY",
                 (agents * 2 + 100).to_string(),
+            )
+            // Every agent long-polls at once, beside the benchmark's own connections.
+            .env(
+                "BROKKR__BROKER__MAX_CONNECTIONS",
+                (agents.min(LONG_POLLS_AT_MOST) + 1000).to_string(),
             )
             .env("BROKKR__LOG__LEVEL", "warn")
             .stdout(Stdio::piped())

@@ -43,9 +43,22 @@ impl LongPolls {
             }));
         }
         let deadline = std::time::Instant::now() + Duration::from_secs(180);
-        while fleet.metric("brokkr_target_state_waiting").await? < waiting.len() as f64 {
+        loop {
+            let now_waiting = fleet.metric("brokkr_target_state_waiting").await?;
+            if now_waiting >= waiting.len() as f64 {
+                break;
+            }
             if std::time::Instant::now() > deadline {
-                bail!("not every agent got to wait");
+                let answered = waiting.iter().filter(|w| w.is_finished()).count();
+                let total = waiting.len();
+                let first = match waiting.into_iter().find(|w| w.is_finished()) {
+                    Some(handle) => format!("{:?}", handle.await?),
+                    None => "none".into(),
+                };
+                bail!(
+                    "not every agent got to wait: {now_waiting} of {total} waiting, \
+                     {answered} answered (the first: {first})"
+                );
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }

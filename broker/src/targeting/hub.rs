@@ -67,13 +67,17 @@ impl Default for Hub {
     }
 }
 
+fn lock(shard: &Mutex<HashMap<Uuid, Slot>>) -> MutexGuard<'_, HashMap<Uuid, Slot>> {
+    match shard.lock() {
+        Ok(guard) => guard,
+        Err(poisoned) => poisoned.into_inner(),
+    }
+}
+
 impl Hub {
     fn shard(&self, agent: Uuid) -> MutexGuard<'_, HashMap<Uuid, Slot>> {
         let index = (agent.as_u128() % SHARDS as u128) as usize;
-        match self.shards[index].lock() {
-            Ok(guard) => guard,
-            Err(poisoned) => poisoned.into_inner(),
-        }
+        lock(&self.shards[index])
     }
 
     /// The generation to compute against, and the current view if one is known.
@@ -134,26 +138,38 @@ impl Hub {
 
     /// [`Hub::advance`] for every agent holding `stack`, found by looking at every view (no
     /// list of agents needed). A slot without a view may be computing one from before the
-    /// change: its generation moves too, so that view is not kept.
+    /// change: its generation moves too, so that view is not kept. Each shard is locked briefly
+    /// twice (to find the views, then to swap them in); the new views are made in between, so
+    /// the polls this wakes are not held up behind the rest of the shard.
     pub fn advance_stack(&self, stack: Uuid, object: Uuid) {
         for shard in &self.shards {
-            let mut shard = match shard.lock() {
-                Ok(guard) => guard,
-                Err(poisoned) => poisoned.into_inner(),
-            };
-            for (agent, slot) in shard.iter_mut() {
-                let affected = match &slot.view {
-                    Some(view) => view.pairs.iter().any(|(s, o)| *s == stack && *o != object),
-                    None => true,
+            let found: Vec<(Uuid, u64, Option<Arc<View>>)> = lock(shard)
+                .iter()
+                .filter_map(|(agent, slot)| {
+                    let affected = match &slot.view {
+                        Some(view) => view.pairs.iter().any(|(s, o)| *s == stack && *o != object),
+                        None => true,
+                    };
+                    affected.then(|| (*agent, slot.generation, slot.view.clone()))
+                })
+                .collect();
+            let advanced: Vec<(Uuid, u64, Option<Arc<View>>)> = found
+                .into_iter()
+                .map(|(agent, generation, view)| {
+                    let view = view.and_then(|v| advanced(agent, &v, stack, object));
+                    (agent, generation, view)
+                })
+                .collect();
+            let mut shard = lock(shard);
+            for (agent, generation, view) in advanced {
+                let Some(slot) = shard.get_mut(&agent) else {
+                    continue;
                 };
-                if affected {
-                    slot.generation += 1;
-                    slot.view = slot
-                        .view
-                        .take()
-                        .and_then(|view| advanced(*agent, &view, stack, object));
-                    slot.wake.send_replace(slot.generation);
-                }
+                // A slot that changed meanwhile is left as that change made it, but moved on.
+                let view = if slot.generation == generation { view } else { None };
+                slot.generation += 1;
+                slot.view = view;
+                slot.wake.send_replace(slot.generation);
             }
         }
     }

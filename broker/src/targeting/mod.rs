@@ -52,7 +52,7 @@ pub struct Targeting {
     advanced: std::sync::Mutex<moka::sync::Cache<Uuid, i64>>,
     /// Advances committed but not yet made, by stack: a poll whose view holds such a stack
     /// waits for it, so a publish is seen by the next poll after its answer.
-    pending: std::sync::Mutex<HashMap<Uuid, usize>>,
+    pending: std::sync::Mutex<HashMap<Uuid, Pending>>,
     /// How many advances are pending (the polls' fast path reads only this).
     in_flight: AtomicUsize,
     /// Ticks when an advance is done.
@@ -143,15 +143,21 @@ impl Targeting {
     /// Advances the views holding `stack` to `object` on a blocking thread, unless a newer
     /// object of the stack was advanced to already; returns at once.
     pub fn advance_later(self: &Arc<Self>, stack: Uuid, (object, sequence): (Uuid, i64)) {
-        *lock(&self.pending).entry(stack).or_default() += 1;
+        lock(&self.pending)
+            .entry(stack)
+            .or_insert(Pending {
+                count: 0,
+                newest: (object, sequence),
+            })
+            .add((object, sequence));
         self.in_flight.fetch_add(1, Ordering::SeqCst);
         let targeting = self.clone();
         tokio::task::spawn_blocking(move || {
             targeting.advance_in_order(stack, object, sequence);
             let mut pending = lock(&targeting.pending);
-            if let Some(count) = pending.get_mut(&stack) {
-                *count -= 1;
-                if *count == 0 {
+            if let Some(entry) = pending.get_mut(&stack) {
+                entry.count -= 1;
+                if entry.count == 0 {
                     pending.remove(&stack);
                 }
             }
@@ -168,13 +174,18 @@ impl Targeting {
         self.settled.subscribe()
     }
 
-    /// Whether one of these stacks has an advance committed but not yet made.
+    /// Whether one of these stacks has a newer object committed than the one in `pairs` and
+    /// not yet advanced to.
     pub fn advancing(&self, pairs: &[(Uuid, Uuid)]) -> bool {
         if self.in_flight.load(Ordering::SeqCst) == 0 {
             return false;
         }
         let pending = lock(&self.pending);
-        pairs.iter().any(|(stack, _)| pending.contains_key(stack))
+        pairs.iter().any(|(stack, object)| {
+            pending
+                .get(stack)
+                .is_some_and(|entry| entry.newest.0 != *object)
+        })
     }
 
     /// [`Targeting::advance_later`]'s work, done now.
@@ -230,6 +241,23 @@ impl Targeting {
                 .filter_map(|s| Uuid::parse_str(s.trim()).ok())
                 .collect();
             self.changed(&agents);
+        }
+    }
+}
+
+/// Advances of one stack committed and not yet made.
+#[derive(Debug)]
+struct Pending {
+    count: usize,
+    /// The newest of them: `(object, sequence)`.
+    newest: (Uuid, i64),
+}
+
+impl Pending {
+    fn add(&mut self, advance: (Uuid, i64)) {
+        self.count += 1;
+        if advance.1 > self.newest.1 {
+            self.newest = advance;
         }
     }
 }
