@@ -166,7 +166,11 @@ impl Hub {
                     continue;
                 };
                 // A slot that changed meanwhile is left as that change made it, but moved on.
-                let view = if slot.generation == generation { view } else { None };
+                let view = if slot.generation == generation {
+                    view
+                } else {
+                    None
+                };
                 slot.generation += 1;
                 slot.view = view;
                 slot.wake.send_replace(slot.generation);
