@@ -129,6 +129,11 @@ impl Fleet {
     }
 
     /// Resident memory of the broker process, in MiB.
+    /// CPU seconds (user and system) the broker process has used so far.
+    pub fn cpu_seconds(&self) -> f64 {
+        cpu_seconds_of(&self.pid().to_string())
+    }
+
     pub fn rss_mib(&self) -> f64 {
         let status =
             std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap_or_default();
@@ -298,4 +303,19 @@ pub fn config_map(name: &str, bytes: usize) -> String {
         i += 1;
     }
     format!("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\ndata:\n{data}")
+}
+
+/// CPU seconds (user and system) a process has used, from `/proc/<pid>/stat` (`self` for this
+/// one); Linux counts them in ticks of 1/100 s.
+pub fn cpu_seconds_of(pid: &str) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // The fields after the command name (which may hold spaces) start after its `)`.
+    let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let ticks: f64 = after
+        .split_whitespace()
+        .skip(11)
+        .take(2)
+        .filter_map(|v| v.parse::<f64>().ok())
+        .sum();
+    ticks / 100.0
 }

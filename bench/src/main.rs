@@ -253,13 +253,20 @@ async fn longpoll(
 ) -> Result<String> {
     let tags = etags(fleet, agents, 64).await?;
     let polls = long_polls::LongPolls::open(fleet, agents.iter().zip(tags.iter())).await?;
+    let cpu = (fleet.cpu_seconds(), fleet::cpu_seconds_of("self"));
     let written = chrono::Utc::now();
     fleet
         .publish(generator, stack, &config_map("small", 300))
         .await?;
     let answers = polls.answers().await?;
+    let per_answer = |seconds: f64| seconds * 1e6 / answers.len().max(1) as f64;
+    let broker = per_answer(fleet.cpu_seconds() - cpu.0);
+    let generator = per_answer(fleet::cpu_seconds_of("self") - cpu.1);
     let mut latencies = long_polls::latencies(&answers, written);
-    Ok(load::percentiles(&mut latencies))
+    Ok(format!(
+        "{}; CPU per answer: broker {broker:.0} µs, load generator {generator:.0} µs",
+        load::percentiles(&mut latencies)
+    ))
 }
 
 async fn cel(fleet: &Fleet, generator: &str, stack: uuid::Uuid, agents: usize) -> Result<String> {

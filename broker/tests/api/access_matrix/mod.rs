@@ -351,6 +351,7 @@ fn normalise(path: &str, w: &World) -> String {
             "{id}/targets/{stack_id}",
         )
         .replace(&w.stack_a.to_string(), "{id}")
+        .replace(&w.stack_a2.to_string(), "{id}")
         .replace(&w.gen_a.0.to_string(), "{id}")
         .replace(&w.object_a.to_string(), "{id}")
         .replace("/labels/prod", "/labels/{label}")
