@@ -15,7 +15,7 @@ use crate::db::{Db, StoreError};
 use crate::http::client::ClientAddresses;
 use crate::http::serve::{ConnectionLimits, serve};
 use crate::routes;
-use crate::state::AppState;
+use crate::state::{AppState, Handles};
 
 /// Why the broker could not start.
 #[derive(Debug, thiserror::Error)]
@@ -187,12 +187,12 @@ impl Application {
         let in_flight = Arc::new(tokio::sync::Semaphore::new(
             app.settings.broker.max_in_flight,
         ));
-        let state = AppState {
+        let state = AppState::new(Handles {
             app,
             throttle,
             clients,
             in_flight,
-        };
+        });
         Ok(Self {
             listener,
             state,
