@@ -124,6 +124,12 @@ impl App {
             .ok_or(AppError::NotFound("stack"))?;
         match self.stage(&mut work, &stack, &object).await? {
             Some(first_wave) => work.advanced_only(stack_id, object.id, first_wave),
+            // No view holds a stack before its first object: its agents' views are recomputed
+            // (the only publish whose cost grows with the fleet).
+            None if object.sequence_id == 1 => {
+                let reached = assignments::agents_of_stack(&mut work.tx, stack_id).await?;
+                work.agents_changed(reached);
+            }
             None => work.advanced(stack_id, object.id, object.sequence_id),
         }
         work.commit().await?;

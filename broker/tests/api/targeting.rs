@@ -393,6 +393,35 @@ both_backends!(long_polls_return_on_change, |app| {
     .await;
 });
 
+both_backends!(a_stacks_first_object_wakes_its_waiting_agents, |app| {
+    let LabelledStack {
+        generator,
+        agent_pak: pak,
+        stack,
+        target_state: path,
+    } = app.labelled_stack().await;
+    // The stack has no object yet: the agent's state holds nothing.
+    let etag = app.etag_of(&path, &pak).await;
+    let poll = app
+        .get_if_none_match(&format!("{path}?wait=30"), &pak, &etag)
+        .send();
+    let publish = async {
+        tokio::task::yield_now().await;
+        app.add_object(&generator, stack, CONFIG_MAP).await
+    };
+    let started = Instant::now();
+    let (response, published) = tokio::join!(poll, publish);
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "returned on the first object, not at the timeout"
+    );
+    let state = expect_json(response.unwrap(), 200).await;
+    assert_eq!(
+        state["stacks"][0]["deployment_object"]["id"],
+        published["id"]
+    );
+});
+
 both_backends!(unchanged_polls_never_touch_the_database, |app| {
     let LabelledStack {
         generator,
