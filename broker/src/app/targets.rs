@@ -9,8 +9,9 @@ use uuid::Uuid;
 
 use super::retarget::{Retargeted, Subject};
 use super::{App, AppError, AppResult, Guard, Requester};
-use crate::db::{Tx, Window, generators, reach, stacks, targets};
+use crate::db::{Tx, Window, stacks, targets};
 use crate::domain::Principal;
+use crate::targeting::plan;
 
 /// A direct assignment, and whether this call created it.
 #[derive(Debug)]
@@ -119,19 +120,14 @@ async fn unknown_agents(tx: &mut Tx, by: Requester, ids: &[Uuid]) -> AppResult<V
     let existing = targets::existing_agents(tx, ids).await?;
     let reach = match by.principal {
         Principal::Generator(generator) => {
-            let everyone = generators::reach_of(tx, generator)
-                .await?
-                .as_deref()
-                .map(str::trim)
-                == Some("true");
-            (!everyone).then_some(reach::agents_of(tx, generator).await?)
+            Some((plan::reach_of_generator(tx, generator).await?, generator))
         }
         _ => None,
     };
-    let outside = |id: &Uuid| reach.as_ref().is_some_and(|r| !r.contains(id));
+    let outside = |id: Uuid| reach.as_ref().is_some_and(|(r, g)| !r.admits(id, *g));
     Ok(ids
         .iter()
         .copied()
-        .filter(|id| !existing.contains(id) || outside(id))
+        .filter(|id| !existing.contains(id) || outside(*id))
         .collect())
 }

@@ -193,14 +193,14 @@ fn verdicts(
 /// Who may be reached: everyone (a generator whose reach is `true`), the agents in one
 /// generator's reach, or (for one agent) the generators whose reach holds it.
 #[derive(Debug)]
-enum ReachSet {
+pub(crate) enum ReachSet {
     Everyone,
     Agents(HashSet<Uuid>),
     Generators(HashSet<Uuid>),
 }
 
 impl ReachSet {
-    fn admits(&self, agent: Uuid, generator: Uuid) -> bool {
+    pub(crate) fn admits(&self, agent: Uuid, generator: Uuid) -> bool {
         match self {
             Self::Everyone => true,
             Self::Agents(agents) => agents.contains(&agent),
@@ -227,7 +227,7 @@ impl Known {
 }
 
 /// The reach of one generator: everyone for the literal `true`, else the materialized set.
-async fn reach_of_generator(tx: &mut Tx, generator: Uuid) -> StoreResult<ReachSet> {
+pub(crate) async fn reach_of_generator(tx: &mut Tx, generator: Uuid) -> StoreResult<ReachSet> {
     let source = generators::reach_of(tx, generator).await?;
     if source.as_deref().map(str::trim) == Some("true") {
         return Ok(ReachSet::Everyone);

@@ -65,21 +65,12 @@ pub async fn bind_shadow(
     Path(id): Path<Uuid>,
     form: Result<Form<ShadowForm>, FormRejection>,
 ) -> Response {
-    let Ok(Form(form)) = form else {
-        return super::problem(
-            &session,
-            ApiError::bad_request("invalid_form", "choose a scope"),
-        );
-    };
-    if !session.csrf_matches(&form.csrf) {
-        return super::refused("The form's token is missing or stale; reload the page.");
-    }
-    let scope_id = match scope_id(&form.scope_id) {
-        Ok(id) => id,
-        Err(e) => return super::problem(&session, e),
+    let (scope, scope_id) = match scope_of(&session, form) {
+        Ok(scope) => scope,
+        Err(refused) => return *refused,
     };
     let binding = NewBinding {
-        scope: form.scope,
+        scope,
         scope_id,
         mode: PluginMode::Shadow,
     };
@@ -93,14 +84,30 @@ pub async fn bind_shadow(
     }
 }
 
-/// The optional generator or stack id of a scope form.
-fn scope_id(text: &str) -> Result<Option<Uuid>, ApiError> {
-    match text.trim() {
-        "" => Ok(None),
-        text => text.parse::<Uuid>().map(Some).map_err(|_| {
-            let detail = "the scope id must be a generator's or a stack's id";
-            ApiError::bad_request("invalid_form", detail)
-        }),
+/// A scope form's scope and optional generator or stack id, once its token is checked; the
+/// page to answer with otherwise.
+fn scope_of(
+    session: &Session,
+    form: Result<Form<ShadowForm>, FormRejection>,
+) -> Result<(PluginScope, Option<Uuid>), Box<Response>> {
+    let Ok(Form(form)) = form else {
+        let error = ApiError::bad_request("invalid_form", "choose a scope");
+        return Err(Box::new(super::problem(session, error)));
+    };
+    if !session.csrf_matches(&form.csrf) {
+        let detail = "The form's token is missing or stale; reload the page.";
+        return Err(Box::new(super::refused(detail)));
+    }
+    match form.scope_id.trim() {
+        "" => Ok((form.scope, None)),
+        text => match text.parse::<Uuid>() {
+            Ok(id) => Ok((form.scope, Some(id))),
+            Err(_) => {
+                let detail = "the scope id must be a generator's or a stack's id";
+                let error = ApiError::bad_request("invalid_form", detail);
+                Err(Box::new(super::problem(session, error)))
+            }
+        },
     }
 }
 
@@ -114,28 +121,16 @@ pub async fn dry_run(
     Path(id): Path<Uuid>,
     form: Result<Form<ShadowForm>, FormRejection>,
 ) -> Response {
-    let Ok(Form(form)) = form else {
-        return super::problem(
-            &session,
-            ApiError::bad_request("invalid_form", "choose a scope"),
-        );
-    };
-    if !session.csrf_matches(&form.csrf) {
-        return super::refused("The form's token is missing or stale; reload the page.");
-    }
-    let scope_id = match scope_id(&form.scope_id) {
-        Ok(id) => id,
-        Err(e) => return super::problem(&session, e),
+    let (scope, scope_id) = match scope_of(&session, form) {
+        Ok(scope) => scope,
+        Err(refused) => return *refused,
     };
     let by = session.requester();
     let plugin = match state.app.plugin(by, id).await {
         Ok(plugin) => plugin,
         Err(e) => return super::problem(&session, e),
     };
-    let request = DryRunRequest {
-        scope: form.scope,
-        scope_id,
-    };
+    let request = DryRunRequest { scope, scope_id };
     let window = super::window(DRY_RUN_OBJECTS, None);
     match state.app.dry_run_plugin(by, id, request, window).await {
         Ok(found) => {
@@ -145,7 +140,7 @@ pub async fn dry_run(
                 Some(&session),
                 context! { section => "plugins", title => format!("Dry run of {}", plugin.name),
                 plugin => value(&plugin), results => value(&found.items), rejected,
-                scope => form.scope.as_str(), scope_id => value(&scope_id), more => found.next_offset.is_some() },
+                scope => scope.as_str(), scope_id => value(&scope_id), more => found.next_offset.is_some() },
             )
         }
         Err(e) => super::problem(&session, e),
