@@ -27,6 +27,8 @@ pub struct Metrics {
     registry: Registry,
     pub auth_failures: Counter,
     pub target_state_full: Counter,
+    /// Target-state answers with a body sent compressed (`Content-Encoding: zstd`).
+    pub target_state_compressed: Counter,
     pub target_state_not_modified: Counter,
     pub long_polls_waiting: Gauge,
     /// Set when metrics are read.
@@ -49,6 +51,7 @@ impl Default for Metrics {
         let mut registry = Registry::default();
         let auth_failures = Counter::default();
         let target_state_full = Counter::default();
+        let target_state_compressed = Counter::default();
         let target_state_not_modified = Counter::default();
         let long_polls_waiting = Gauge::default();
         let target_state_views = Gauge::default();
@@ -80,6 +83,11 @@ impl Default for Metrics {
             "brokkr_target_state_responses",
             "Target-state answers with a body.",
             target_state_full.clone(),
+        );
+        r.register(
+            "brokkr_target_state_compressed_responses",
+            "Target-state answers with a body sent compressed with zstd.",
+            target_state_compressed.clone(),
         );
         r.register(
             "brokkr_target_state_not_modified",
@@ -120,6 +128,7 @@ impl Default for Metrics {
             registry,
             auth_failures,
             target_state_full,
+            target_state_compressed,
             target_state_not_modified,
             long_polls_waiting,
             target_state_views,

@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use brokkr_broker::config::Settings;
 use brokkr_broker::startup::Application;
-use brokkr_client::{Client, ClientError, RolloutWatch};
-use brokkr_types::requests::{CreateGenerator, CreateStack};
+use brokkr_client::{Client, ClientError, RolloutWatch, TargetStateFetch};
+use brokkr_types::requests::{CreateAgent, CreateGenerator, CreateStack};
 use brokkr_types::{Name, Pak};
 
 /// A broker on a fresh database; returns its URL, the admin PAK and what keeps it alive.
@@ -53,8 +53,8 @@ async fn postgres() -> (String, Pak, tokio::sync::oneshot::Sender<()>) {
     broker(format!("{base}/{name}")).await
 }
 
-async fn exercise(url: &str, admin: Pak) {
-    let admin = Client::builder(url).pak(admin).build().unwrap();
+async fn exercise(url: &str, admin_pak: Pak) {
+    let admin = Client::builder(url).pak(admin_pak.clone()).build().unwrap();
     assert_eq!(admin.whoami().await.unwrap().principal_type, "admin");
     let created = admin
         .create_generator(
@@ -124,6 +124,43 @@ async fn exercise(url: &str, admin: Pak) {
     assert_eq!(unchanged, RolloutWatch::Unchanged);
     let name = Name::parse("web".to_string()).unwrap();
     assert_eq!(ci.stacks(10, 0).await.unwrap().items[0].name, name.as_str());
+    agent_reads_its_state_compressed(url, &admin, &admin_pak, &ci, stack.id).await;
+}
+
+/// An agent's client asks for its target state compressed, and reads it.
+async fn agent_reads_its_state_compressed(
+    url: &str,
+    admin: &Client,
+    admin_pak: &Pak,
+    ci: &Client,
+    stack: uuid::Uuid,
+) {
+    let request = serde_json::json!({ "name": "edge-1", "cluster_name": "c", "labels": ["edge"] });
+    let agent = admin
+        .create_agent(&serde_json::from_value::<CreateAgent>(request).unwrap())
+        .await
+        .unwrap();
+    ci.add_stack_label(stack, "edge").await.unwrap();
+    let edge = Client::builder(url).pak(agent.pak).build().unwrap();
+    let TargetStateFetch::Changed(state) =
+        edge.target_state(agent.agent.id, None, None).await.unwrap()
+    else {
+        panic!("a first fetch is a state")
+    };
+    assert_eq!(state.stacks.len(), 1);
+    let metrics = reqwest::Client::new()
+        .get(format!("{url}/metrics"))
+        .bearer_auth(admin_pak.expose())
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("brokkr_target_state_compressed_responses_total 1\n"),
+        "the agent's client asked for zstd: {metrics}"
+    );
 }
 
 #[tokio::test]

@@ -138,11 +138,12 @@ impl App {
             .key_ring()
             .map_err(|e| AppError::Internal(e.to_string()))?
             .map(Arc::new);
+        let targeting = Targeting::with_store(db.clone());
         Ok(Self {
             db,
             auth,
             settings: Arc::new(settings),
-            targeting: Targeting::new(),
+            targeting,
             policies: Arc::new(policies),
             metrics: Arc::default(),
             auth_failures: Arc::default(),

@@ -14,13 +14,18 @@ use crate::db::{agents, plugins, target_state};
 use crate::domain::{Principal, target_etag};
 use crate::metrics::Waiting;
 use crate::targeting::View;
+use crate::targeting::encoding::Encoding;
 
 /// The answer to a target-state request.
 #[derive(Debug)]
 pub enum TargetState {
-    /// The state changed (or the caller held none): the JSON body, in shared parts to be sent
-    /// one after the other, and its ETag.
-    Full { body: Vec<Bytes>, etag: String },
+    /// The state changed (or the caller held none): the JSON body in `encoding`, in shared
+    /// parts to be sent one after the other, and its ETag.
+    Full {
+        body: Vec<Bytes>,
+        etag: String,
+        encoding: Encoding,
+    },
     /// The caller's ETag is current.
     NotModified { etag: String },
 }
@@ -55,13 +60,14 @@ impl App {
     }
 
     /// The target state of `agent` for an admin or the agent itself. With `held` (the ETag of
-    /// the state the caller has) still current, waits up to `wait` for a change.
+    /// the state the caller has) still current, waits up to `wait` for a change. A full answer
+    /// is coded in `encoding`.
     pub async fn target_state(
         &self,
         by: Requester,
         agent: Uuid,
-        held: Option<&str>,
-        wait: Duration,
+        (held, wait): (Option<&str>, Duration),
+        encoding: Encoding,
     ) -> AppResult<TargetState> {
         match by.principal {
             Principal::Admin => {}
@@ -75,17 +81,23 @@ impl App {
         loop {
             // Subscribe before reading, so a change between the two cannot be missed.
             let mut changes = self.targeting.hub.subscribe(agent);
-            let view = self.current_view(agent).await?;
+            // Boxed, like the body below: a poll waits holding only what it needs to wait
+            // (thousands do at once), not room for the database reads it is done with.
+            let view = Box::pin(self.current_view(agent)).await?;
             let unchanged = held.is_some_and(|h| target_etag::matches(h, &view.etag));
             if !unchanged {
-                let body = self
-                    .targeting
-                    .fragments
-                    .body(&self.db, agent, &view)
-                    .await?;
+                let fragments = &self.targeting.fragments;
+                let body = Box::pin(fragments.body(&self.db, agent, &view, encoding)).await?;
                 self.metrics.target_state_full.inc();
+                if encoding == Encoding::Zstd {
+                    self.metrics.target_state_compressed.inc();
+                }
                 let etag = view.etag.clone();
-                return Ok(TargetState::Full { body, etag });
+                return Ok(TargetState::Full {
+                    body,
+                    etag,
+                    encoding,
+                });
             }
             let woken = !wait.is_zero() && {
                 let _waiting = Waiting::new(&self.metrics.long_polls_waiting);
@@ -99,5 +111,24 @@ impl App {
                 return Ok(TargetState::NotModified { etag });
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Settings;
+    use crate::db::Db;
+
+    #[tokio::test]
+    async fn a_waiting_poll_holds_a_small_future() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("t.db").display());
+        let app = App::new(Db::connect(&url, 1).await.unwrap(), Settings::default()).unwrap();
+        let wait = (Some("etag"), Duration::from_secs(30));
+        let poll = app.target_state(Requester::CLI, Uuid::nil(), wait, Encoding::Zstd);
+        let size = std::mem::size_of_val(&poll);
+        eprintln!("a target-state poll's future: {size} bytes");
+        assert!(size < 1024, "{size} bytes");
     }
 }

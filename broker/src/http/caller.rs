@@ -81,7 +81,9 @@ impl<R: RoleSet> FromRequestParts<AppState> for Caller<R> {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let presented = presented_pak(&parts.headers);
         let checked = match &presented {
-            Ok(pak) => state.app.auth.authenticate(pak).await,
+            // Boxed: the request's future (held by every long poll while it waits) keeps no
+            // room for the cache and database reads of an authentication that is over.
+            Ok(pak) => Box::pin(state.app.auth.authenticate(pak)).await,
             Err(e) => Err(e.clone()),
         };
         let principal = match checked {

@@ -94,7 +94,9 @@ async fn accept(
     }
 }
 
-/// Serves one connection: plain, or once its TLS handshake finished in time.
+/// Serves one connection: plain, or once its TLS handshake finished in time. The TLS states
+/// (the handshake, the stream's buffers) are boxed apart, so the task of a plain connection,
+/// held for as long as it stays open, carries none of them.
 async fn serve_connection(
     stream: TcpStream,
     peer: SocketAddr,
@@ -102,9 +104,23 @@ async fn serve_connection(
     limits: ConnectionLimits,
     stopped: watch::Receiver<bool>,
 ) {
-    let Some(acceptor) = limits.tls.as_ref().and_then(|tls| tls.acceptor()) else {
-        return serve_io(stream, peer, None, router, &limits, stopped).await;
-    };
+    match limits.tls.as_ref().and_then(|tls| tls.acceptor()) {
+        None => serve_io(stream, peer, None, router, &limits, stopped).await,
+        Some(acceptor) => {
+            let tls = serve_tls(acceptor, stream, peer, router, &limits, stopped);
+            Box::pin(tls).await;
+        }
+    }
+}
+
+async fn serve_tls(
+    acceptor: tokio_rustls::TlsAcceptor,
+    stream: TcpStream,
+    peer: SocketAddr,
+    router: Router,
+    limits: &ConnectionLimits,
+    stopped: watch::Receiver<bool>,
+) {
     let handshake = tokio::time::timeout(limits.header_read_timeout, acceptor.accept(stream));
     let stream = match handshake.await {
         Ok(Ok(stream)) => stream,
@@ -120,7 +136,7 @@ async fn serve_connection(
         .peer_certificates()
         .and_then(|chain| chain.first())
         .map(|leaf| ClientCertificate(Arc::new(leaf.clone().into_owned())));
-    serve_io(stream, peer, certificate, router, &limits, stopped).await
+    serve_io(stream, peer, certificate, router, limits, stopped).await
 }
 
 async fn serve_io<I>(
@@ -162,5 +178,29 @@ async fn stop_requested(stopped: &mut watch::Receiver<bool>) {
         if stopped.changed().await.is_err() {
             return;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_plain_connections_task_carries_no_tls_state() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let _client = TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (stream, peer) = listener.accept().await.unwrap();
+        let limits = ConnectionLimits {
+            max_connections: 1,
+            header_read_timeout: Duration::from_secs(1),
+            tls: None,
+        };
+        let stopped = watch::channel(false).1;
+        let task = serve_connection(stream, peer, Router::new(), limits, stopped);
+        let size = std::mem::size_of_val(&task);
+        eprintln!("a plain connection's future: {size} bytes");
+        assert!(size < 4096, "{size} bytes");
     }
 }

@@ -1,7 +1,8 @@
 //! `GET /api/v1/agents/{id}/target-state`: the full desired state of an agent with an ETag.
 //! `If-None-Match` with the current ETag answers `304 Not Modified` from memory, without the
 //! database; with `?wait=N` (N ≤ `targeting.max_wait_seconds`) the request is held until the
-//! state changes or N seconds pass.
+//! state changes or N seconds pass. With `Accept-Encoding: zstd` a full answer is compressed
+//! (`Content-Encoding: zstd`); the ETag names the state, whichever coding carries it.
 
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -15,6 +16,7 @@ use crate::http::caller::{AdminOrAgent, Caller};
 use crate::http::extract::{ApiQuery, IdPath, long_poll};
 use crate::http::parts_body::PartsBody;
 use crate::state::AppState;
+use crate::targeting::encoding::Encoding;
 
 /// `?wait=` of a long poll.
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
@@ -29,15 +31,16 @@ fn with_etag(mut response: Response, etag: &str) -> Response {
     if let Ok(value) = HeaderValue::from_str(&format!("\"{etag}\"")) {
         response.headers_mut().insert(header::ETAG, value);
     }
-    response
-        .headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    let headers = response.headers_mut();
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    headers.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
     response
 }
 
 #[utoipa::path(get, path = "/api/v1/agents/{id}/target-state", tag = "agents",
     params(("id" = Uuid, Path), TargetStateQuery,
-           ("If-None-Match" = Option<String>, Header, description = "ETag of the state the agent holds")),
+           ("If-None-Match" = Option<String>, Header, description = "ETag of the state the agent holds"),
+           ("Accept-Encoding" = Option<String>, Header, description = "`zstd` for a compressed answer")),
     responses((status = 200, body = brokkr_types::target_state::TargetState),
                (status = 304, description = "unchanged"), (status = "4XX", body = Problem)))]
 pub async fn get(
@@ -48,14 +51,28 @@ pub async fn get(
     headers: HeaderMap,
 ) -> ApiResult<Response> {
     let (wait, held) = long_poll(&state, query.wait, &headers)?;
+    let accept = headers
+        .get(header::ACCEPT_ENCODING)
+        .and_then(|v| v.to_str().ok());
+    let encoding = Encoding::negotiate(accept);
     let answer = state
         .app
-        .target_state(caller.requester(), id, held, wait)
+        .target_state(caller.requester(), id, (held, wait), encoding)
         .await?;
     Ok(match answer {
-        TargetState::Full { body, etag } => {
+        TargetState::Full {
+            body,
+            etag,
+            encoding,
+        } => {
             let body = axum::body::Body::new(PartsBody::new(body));
-            let response = ([(header::CONTENT_TYPE, "application/json")], body).into_response();
+            let mut response = ([(header::CONTENT_TYPE, "application/json")], body).into_response();
+            if let Some(coding) = encoding.content_encoding() {
+                let value = HeaderValue::from_static(coding);
+                response
+                    .headers_mut()
+                    .insert(header::CONTENT_ENCODING, value);
+            }
             with_etag(response, &etag)
         }
         TargetState::NotModified { etag } => {

@@ -13,6 +13,7 @@
 
 pub mod compiled;
 pub mod content;
+pub mod encoding;
 pub mod hub;
 pub mod plan;
 pub mod waves;
@@ -23,7 +24,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use uuid::Uuid;
 
-use crate::db::{StoreResult, Tx};
+use crate::db::{Db, StoreResult, Tx};
 
 pub use content::Fragments;
 pub use hub::{Hub, View};
@@ -47,6 +48,9 @@ pub struct Targeting {
     pub fragments: Fragments,
     /// This process's identity in notifications.
     replica: Uuid,
+    /// Where a new deployment object's entry is read from before the polls it wakes ask for it
+    /// (none in unit tests: the polls then read it themselves).
+    store: Option<Db>,
     /// The newest sequence each stack's views were advanced to; held while advancing, so
     /// advances of one stack never overtake each other.
     advanced: std::sync::Mutex<moka::sync::Cache<Uuid, i64>>,
@@ -68,6 +72,7 @@ impl Default for Targeting {
             hub: Hub::default(),
             fragments: Fragments::default(),
             replica: Uuid::new_v4(),
+            store: None,
             generation: std::sync::atomic::AtomicU64::new(0),
             advanced: std::sync::Mutex::new(
                 moka::sync::Cache::builder()
@@ -98,6 +103,14 @@ async fn notify(tx: &mut Tx, payloads: Vec<String>) -> StoreResult<()> {
 impl Targeting {
     pub fn new() -> Arc<Self> {
         Arc::new(Self::default())
+    }
+
+    /// Targeting whose advances read the new object's entry from `store` before waking anyone.
+    pub fn with_store(store: Db) -> Arc<Self> {
+        Arc::new(Self {
+            store: Some(store),
+            ..Self::default()
+        })
     }
 
     /// Notification payloads saying these agents changed.
@@ -141,7 +154,9 @@ impl Targeting {
     }
 
     /// Advances the views holding `stack` to `object` on a blocking thread, unless a newer
-    /// object of the stack was advanced to already; returns at once.
+    /// object of the stack was advanced to already; returns at once. The object's serialized
+    /// entry is read first, so the thousands of polls the advance wakes find it ready instead
+    /// of queueing behind one read.
     pub fn advance_later(self: &Arc<Self>, stack: Uuid, (object, sequence): (Uuid, i64)) {
         lock(&self.pending)
             .entry(stack)
@@ -152,21 +167,38 @@ impl Targeting {
             .add((object, sequence));
         self.in_flight.fetch_add(1, Ordering::SeqCst);
         let targeting = self.clone();
-        tokio::task::spawn_blocking(move || {
+        let advance = move || {
             targeting.advance_in_order(stack, object, sequence);
-            let mut pending = lock(&targeting.pending);
-            if let Some(entry) = pending.get_mut(&stack) {
-                entry.count -= 1;
-                if entry.count == 0 {
-                    pending.remove(&stack);
-                }
+            targeting.advanced(stack);
+        };
+        match self.store.clone() {
+            Some(store) => {
+                let targeting = self.clone();
+                tokio::spawn(async move {
+                    // A failed read is left to the polls, which report it.
+                    let _ = targeting.fragments.prefetch(&store, object).await;
+                    tokio::task::spawn_blocking(advance);
+                });
             }
-            drop(pending);
-            targeting.in_flight.fetch_sub(1, Ordering::SeqCst);
-            targeting
-                .settled
-                .send_modify(|tick| *tick = tick.wrapping_add(1));
-        });
+            None => {
+                tokio::task::spawn_blocking(advance);
+            }
+        }
+    }
+
+    /// One pending advance of `stack` is done.
+    fn advanced(&self, stack: Uuid) {
+        let mut pending = lock(&self.pending);
+        if let Some(entry) = pending.get_mut(&stack) {
+            entry.count -= 1;
+            if entry.count == 0 {
+                pending.remove(&stack);
+            }
+        }
+        drop(pending);
+        self.in_flight.fetch_sub(1, Ordering::SeqCst);
+        self.settled
+            .send_modify(|tick| *tick = tick.wrapping_add(1));
     }
 
     /// Ticks when a pending advance is done; subscribe before asking [`Targeting::advancing`].

@@ -52,6 +52,8 @@ pub fn build(policy: AddressPolicy) -> reqwest::Result<reqwest::Client> {
         .no_proxy()
         .dns_resolver(Arc::new(GuardedResolver { policy }))
         .pool_max_idle_per_host(16)
+        // Endpoints' answers are read only as a bounded excerpt: never decompressed.
+        .no_zstd()
         .user_agent(concat!("brokkr-webhooks/", env!("CARGO_PKG_VERSION")))
         .build()
 }
