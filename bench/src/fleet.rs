@@ -30,6 +30,8 @@ pub struct Fleet {
     pub admin: String,
     pub database_url: String,
     pub client: reqwest::Client,
+    /// The `Accept-Encoding` of agents' target-state requests (`--zstd`).
+    pub accept_encoding: Option<&'static str>,
     child: Child,
     _dir: tempfile::TempDir,
 }
@@ -73,6 +75,41 @@ pub fn free_port() -> Result<u16> {
     Ok(listener.local_addr()?.port())
 }
 
+/// A `brokkr-broker serve` child on `database_url` listening on `port`, its stdout piped.
+fn spawn_broker(broker: &Path, database_url: &str, agents: usize, port: u16) -> Result<Child> {
+    Command::new(broker)
+        .args(["serve", "--listen-addr", &format!("127.0.0.1:{port}")])
+        .env("BROKKR__DATABASE__URL", database_url)
+        .env("BROKKR__DATABASE__MAX_CONNECTIONS", "16")
+        .env("BROKKR__BROKER__AUTH_CACHE_TTL_SECONDS", "3600")
+        .env(
+            "BROKKR__BROKER__AUTH_CACHE_CAPACITY",
+            (agents * 2 + 100).to_string(),
+        )
+        // Every agent long-polls at once, beside the benchmark's own connections.
+        .env(
+            "BROKKR__BROKER__MAX_CONNECTIONS",
+            (agents.min(LONG_POLLS_AT_MOST) + 1000).to_string(),
+        )
+        .env("BROKKR__LOG__LEVEL", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .with_context(|| format!("starting {}", broker.display()))
+}
+
+/// A client of many connections that asks for no compression of its own accord (agents' target
+/// states ask for zstd only with `--zstd`, and their bytes are then counted as sent).
+pub fn agents_client(timeout: Option<std::time::Duration>) -> Result<reqwest::Client> {
+    let mut builder = reqwest::Client::builder()
+        .pool_max_idle_per_host(usize::MAX)
+        .no_zstd();
+    if let Some(timeout) = timeout {
+        builder = builder.timeout(timeout);
+    }
+    Ok(builder.build()?)
+}
+
 impl Fleet {
     /// Starts `broker` on `database_url` and waits for its admin PAK.
     pub fn start(
@@ -82,25 +119,7 @@ impl Fleet {
         dir: tempfile::TempDir,
     ) -> Result<Self> {
         let port = free_port()?;
-        let mut child = Command::new(broker)
-            .args(["serve", "--listen-addr", &format!("127.0.0.1:{port}")])
-            .env("BROKKR__DATABASE__URL", database_url)
-            .env("BROKKR__DATABASE__MAX_CONNECTIONS", "16")
-            .env("BROKKR__BROKER__AUTH_CACHE_TTL_SECONDS", "3600")
-            .env(
-                "BROKKR__BROKER__AUTH_CACHE_CAPACITY",
-                (agents * 2 + 100).to_string(),
-            )
-            // Every agent long-polls at once, beside the benchmark's own connections.
-            .env(
-                "BROKKR__BROKER__MAX_CONNECTIONS",
-                (agents.min(LONG_POLLS_AT_MOST) + 1000).to_string(),
-            )
-            .env("BROKKR__LOG__LEVEL", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .with_context(|| format!("starting {}", broker.display()))?;
+        let mut child = spawn_broker(broker, database_url, agents, port)?;
         let stdout = child.stdout.take().context("broker stdout")?;
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
@@ -111,29 +130,60 @@ impl Fleet {
             }
         });
         let admin = rx.recv().context("the broker printed no admin PAK")?;
-        let client = reqwest::Client::builder()
-            .pool_max_idle_per_host(usize::MAX)
-            .build()?;
         Ok(Self {
             url: format!("http://127.0.0.1:{port}"),
             admin,
             database_url: database_url.into(),
-            client,
+            client: agents_client(None)?,
+            accept_encoding: None,
             child,
             _dir: dir,
         })
+    }
+
+    /// A second broker process on the same database (PostgreSQL: replicas learn of each
+    /// other's writes through `NOTIFY`), ready once its `/readyz` answers.
+    pub async fn replica(&self, broker: &Path, agents: usize) -> Result<Self> {
+        let port = free_port()?;
+        let mut child = spawn_broker(broker, &self.database_url, agents, port)?;
+        if let Some(stdout) = child.stdout.take() {
+            std::thread::spawn(move || {
+                let _ = std::io::copy(&mut BufReader::new(stdout), &mut std::io::sink());
+            });
+        }
+        let replica = Self {
+            url: format!("http://127.0.0.1:{port}"),
+            admin: self.admin.clone(),
+            database_url: self.database_url.clone(),
+            client: agents_client(None)?,
+            accept_encoding: self.accept_encoding,
+            child,
+            _dir: tempfile::tempdir()?,
+        };
+        for _ in 0..600 {
+            let ready = replica
+                .client
+                .get(format!("{}/readyz", replica.url))
+                .send()
+                .await;
+            if ready.is_ok_and(|r| r.status().is_success()) {
+                return Ok(replica);
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        bail!("the second replica did not become ready in 60 s")
     }
 
     pub fn pid(&self) -> u32 {
         self.child.id()
     }
 
-    /// Resident memory of the broker process, in MiB.
     /// CPU seconds (user and system) the broker process has used so far.
     pub fn cpu_seconds(&self) -> f64 {
         cpu_seconds_of(&self.pid().to_string())
     }
 
+    /// Resident memory of the broker process, in MiB.
     pub fn rss_mib(&self) -> f64 {
         let status =
             std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap_or_default();
@@ -255,6 +305,16 @@ impl Fleet {
         Ok(())
     }
 
+    /// A target-state request of `agent` as the simulated agents make it.
+    pub fn target_state(
+        &self,
+        client: &reqwest::Client,
+        agent: &SimAgent,
+        query: &str,
+    ) -> reqwest::RequestBuilder {
+        target_state_request(client, (&self.url, self.accept_encoding), agent, query)
+    }
+
     /// A broker metric's value.
     pub async fn metric(&self, name: &str) -> Result<f64> {
         let text = self
@@ -271,6 +331,21 @@ impl Fleet {
             .and_then(|l| l.split_whitespace().nth(1))
             .and_then(|v| v.parse().ok());
         value.with_context(|| format!("metric {name} missing"))
+    }
+}
+
+/// A target-state request of `agent` to the broker at `url`, asking for `accept_encoding`.
+pub fn target_state_request(
+    client: &reqwest::Client,
+    (url, accept_encoding): (&str, Option<&'static str>),
+    agent: &SimAgent,
+    query: &str,
+) -> reqwest::RequestBuilder {
+    let url = format!("{url}/api/v1/agents/{}/target-state{query}", agent.id);
+    let request = client.get(url).bearer_auth(&agent.pak);
+    match accept_encoding {
+        Some(coding) => request.header("Accept-Encoding", coding),
+        None => request,
     }
 }
 

@@ -3,10 +3,14 @@
 
 use std::time::Duration;
 
+use std::sync::Arc;
+
 use anyhow::{Result, bail};
-use brokkr_bench::fleet::{Fleet, SimAgent};
+use brokkr_bench::fleet::{self, Fleet, SimAgent, config_map};
+use brokkr_bench::load;
 use chrono::{DateTime, Utc};
 use tokio::task::JoinHandle;
+use uuid::Uuid;
 
 /// When an answer arrived, and its status.
 type Answer = JoinHandle<Result<(DateTime<Utc>, u16)>>;
@@ -21,19 +25,11 @@ impl LongPolls {
         fleet: &Fleet,
         held: impl Iterator<Item = (&'a SimAgent, &'a String)>,
     ) -> Result<Self> {
-        let client = reqwest::Client::builder()
-            .pool_max_idle_per_host(usize::MAX)
-            .timeout(Duration::from_secs(120))
-            .build()?;
+        let client = fleet::agents_client(Some(Duration::from_secs(120)))?;
         let mut waiting = Vec::new();
         for (agent, tag) in held {
-            let url = format!(
-                "{}/api/v1/agents/{}/target-state?wait=60",
-                fleet.url, agent.id
-            );
-            let request = client
-                .get(url)
-                .bearer_auth(&agent.pak)
+            let request = fleet
+                .target_state(&client, agent, "?wait=60")
                 .header("If-None-Match", tag);
             waiting.push(tokio::spawn(async move {
                 let response = request.send().await?;
@@ -85,4 +81,56 @@ pub fn latencies(answers: &[DateTime<Utc>], since: DateTime<Utc>) -> Vec<Duratio
         .iter()
         .map(|at| (*at - since).to_std().unwrap_or_default())
         .collect()
+}
+
+static RUNS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// Every agent of `agents` long-polls `polled` with its current ETag; one object is published
+/// to `stack` through `written` (the same broker, or another replica); the time from the write
+/// to each answer, and the CPU the polled broker and this process used per answer meanwhile.
+pub async fn propagation(
+    written: &Fleet,
+    polled: &Fleet,
+    agents: &Arc<Vec<SimAgent>>,
+    generator: &str,
+    stack: Uuid,
+) -> Result<String> {
+    let polls = LongPolls::current(polled, agents).await?;
+    polls
+        .publish_and_time(written, polled, generator, stack)
+        .await
+}
+
+impl LongPolls {
+    /// Long polls of every agent of `agents` on `polled`, each with the ETag it has now.
+    pub async fn current(polled: &Fleet, agents: &Arc<Vec<SimAgent>>) -> Result<Self> {
+        let tags = crate::etags(polled, agents, 64).await?;
+        Self::open(polled, agents.iter().zip(tags.iter())).await
+    }
+
+    /// Publishes one object to `stack` through `written`, then waits for every answer.
+    pub async fn publish_and_time(
+        self,
+        written: &Fleet,
+        polled: &Fleet,
+        generator: &str,
+        stack: Uuid,
+    ) -> Result<String> {
+        let cpu = (polled.cpu_seconds(), fleet::cpu_seconds_of("self"));
+        let started = Utc::now();
+        // Each run publishes an object of another size, so no two runs publish the same content.
+        let run = RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        written
+            .publish(generator, stack, &config_map("small", 300 + 100 * run))
+            .await?;
+        let answers = self.answers().await?;
+        let per_answer = |seconds: f64| seconds * 1e6 / answers.len().max(1) as f64;
+        let broker = per_answer(polled.cpu_seconds() - cpu.0);
+        let load_generator = per_answer(fleet::cpu_seconds_of("self") - cpu.1);
+        let mut latencies = latencies(&answers, started);
+        Ok(format!(
+            "{}; CPU per answer: broker {broker:.0} µs, load generator {load_generator:.0} µs",
+            load::percentiles(&mut latencies)
+        ))
+    }
 }

@@ -18,6 +18,7 @@ use clap::Parser;
 
 mod console;
 mod long_polls;
+mod scale;
 mod views;
 mod waves;
 mod writes;
@@ -32,7 +33,7 @@ struct Args {
     #[arg(long, default_value_t = 10_000)]
     agents: usize,
     /// Comma-separated: poll, longpoll, body, cel, memory, wake-large, views, waves, console,
-    /// publish, targets.
+    /// publish, targets, scale, replicas (PostgreSQL only).
     #[arg(long, value_delimiter = ',', default_value = "poll,longpoll,body,cel")]
     scenarios: Vec<String>,
     /// Seconds of load per throughput scenario.
@@ -41,6 +42,10 @@ struct Args {
     /// Concurrent requests of the throughput scenarios.
     #[arg(long, default_value_t = 64)]
     concurrency: usize,
+    /// Agents ask for zstd-compressed target states (`Accept-Encoding: zstd`); bytes are
+    /// counted as sent.
+    #[arg(long)]
+    zstd: bool,
     /// Server for fresh PostgreSQL databases.
     #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432/postgres")]
     postgres: String,
@@ -56,7 +61,8 @@ async fn main() -> Result<()> {
     let dir = tempfile::tempdir()?;
     let database_url = fleet::fresh_database(&args.backend, &args.postgres, dir.path()).await?;
     let broker = fleet::broker_binary(args.broker.clone())?;
-    let fleet = Fleet::start(&broker, &database_url, args.agents, dir)?;
+    let mut fleet = Fleet::start(&broker, &database_url, args.agents, dir)?;
+    fleet.accept_encoding = args.zstd.then_some("zstd");
     let idle_rss = fleet.rss_mib();
     let started = Instant::now();
     let agents = Arc::new(fleet.register(args.agents).await?);
@@ -85,7 +91,18 @@ async fn main() -> Result<()> {
             ),
             "longpoll" => row(
                 "long-poll fan-out, write → every answer",
-                longpoll(&fleet, &agents, &generator, small).await?,
+                long_polls::propagation(&fleet, &fleet, &agents, &generator, small).await?,
+            ),
+            "scale" => {
+                for (scenario, result) in
+                    scale::registered_fleet(&fleet, &agents, &generator, small).await?
+                {
+                    row(scenario, result);
+                }
+            }
+            "replicas" => row(
+                "long-poll fan-out, write on replica A → every answer on replica B",
+                scale::two_replicas(&fleet, &broker, &agents, &generator, small).await?,
             ),
             "body" => row(
                 "polls returning 10 × 20 KB stacks (200)",
@@ -154,22 +171,18 @@ async fn main() -> Result<()> {
 }
 
 /// Every agent's current ETag (this also fills the broker's caches).
-async fn etags(
+pub(crate) async fn etags(
     fleet: &Fleet,
     agents: &Arc<Vec<SimAgent>>,
     concurrency: usize,
 ) -> Result<Arc<Vec<String>>> {
     let client = fleet.client.clone();
-    let url = fleet.url.clone();
+    let (url, accept) = (fleet.url.clone(), fleet.accept_encoding);
     let agents = agents.clone();
     let fetched = load::each(agents.len(), concurrency, move |i| {
-        let (client, url, agent) = (client.clone(), url.clone(), agents[i].clone());
+        let request = fleet::target_state_request(&client, (&url, accept), &agents[i], "");
         async move {
-            let response = client
-                .get(format!("{url}/api/v1/agents/{}/target-state", agent.id))
-                .bearer_auth(&agent.pak)
-                .send()
-                .await?;
+            let response = request.send().await?;
             let etag = response
                 .headers()
                 .get("etag")
@@ -187,14 +200,13 @@ async fn etags(
 async fn poll(fleet: &Fleet, agents: &Arc<Vec<SimAgent>>, args: &Args) -> Result<Summary> {
     let tags = etags(fleet, agents, args.concurrency).await?;
     let (client, url, agents) = (fleet.client.clone(), fleet.url.clone(), agents.clone());
+    let accept = fleet.accept_encoding;
     run_load(
         args.concurrency,
         Duration::from_secs(args.seconds),
         move |i| {
             let n = i % agents.len();
-            let request = client
-                .get(format!("{url}/api/v1/agents/{}/target-state", agents[n].id))
-                .bearer_auth(&agents[n].pak)
+            let request = fleet::target_state_request(&client, (&url, accept), &agents[n], "")
                 .header("If-None-Match", &tags[n]);
             async move {
                 let response = request.send().await?;
@@ -225,14 +237,13 @@ async fn body(
             .await?;
     }
     let (client, url, agents) = (fleet.client.clone(), fleet.url.clone(), agents.clone());
+    let accept = fleet.accept_encoding;
     run_load(
         args.concurrency,
         Duration::from_secs(args.seconds),
         move |i| {
             let n = i % agents.len();
-            let request = client
-                .get(format!("{url}/api/v1/agents/{}/target-state", agents[n].id))
-                .bearer_auth(&agents[n].pak);
+            let request = fleet::target_state_request(&client, (&url, accept), &agents[n], "");
             async move {
                 let response = request.send().await?;
                 if response.status() != 200 {
@@ -243,30 +254,6 @@ async fn body(
         },
     )
     .await
-}
-
-async fn longpoll(
-    fleet: &Fleet,
-    agents: &Arc<Vec<SimAgent>>,
-    generator: &str,
-    stack: uuid::Uuid,
-) -> Result<String> {
-    let tags = etags(fleet, agents, 64).await?;
-    let polls = long_polls::LongPolls::open(fleet, agents.iter().zip(tags.iter())).await?;
-    let cpu = (fleet.cpu_seconds(), fleet::cpu_seconds_of("self"));
-    let written = chrono::Utc::now();
-    fleet
-        .publish(generator, stack, &config_map("small", 300))
-        .await?;
-    let answers = polls.answers().await?;
-    let per_answer = |seconds: f64| seconds * 1e6 / answers.len().max(1) as f64;
-    let broker = per_answer(fleet.cpu_seconds() - cpu.0);
-    let generator = per_answer(fleet::cpu_seconds_of("self") - cpu.1);
-    let mut latencies = long_polls::latencies(&answers, written);
-    Ok(format!(
-        "{}; CPU per answer: broker {broker:.0} µs, load generator {generator:.0} µs",
-        load::percentiles(&mut latencies)
-    ))
 }
 
 async fn cel(fleet: &Fleet, generator: &str, stack: uuid::Uuid, agents: usize) -> Result<String> {
@@ -333,18 +320,11 @@ async fn wake_large(fleet: &Fleet, agents: &Arc<Vec<SimAgent>>, generator: &str)
         .publish_yaml(generator, stack, &config_map("large", 1000))
         .await?;
     let tags = etags(fleet, agents, 64).await?;
-    let client = reqwest::Client::builder()
-        .pool_max_idle_per_host(usize::MAX)
-        .timeout(Duration::from_secs(300))
-        .build()?;
+    let client = fleet::agents_client(Some(Duration::from_secs(300)))?;
     let mut waiting = Vec::with_capacity(agents.len());
     for (agent, tag) in agents.iter().zip(tags.iter()) {
-        let request = client
-            .get(format!(
-                "{}/api/v1/agents/{}/target-state?wait=60",
-                fleet.url, agent.id
-            ))
-            .bearer_auth(&agent.pak)
+        let request = fleet
+            .target_state(&client, agent, "?wait=60")
             .header("If-None-Match", tag);
         waiting.push(tokio::spawn(async move {
             let response = request.send().await?;
@@ -370,7 +350,13 @@ async fn wake_large(fleet: &Fleet, agents: &Arc<Vec<SimAgent>>, generator: &str)
     let mut total = 0;
     for handle in waiting {
         let (status, bytes) = handle.await??;
-        if status != 200 || bytes < 3_900_000 {
+        // Compressed, the repeated test data shrinks far below its size.
+        let least = if fleet.accept_encoding.is_some() {
+            1
+        } else {
+            3_900_000
+        };
+        if status != 200 || bytes < least {
             bail!("a woken poll answered {status} with {bytes} bytes");
         }
         total += bytes;
