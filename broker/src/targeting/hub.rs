@@ -140,41 +140,61 @@ impl Hub {
     /// list of agents needed). A slot without a view may be computing one from before the
     /// change: its generation moves too, so that view is not kept. Each shard is locked briefly
     /// twice (to find the views, then to swap them in); the new views are made in between, so
-    /// the polls this wakes are not held up behind the rest of the shard.
+    /// the polls this wakes are not held up behind the rest of the shard. Views with a poll
+    /// waiting on them go first: agents that polled once and went away (their views stay) do
+    /// not hold up the answers of those that wait.
     pub fn advance_stack(&self, stack: Uuid, object: Uuid) {
-        for shard in &self.shards {
-            let found: Vec<(Uuid, u64, Option<Arc<View>>)> = lock(shard)
-                .iter()
-                .filter_map(|(agent, slot)| {
-                    let affected = match &slot.view {
-                        Some(view) => view.pairs.iter().any(|(s, o)| *s == stack && *o != object),
-                        None => true,
-                    };
-                    affected.then(|| (*agent, slot.generation, slot.view.clone()))
-                })
-                .collect();
-            let advanced: Vec<(Uuid, u64, Option<Arc<View>>)> = found
-                .into_iter()
-                .map(|(agent, generation, view)| {
-                    let view = view.and_then(|v| advanced(agent, &v, stack, object));
-                    (agent, generation, view)
-                })
-                .collect();
-            let mut shard = lock(shard);
-            for (agent, generation, view) in advanced {
-                let Some(slot) = shard.get_mut(&agent) else {
-                    continue;
-                };
-                // A slot that changed meanwhile is left as that change made it, but moved on.
-                let view = if slot.generation == generation {
-                    view
-                } else {
-                    None
-                };
-                slot.generation += 1;
-                slot.view = view;
-                slot.wake.send_replace(slot.generation);
+        for waited_on in [true, false] {
+            for shard in &self.shards {
+                self.advance_shard(shard, stack, object, waited_on);
             }
+        }
+    }
+
+    /// [`Hub::advance_stack`] in one shard: with `waited_on`, only the views a poll waits on;
+    /// otherwise every slot still behind.
+    fn advance_shard(
+        &self,
+        shard: &Mutex<HashMap<Uuid, Slot>>,
+        stack: Uuid,
+        object: Uuid,
+        waited_on: bool,
+    ) {
+        let found: Vec<(Uuid, u64, Option<Arc<View>>)> = lock(shard)
+            .iter()
+            .filter_map(|(agent, slot)| {
+                let affected = match &slot.view {
+                    Some(view) => view.pairs.iter().any(|(s, o)| *s == stack && *o != object),
+                    None => !waited_on,
+                };
+                let wanted = affected && (!waited_on || slot.wake.receiver_count() > 0);
+                wanted.then(|| (*agent, slot.generation, slot.view.clone()))
+            })
+            .collect();
+        if found.is_empty() {
+            return;
+        }
+        let advanced: Vec<(Uuid, u64, Option<Arc<View>>)> = found
+            .into_iter()
+            .map(|(agent, generation, view)| {
+                let view = view.and_then(|v| advanced(agent, &v, stack, object));
+                (agent, generation, view)
+            })
+            .collect();
+        let mut shard = lock(shard);
+        for (agent, generation, view) in advanced {
+            let Some(slot) = shard.get_mut(&agent) else {
+                continue;
+            };
+            // A slot that changed meanwhile is left as that change made it, but moved on.
+            let view = if slot.generation == generation {
+                view
+            } else {
+                None
+            };
+            slot.generation += 1;
+            slot.view = view;
+            slot.wake.send_replace(slot.generation);
         }
     }
 
@@ -282,6 +302,40 @@ mod tests {
         assert!(
             hub.snapshot(agent).1.is_none(),
             "an unknown stack forces a recomputation"
+        );
+    }
+
+    fn holding(hub: &Hub, agent: Uuid, stack: Uuid, object: Uuid) {
+        let (generation, _) = hub.snapshot(agent);
+        let empty = || Bytes::from_static(b"[]");
+        let view = View::new(agent, vec![(stack, object)], empty(), empty());
+        assert!(hub.store(agent, generation, Arc::new(view)));
+    }
+
+    #[test]
+    fn advancing_a_stack_reaches_waited_on_idle_and_viewless_slots() {
+        let hub = Hub::default();
+        let (stack, old, new) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
+        let (waiting, idle, viewless) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
+        holding(&hub, waiting, stack, old);
+        holding(&hub, idle, stack, old);
+        let woken = hub.subscribe(waiting);
+        let (before, _) = hub.snapshot(viewless);
+        hub.advance_stack(stack, new);
+        assert!(woken.has_changed().unwrap());
+        for agent in [waiting, idle] {
+            let view = hub.snapshot(agent).1.expect("advanced in place");
+            assert_eq!(view.pairs, vec![(stack, new)]);
+        }
+        let (after, view) = hub.snapshot(viewless);
+        assert!(view.is_none());
+        assert_eq!(after, before + 1, "a view being computed is not kept");
+        let (generation, _) = hub.snapshot(waiting);
+        hub.advance_stack(stack, new);
+        assert_eq!(
+            hub.snapshot(waiting).0,
+            generation,
+            "nothing behind: untouched"
         );
     }
 
