@@ -85,10 +85,13 @@ async fn main() -> Result<()> {
     };
     for scenario in &args.scenarios {
         match scenario.as_str() {
-            "poll" => row(
-                "unchanged polls (304)",
-                poll(&fleet, &agents, &args).await?.describe(),
-            ),
+            "poll" => {
+                let (summary, per_poll) = poll(&fleet, &agents, &args).await?;
+                row(
+                    "unchanged polls (304)",
+                    format!("{}; {per_poll}", summary.describe()),
+                );
+            }
             "longpoll" => row(
                 "long-poll fan-out, write → every answer",
                 long_polls::propagation(&fleet, &fleet, &agents, &generator, small).await?,
@@ -104,10 +107,13 @@ async fn main() -> Result<()> {
                 "long-poll fan-out, write on replica A → every answer on replica B",
                 scale::two_replicas(&fleet, &broker, &agents, &generator, small).await?,
             ),
-            "body" => row(
-                "polls returning 10 × 20 KB stacks (200)",
-                body(&fleet, &agents, &generator, &args).await?.describe(),
-            ),
+            "body" => {
+                let (summary, per_poll) = body(&fleet, &agents, &generator, &args).await?;
+                row(
+                    "polls returning 10 × 20 KB stacks (200)",
+                    format!("{}; {per_poll}", summary.describe()),
+                );
+            }
             "cel" => row(
                 "CEL recompute of one stack",
                 cel(&fleet, &generator, small, agents.len()).await?,
@@ -170,6 +176,13 @@ async fn main() -> Result<()> {
     Ok(())
 }
 
+/// The broker's CPU per request of a run that started when the broker had used `cpu_before`.
+fn broker_cpu_per_request(fleet: &Fleet, cpu_before: f64, summary: &Summary) -> String {
+    let seconds = fleet.cpu_seconds() - cpu_before;
+    let micros = seconds * 1e6 / summary.requests.max(1) as f64;
+    format!("broker CPU {micros:.1} µs per request")
+}
+
 /// Every agent's current ETag (this also fills the broker's caches).
 pub(crate) async fn etags(
     fleet: &Fleet,
@@ -197,11 +210,16 @@ pub(crate) async fn etags(
     Ok(Arc::new(fetched))
 }
 
-async fn poll(fleet: &Fleet, agents: &Arc<Vec<SimAgent>>, args: &Args) -> Result<Summary> {
+async fn poll(
+    fleet: &Fleet,
+    agents: &Arc<Vec<SimAgent>>,
+    args: &Args,
+) -> Result<(Summary, String)> {
     let tags = etags(fleet, agents, args.concurrency).await?;
     let (client, url, agents) = (fleet.client.clone(), fleet.url.clone(), agents.clone());
     let accept = fleet.accept_encoding;
-    run_load(
+    let cpu = fleet.cpu_seconds();
+    let summary = run_load(
         args.concurrency,
         Duration::from_secs(args.seconds),
         move |i| {
@@ -217,7 +235,9 @@ async fn poll(fleet: &Fleet, agents: &Arc<Vec<SimAgent>>, args: &Args) -> Result
             }
         },
     )
-    .await
+    .await?;
+    let per_poll = broker_cpu_per_request(fleet, cpu, &summary);
+    Ok((summary, per_poll))
 }
 
 async fn body(
@@ -225,7 +245,7 @@ async fn body(
     agents: &Arc<Vec<SimAgent>>,
     generator: &str,
     args: &Args,
-) -> Result<Summary> {
+) -> Result<(Summary, String)> {
     for k in 0..10 {
         let stack = fleet.stack(generator, &format!("big-{k}")).await?;
         fleet
@@ -238,7 +258,8 @@ async fn body(
     }
     let (client, url, agents) = (fleet.client.clone(), fleet.url.clone(), agents.clone());
     let accept = fleet.accept_encoding;
-    run_load(
+    let cpu = fleet.cpu_seconds();
+    let summary = run_load(
         args.concurrency,
         Duration::from_secs(args.seconds),
         move |i| {
@@ -253,7 +274,9 @@ async fn body(
             }
         },
     )
-    .await
+    .await?;
+    let per_poll = broker_cpu_per_request(fleet, cpu, &summary);
+    Ok((summary, per_poll))
 }
 
 async fn cel(fleet: &Fleet, generator: &str, stack: uuid::Uuid, agents: usize) -> Result<String> {
