@@ -146,55 +146,8 @@ impl Hub {
     pub fn advance_stack(&self, stack: Uuid, object: Uuid) {
         for waited_on in [true, false] {
             for shard in &self.shards {
-                self.advance_shard(shard, stack, object, waited_on);
+                advance_shard(shard, stack, object, waited_on);
             }
-        }
-    }
-
-    /// [`Hub::advance_stack`] in one shard: with `waited_on`, only the views a poll waits on;
-    /// otherwise every slot still behind.
-    fn advance_shard(
-        &self,
-        shard: &Mutex<HashMap<Uuid, Slot>>,
-        stack: Uuid,
-        object: Uuid,
-        waited_on: bool,
-    ) {
-        let found: Vec<(Uuid, u64, Option<Arc<View>>)> = lock(shard)
-            .iter()
-            .filter_map(|(agent, slot)| {
-                let affected = match &slot.view {
-                    Some(view) => view.pairs.iter().any(|(s, o)| *s == stack && *o != object),
-                    None => !waited_on,
-                };
-                let wanted = affected && (!waited_on || slot.wake.receiver_count() > 0);
-                wanted.then(|| (*agent, slot.generation, slot.view.clone()))
-            })
-            .collect();
-        if found.is_empty() {
-            return;
-        }
-        let advanced: Vec<(Uuid, u64, Option<Arc<View>>)> = found
-            .into_iter()
-            .map(|(agent, generation, view)| {
-                let view = view.and_then(|v| advanced(agent, &v, stack, object));
-                (agent, generation, view)
-            })
-            .collect();
-        let mut shard = lock(shard);
-        for (agent, generation, view) in advanced {
-            let Some(slot) = shard.get_mut(&agent) else {
-                continue;
-            };
-            // A slot that changed meanwhile is left as that change made it, but moved on.
-            let view = if slot.generation == generation {
-                view
-            } else {
-                None
-            };
-            slot.generation += 1;
-            slot.view = view;
-            slot.wake.send_replace(slot.generation);
         }
     }
 
@@ -222,6 +175,47 @@ impl Hub {
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+}
+
+/// [`Hub::advance_stack`] in one shard: with `waited_on`, only the views a poll waits on;
+/// otherwise every slot still behind.
+fn advance_shard(shard: &Mutex<HashMap<Uuid, Slot>>, stack: Uuid, object: Uuid, waited_on: bool) {
+    let found: Vec<(Uuid, u64, Option<Arc<View>>)> = lock(shard)
+        .iter()
+        .filter_map(|(agent, slot)| {
+            let affected = match &slot.view {
+                Some(view) => view.pairs.iter().any(|(s, o)| *s == stack && *o != object),
+                None => !waited_on,
+            };
+            let wanted = affected && (!waited_on || slot.wake.receiver_count() > 0);
+            wanted.then(|| (*agent, slot.generation, slot.view.clone()))
+        })
+        .collect();
+    if found.is_empty() {
+        return;
+    }
+    let advanced: Vec<(Uuid, u64, Option<Arc<View>>)> = found
+        .into_iter()
+        .map(|(agent, generation, view)| {
+            let view = view.and_then(|v| advanced(agent, &v, stack, object));
+            (agent, generation, view)
+        })
+        .collect();
+    let mut shard = lock(shard);
+    for (agent, generation, view) in advanced {
+        let Some(slot) = shard.get_mut(&agent) else {
+            continue;
+        };
+        // A slot that changed meanwhile is left as that change made it, but moved on.
+        let view = if slot.generation == generation {
+            view
+        } else {
+            None
+        };
+        slot.generation += 1;
+        slot.view = view;
+        slot.wake.send_replace(slot.generation);
     }
 }
 

@@ -7,6 +7,31 @@ use serde_json::{Value, json};
 
 use crate::helpers::*;
 
+/// Holds a 30 s long poll of `path` on `poller` with `etag` while `publish` runs; asserts the
+/// poll was answered by it (`why`), well before its wait ended, with the object it published.
+async fn answered_by_publish(
+    poller: &TestApp,
+    (path, pak, etag): (&str, &str, &str),
+    publish: impl std::future::Future<Output = Value>,
+    why: &str,
+) {
+    let poll = poller
+        .get_if_none_match(&format!("{path}?wait=30"), pak, etag)
+        .send();
+    let publish = async {
+        tokio::task::yield_now().await;
+        publish.await
+    };
+    let started = Instant::now();
+    let (response, published) = tokio::join!(poll, publish);
+    assert!(started.elapsed() < Duration::from_secs(10), "{why}");
+    let state = expect_json(response.unwrap(), 200).await;
+    assert_eq!(
+        state["stacks"][0]["deployment_object"]["id"],
+        published["id"]
+    );
+}
+
 fn names(list: &Value) -> Vec<String> {
     let mut names: Vec<String> = list
         .as_array()
@@ -365,26 +390,10 @@ both_backends!(long_polls_return_on_change, |app| {
     );
 
     // A change answers the waiting poll at once.
-    let poll = app
-        .get_if_none_match(&format!("{path}?wait=30"), &pak, &etag)
-        .send();
-    let publish = async {
-        tokio::task::yield_now().await;
-        app.add_object(&generator, stack, &CONFIG_MAP.replace("value", "v2"))
-            .await
-    };
-    let started = Instant::now();
-    let (response, published) = tokio::join!(poll, publish);
-    let response = response.unwrap();
-    assert!(
-        started.elapsed() < Duration::from_secs(10),
-        "returned on change, not at the timeout"
-    );
-    let state = expect_json(response, 200).await;
-    assert_eq!(
-        state["stacks"][0]["deployment_object"]["id"],
-        published["id"]
-    );
+    let v2 = CONFIG_MAP.replace("value", "v2");
+    let publish = app.add_object(&generator, stack, &v2);
+    let why = "returned on change, not at the timeout";
+    answered_by_publish(&app, (&path, &pak, &etag), publish, why).await;
     expect_problem(
         app.get(&format!("{path}?wait=61"), &pak).await,
         400,
@@ -402,24 +411,9 @@ both_backends!(a_stacks_first_object_wakes_its_waiting_agents, |app| {
     } = app.labelled_stack().await;
     // The stack has no object yet: the agent's state holds nothing.
     let etag = app.etag_of(&path, &pak).await;
-    let poll = app
-        .get_if_none_match(&format!("{path}?wait=30"), &pak, &etag)
-        .send();
-    let publish = async {
-        tokio::task::yield_now().await;
-        app.add_object(&generator, stack, CONFIG_MAP).await
-    };
-    let started = Instant::now();
-    let (response, published) = tokio::join!(poll, publish);
-    assert!(
-        started.elapsed() < Duration::from_secs(10),
-        "returned on the first object, not at the timeout"
-    );
-    let state = expect_json(response.unwrap(), 200).await;
-    assert_eq!(
-        state["stacks"][0]["deployment_object"]["id"],
-        published["id"]
-    );
+    let publish = app.add_object(&generator, stack, CONFIG_MAP);
+    let why = "returned on the first object, not at the timeout";
+    answered_by_publish(&app, (&path, &pak, &etag), publish, why).await;
 });
 
 both_backends!(unchanged_polls_never_touch_the_database, |app| {
@@ -462,26 +456,10 @@ async fn a_change_on_one_replica_wakes_polls_on_another() {
     } = a.labelled_stack().await;
     a.add_object(&generator, stack, CONFIG_MAP).await;
     let etag = b.etag_of(&path, &pak).await;
-
-    let poll = b
-        .get_if_none_match(&format!("{path}?wait=30"), &pak, &etag)
-        .send();
-    let publish = async {
-        tokio::task::yield_now().await;
-        a.add_object(&generator, stack, &CONFIG_MAP.replace("value", "v2"))
-            .await
-    };
-    let started = Instant::now();
-    let (response, published) = tokio::join!(poll, publish);
-    assert!(
-        started.elapsed() < Duration::from_secs(10),
-        "woken by the other replica's change"
-    );
-    let state = expect_json(response.unwrap(), 200).await;
-    assert_eq!(
-        state["stacks"][0]["deployment_object"]["id"],
-        published["id"]
-    );
+    let v2 = CONFIG_MAP.replace("value", "v2");
+    let publish = a.add_object(&generator, stack, &v2);
+    let why = "woken by the other replica's change";
+    answered_by_publish(&b, (&path, &pak, &etag), publish, why).await;
 }
 
 both_backends!(
