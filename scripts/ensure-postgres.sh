@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Makes sure the PostgreSQL server the tests use is reachable: starts an installed but stopped
 # cluster, installs the server with apt when running as root, and otherwise fails loudly.
-# Also drops databases left behind by earlier test runs.
+# Also drops databases left behind by earlier test runs (scripts/drop-test-databases.sh).
 set -euo pipefail
 
 url="${BROKKR_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
@@ -51,8 +51,5 @@ if ! psql "$url" -Atqc 'SELECT 1' >/dev/null 2>&1; then
        "The tests need a role that may CREATE DATABASE (trust auth for postgres on 127.0.0.1 here)."
 fi
 
-stale=$(psql "$url" -Atqc "SELECT datname FROM pg_database WHERE datname LIKE 'brokkr\_test\_%'")
-for db in $stale; do
-  psql "$url" -qc "DROP DATABASE IF EXISTS \"$db\" WITH (FORCE)" >/dev/null 2>&1 || true
-done
+BROKKR_TEST_POSTGRES_URL="$url" "$(dirname "$0")/drop-test-databases.sh"
 echo "PostgreSQL ready at $url" >&2

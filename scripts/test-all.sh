@@ -5,6 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 scripts/ensure-postgres.sh
+# The tests leave a database per PostgreSQL case; drop them when the run ends, however it ends.
+trap 'scripts/drop-test-databases.sh || true' EXIT
 scripts/build-plugins.sh
 scripts/ensure-kube-tools.sh
 scripts/ensure-browser.sh

@@ -67,6 +67,26 @@ pub async fn fresh_database(backend: &str, postgres: &str, dir: &Path) -> Result
     }
 }
 
+/// Drops the database [`fresh_database`] made on `postgres` (a SQLite file goes with its
+/// folder).
+pub async fn drop_database(postgres: &str, database_url: &str) -> Result<()> {
+    let name = match database_url.rsplit_once('/') {
+        Some((_, name)) if database_url.starts_with("postgres") => name,
+        _ => return Ok(()),
+    };
+    let pool = sqlx::PgPool::connect(postgres)
+        .await
+        .context("connecting to PostgreSQL")?;
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+    )))
+    .execute(&pool)
+    .await
+    .context("dropping the benchmark database")?;
+    pool.close().await;
+    Ok(())
+}
+
 /// Most agents a scenario keeps long-polling at once.
 const LONG_POLLS_AT_MOST: usize = 10_000;
 
@@ -91,7 +111,11 @@ fn spawn_broker(broker: &Path, database_url: &str, agents: usize, port: u16) -> 
             "BROKKR__BROKER__MAX_CONNECTIONS",
             (agents.min(LONG_POLLS_AT_MOST) + 1000).to_string(),
         )
-        .env("BROKKR__LOG__LEVEL", "warn")
+        // Quiet unless the caller chose a filter (`BROKKR__LOG__LEVEL=sqlx::query=debug`, say).
+        .env(
+            "BROKKR__LOG__LEVEL",
+            std::env::var("BROKKR__LOG__LEVEL").unwrap_or_else(|_| "warn".into()),
+        )
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()

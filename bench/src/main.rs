@@ -63,6 +63,14 @@ async fn main() -> Result<()> {
     let broker = fleet::broker_binary(args.broker.clone())?;
     let mut fleet = Fleet::start(&broker, &database_url, args.agents, dir)?;
     fleet.accept_encoding = args.zstd.then_some("zstd");
+    let outcome = run(&args, &fleet, &broker).await;
+    drop(fleet);
+    fleet::drop_database(&args.postgres, &database_url).await?;
+    outcome
+}
+
+/// Registers the fleet, then runs each scenario of `args` and prints its row.
+async fn run(args: &Args, fleet: &Fleet, broker: &std::path::Path) -> Result<()> {
     let idle_rss = fleet.rss_mib();
     let started = Instant::now();
     let agents = Arc::new(fleet.register(args.agents).await?);
@@ -86,7 +94,7 @@ async fn main() -> Result<()> {
     for scenario in &args.scenarios {
         match scenario.as_str() {
             "poll" => {
-                let (summary, per_poll) = poll(&fleet, &agents, &args).await?;
+                let (summary, per_poll) = poll(fleet, &agents, args).await?;
                 row(
                     "unchanged polls (304)",
                     format!("{}; {per_poll}", summary.describe()),
@@ -94,21 +102,21 @@ async fn main() -> Result<()> {
             }
             "longpoll" => row(
                 "long-poll fan-out, write → every answer",
-                long_polls::propagation(&fleet, &fleet, &agents, &generator, small).await?,
+                long_polls::propagation(fleet, fleet, &agents, &generator, small).await?,
             ),
             "scale" => {
                 for (scenario, result) in
-                    scale::registered_fleet(&fleet, &agents, &generator, small).await?
+                    scale::registered_fleet(fleet, &agents, &generator, small).await?
                 {
                     row(scenario, result);
                 }
             }
             "replicas" => row(
                 "long-poll fan-out, write on replica A → every answer on replica B",
-                scale::two_replicas(&fleet, &broker, &agents, &generator, small).await?,
+                scale::two_replicas(fleet, broker, &agents, &generator, small).await?,
             ),
             "body" => {
-                let (summary, per_poll) = body(&fleet, &agents, &generator, &args).await?;
+                let (summary, per_poll) = body(fleet, &agents, &generator, args).await?;
                 row(
                     "polls returning 10 × 20 KB stacks (200)",
                     format!("{}; {per_poll}", summary.describe()),
@@ -116,19 +124,19 @@ async fn main() -> Result<()> {
             }
             "cel" => row(
                 "CEL recompute of one stack",
-                cel(&fleet, &generator, small, agents.len()).await?,
+                cel(fleet, &generator, small, agents.len()).await?,
             ),
             "memory" => row(
                 "broker memory",
-                memory(&fleet, &agents, &args, idle_rss).await?,
+                memory(fleet, &agents, args, idle_rss).await?,
             ),
             "wake-large" => row(
                 "long polls woken by one 3.9 MB object",
-                wake_large(&fleet, &agents, &generator).await?,
+                wake_large(fleet, &agents, &generator).await?,
             ),
             "views" => {
                 let (pages, rollout, busy, sent) = views::fleet_and_rollout(
-                    &fleet,
+                    fleet,
                     &agents,
                     &generator,
                     small,
@@ -145,29 +153,29 @@ async fn main() -> Result<()> {
             }
             "console" => row(
                 "GET /ui/fleet (console page of 100 agents)",
-                console::fleet_pages(&fleet, agents.len(), args.seconds)
+                console::fleet_pages(fleet, agents.len(), args.seconds)
                     .await?
                     .describe(),
             ),
             "waves" => row(
                 "staged rollout: canary wave passed → every other agent's answer",
-                waves::wave_fan_out(&fleet, &agents, &generator).await?,
+                waves::wave_fan_out(fleet, &agents, &generator).await?,
             ),
             "publish" => {
-                etags(&fleet, &agents, 64).await?;
+                etags(fleet, &agents, 64).await?;
                 row(
                     "publish to a stack every agent holds: the write's answer",
-                    writes::publish_cost(&fleet, &generator, small).await?,
+                    writes::publish_cost(fleet, &generator, small).await?,
                 );
             }
             "targets" => {
                 row(
                     "POST /api/v1/agents/{id}/targets, one at a time",
-                    writes::single_targets(&fleet, &agents, &generator).await?,
+                    writes::single_targets(fleet, &agents, &generator).await?,
                 );
                 row(
                     "POST /api/v1/stacks/{id}/targets, every agent",
-                    writes::bulk_assign(&fleet, &agents, &generator).await?,
+                    writes::bulk_assign(fleet, &agents, &generator).await?,
                 );
             }
             other => bail!("unknown scenario {other}"),

@@ -48,12 +48,16 @@ pub enum StartupError {
 /// Opens and migrates the configured database.
 pub async fn open_database(settings: &Settings) -> Result<Db, StartupError> {
     let url = &settings.database.url;
-    let db = Db::connect(url, settings.database.max_connections)
-        .await
-        .map_err(|source| StartupError::Connect {
-            url: crate::config::redact_url(url),
-            source,
-        })?;
+    let db = Db::connect_with(
+        url,
+        settings.database.max_connections,
+        settings.database.sqlite_synchronous,
+    )
+    .await
+    .map_err(|source| StartupError::Connect {
+        url: crate::config::redact_url(url),
+        source,
+    })?;
     db.migrate().await.map_err(StartupError::Migrate)?;
     Ok(db)
 }
@@ -79,12 +83,16 @@ pub async fn open_existing_app(settings: Settings) -> Result<App, StartupError> 
             return Err(StartupError::NoDatabase(shown));
         }
     }
-    let db = Db::connect(url, settings.database.max_connections)
-        .await
-        .map_err(|source| StartupError::Connect {
-            url: shown.clone(),
-            source,
-        })?;
+    let db = Db::connect_with(
+        url,
+        settings.database.max_connections,
+        settings.database.sqlite_synchronous,
+    )
+    .await
+    .map_err(|source| StartupError::Connect {
+        url: shown.clone(),
+        source,
+    })?;
     if !db.is_migrated().await.map_err(StartupError::Migrate)? {
         return Err(StartupError::NoDatabase(shown));
     }

@@ -43,7 +43,7 @@ pub(crate) async fn register(
     reach::refresh_agent(work, id).await?;
     let plan = plan::for_agent(&mut work.tx, id).await?;
     plan.apply(&mut work.tx).await?;
-    outbox::targeting_changed(work, &plan.gained(), &plan.lost()).await?;
+    outbox::targeting_changed(work, &plan).await?;
     work.agents_changed(plan.affected_agents());
     let agent = row.with_metadata(metadata);
     Ok(AgentWithPak { agent, pak })

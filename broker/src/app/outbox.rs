@@ -4,6 +4,8 @@
 //! subscription it is about; the agent it is about) decides which generators' subscriptions
 //! may hear of it.
 
+use std::collections::HashMap;
+
 use chrono::Utc;
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -11,6 +13,7 @@ use uuid::Uuid;
 use super::{AppResult, Work};
 use crate::db::outbox::NewEvent;
 use crate::db::{agents, stacks};
+use crate::targeting::plan::Plan;
 
 /// A domain event before it is written.
 #[derive(Debug, Clone)]
@@ -269,45 +272,26 @@ pub(crate) fn stack_deleted(work: &mut Work, deleted: &stacks::Deleted) {
 }
 
 /// One `targeting.changed` per pair gained or lost.
-pub(crate) async fn targeting_changed(
-    work: &mut Work,
-    gained: &[(Uuid, Uuid)],
-    lost: &[(Uuid, Uuid)],
-) -> AppResult<()> {
+pub(crate) async fn targeting_changed(work: &mut Work, plan: &Plan) -> AppResult<()> {
+    let (gained, lost) = (plan.gained(), plan.lost());
     if gained.is_empty() && lost.is_empty() {
         return Ok(());
     }
-    let pairs = || gained.iter().chain(lost);
-    let mut agent_ids: Vec<Uuid> = pairs().map(|(a, _)| *a).collect();
-    let mut stack_ids: Vec<Uuid> = pairs().map(|(_, s)| *s).collect();
-    agent_ids.sort_unstable();
-    agent_ids.dedup();
-    stack_ids.sort_unstable();
-    stack_ids.dedup();
-    let agents: std::collections::HashMap<Uuid, String> = agents::names(&mut work.tx, &agent_ids)
-        .await?
-        .into_iter()
-        .collect();
-    let stacks: std::collections::HashMap<Uuid, (String, Uuid)> =
-        stacks::names_and_owners(&mut work.tx, &stack_ids)
-            .await?
-            .into_iter()
-            .map(|(id, name, owner)| (id, (name, owner)))
-            .collect();
+    let names = Names::of(work, plan, gained.iter().chain(&lost)).await?;
     let changes = gained
         .iter()
         .map(|p| (p, true))
         .chain(lost.iter().map(|p| (p, false)));
     for ((agent, stack), was_gained) in changes {
-        let Some((stack_name, owner)) = stacks.get(stack) else {
+        let Some((stack_name, owner)) = names.stack(plan, *stack) else {
             continue;
         };
         let stack = StackRef {
             id: *stack,
             name: stack_name,
-            generator_id: *owner,
+            generator_id: owner,
         };
-        let agent_name = agents.get(agent).map_or("", String::as_str);
+        let agent_name = names.agent(plan, *agent).unwrap_or("");
         work.emit(DomainEvent::targeting(
             (*agent, agent_name),
             stack,
@@ -315,6 +299,61 @@ pub(crate) async fn targeting_changed(
         ));
     }
     Ok(())
+}
+
+/// Names of the agents and stacks of a plan's changes that the plan did not decide for (an
+/// agent deleted meanwhile, say), read from the database; the plan names the others.
+#[derive(Default)]
+struct Names {
+    agents: HashMap<Uuid, String>,
+    stacks: HashMap<Uuid, (String, Uuid)>,
+}
+
+impl Names {
+    async fn of(
+        work: &mut Work,
+        plan: &Plan,
+        pairs: impl Iterator<Item = &(Uuid, Uuid)>,
+    ) -> AppResult<Self> {
+        let (mut agent_ids, mut stack_ids) = (Vec::new(), Vec::new());
+        for (agent, stack) in pairs {
+            if plan.agent_name(*agent).is_none() {
+                agent_ids.push(*agent);
+            }
+            if plan.stack_named(*stack).is_none() {
+                stack_ids.push(*stack);
+            }
+        }
+        let mut names = Self::default();
+        if !agent_ids.is_empty() {
+            agent_ids.sort_unstable();
+            agent_ids.dedup();
+            names.agents = agents::names(&mut work.tx, &agent_ids)
+                .await?
+                .into_iter()
+                .collect();
+        }
+        if !stack_ids.is_empty() {
+            stack_ids.sort_unstable();
+            stack_ids.dedup();
+            names.stacks = stacks::names_and_owners(&mut work.tx, &stack_ids)
+                .await?
+                .into_iter()
+                .map(|(id, name, owner)| (id, (name, owner)))
+                .collect();
+        }
+        Ok(names)
+    }
+
+    fn agent<'a>(&'a self, plan: &'a Plan, id: Uuid) -> Option<&'a str> {
+        plan.agent_name(id)
+            .or_else(|| self.agents.get(&id).map(String::as_str))
+    }
+
+    fn stack<'a>(&'a self, plan: &'a Plan, id: Uuid) -> Option<(&'a str, Uuid)> {
+        plan.stack_named(id)
+            .or_else(|| self.stacks.get(&id).map(|(n, o)| (n.as_str(), *o)))
+    }
 }
 
 /// The envelope a subscription receives: `{"id", "type", "timestamp", "data"}`.

@@ -87,7 +87,7 @@ impl App {
     /// Writes a plan and commits it with the rest of `work`.
     pub(crate) async fn apply(&self, mut work: Work, plan: &Plan) -> AppResult<()> {
         plan.apply(&mut work.tx).await?;
-        super::outbox::targeting_changed(&mut work, &plan.gained(), &plan.lost()).await?;
+        super::outbox::targeting_changed(&mut work, plan).await?;
         work.agents_changed(plan.affected_agents());
         work.commit().await
     }

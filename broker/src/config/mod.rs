@@ -7,6 +7,8 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use crate::db::SqliteSync;
+
 mod rollouts;
 mod ui;
 mod webhooks;
@@ -218,6 +220,9 @@ pub struct DatabaseSettings {
     /// `sqlite://brokkr.db` (the embedded default) or `postgres://user:pass@host/db`.
     pub url: String,
     pub max_connections: u32,
+    /// `full`: a SQLite commit is on disk before it is answered; `normal`: commits survive a
+    /// broker crash but not a power loss, and cost no disk flush.
+    pub sqlite_synchronous: SqliteSync,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -307,6 +312,7 @@ impl Default for DatabaseSettings {
         Self {
             url: "sqlite://brokkr.db".into(),
             max_connections: 10,
+            sqlite_synchronous: SqliteSync::Full,
         }
     }
 }
@@ -336,6 +342,7 @@ impl fmt::Debug for DatabaseSettings {
         f.debug_struct("DatabaseSettings")
             .field("url", &redact_url(&self.url))
             .field("max_connections", &self.max_connections)
+            .field("sqlite_synchronous", &self.sqlite_synchronous)
             .finish()
     }
 }
@@ -434,6 +441,7 @@ mod tests {
         let settings = DatabaseSettings {
             url: "postgres://brokkr:s3cret@db:5432/brokkr".into(),
             max_connections: 1,
+            sqlite_synchronous: SqliteSync::Full,
         };
         let shown = format!("{settings:?}");
         assert!(!shown.contains("s3cret"), "{shown}");
@@ -463,6 +471,23 @@ mod tests {
         assert_eq!(settings.database.url, "postgres://x@h/db");
         assert_eq!(settings.listen_addr().unwrap().port(), 8080);
         assert_eq!(settings.broker.auth_cache_ttl_seconds, 60);
+    }
+
+    #[test]
+    fn sqlite_durability_is_full_unless_chosen() {
+        let load = |vars: Vec<(String, String)>| brokkr_types::config::load::<Settings>(None, vars);
+        let variable = "BROKKR__DATABASE__SQLITE_SYNCHRONOUS".to_string();
+        let default = load(vec![]).unwrap();
+        assert_eq!(default.database.sqlite_synchronous, SqliteSync::Full);
+        let normal = load(vec![(variable.clone(), "normal".into())]).unwrap();
+        assert_eq!(normal.database.sqlite_synchronous, SqliteSync::Normal);
+        let wrong = load(vec![(variable, "off".into())])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            wrong.contains("sqlite_synchronous") || wrong.contains("off"),
+            "{wrong}"
+        );
     }
 
     #[test]

@@ -19,6 +19,9 @@ pub enum Scope<'a> {
 
 /// Ids per `IN (…)` list, well under every backend's parameter limit.
 const CHUNK: usize = 500;
+/// Rows per multi-row statement on SQLite (four parameters each, well inside its limit of
+/// 32,766).
+const SQLITE_ROWS: usize = 1000;
 
 fn push_ids<DB: sqlx::Database>(builder: &mut sqlx::QueryBuilder<DB>, ids: &[Uuid])
 where
@@ -32,7 +35,8 @@ where
     list.push_unseparated(")");
 }
 
-/// Runs `base` (ending in `… IN`) once per chunk of `ids`, or once with `all` for everything.
+/// Runs `base` (ending in `… IN`) for `ids` (on SQLite once per chunk of them, on PostgreSQL
+/// once with `= ANY` of an array), or once with `all` for everything.
 macro_rules! fetch_scoped {
     ($tx:expr, $scope:expr, $all:expr, $base:expr, $row:ty) => {{
         let mut rows: Vec<$row> = Vec::new();
@@ -41,16 +45,26 @@ macro_rules! fetch_scoped {
                 let fetched: Vec<$row> = with_tx!($tx, conn => sqlx::query_as($all).fetch_all(conn).await)?;
                 rows.extend(fetched);
             }
-            Scope::Ids(ids) => {
-                for chunk in ids.chunks(CHUNK) {
-                    let fetched: Vec<$row> = with_tx!($tx, conn => {
-                        let mut builder = sqlx::QueryBuilder::new($base);
-                        push_ids(&mut builder, chunk);
-                        builder.build_query_as().fetch_all(conn).await
-                    })?;
+            Scope::Ids(ids) => match $tx {
+                // One statement binding an array, whatever the number of ids.
+                Tx::Postgres(t) => {
+                    let base: &str = $base;
+                    let sql = format!("{} = ANY($1)", base.strip_suffix("IN").unwrap_or(base));
+                    let fetched: Vec<$row> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                        .bind(ids)
+                        .fetch_all(&mut **t)
+                        .await?;
                     rows.extend(fetched);
                 }
-            }
+                Tx::Sqlite(t) => {
+                    for chunk in ids.chunks(CHUNK) {
+                        let mut builder = sqlx::QueryBuilder::new($base);
+                        push_ids(&mut builder, chunk);
+                        let fetched: Vec<$row> = builder.build_query_as().fetch_all(&mut **t).await?;
+                        rows.extend(fetched);
+                    }
+                }
+            },
         }
         rows
     }};
@@ -265,24 +279,71 @@ pub async fn agents_of_stack(tx: &mut Tx, stack: Uuid) -> StoreResult<Vec<Uuid>>
 }
 
 /// Inserts or updates assignments `(agent, stack, rules)`, remembering every pair in the
-/// assignment history.
+/// assignment history (on PostgreSQL, two statements binding column arrays; on SQLite,
+/// multi-row inserts).
 pub async fn upsert(tx: &mut Tx, rows: &[(Uuid, Uuid, String)]) -> StoreResult<()> {
+    if rows.is_empty() {
+        return Ok(());
+    }
     let now = Utc::now();
-    for chunk in rows.chunks(CHUNK / 4) {
-        with_tx!(tx, conn => {
-            let mut b = sqlx::QueryBuilder::new("INSERT INTO assignments (agent_id, stack_id, rules, updated_at) ");
-            b.push_values(chunk, |mut row, (agent, stack, rules)| {
-                row.push_bind(*agent).push_bind(*stack).push_bind(rules.clone()).push_bind(now);
-            });
-            b.push(" ON CONFLICT (agent_id, stack_id) DO UPDATE SET rules = excluded.rules, updated_at = excluded.updated_at");
-            b.build().execute(&mut *conn).await.map(|_| ())?;
-            let mut h = sqlx::QueryBuilder::new("INSERT INTO assignment_history (agent_id, stack_id, first_assigned_at) ");
-            h.push_values(chunk, |mut row, (agent, stack, _)| {
-                row.push_bind(*agent).push_bind(*stack).push_bind(now);
-            });
-            h.push(" ON CONFLICT (agent_id, stack_id) DO NOTHING");
-            h.build().execute(conn).await.map(|_| ())
-        })?;
+    let t = match tx {
+        Tx::Postgres(t) => t,
+        Tx::Sqlite(t) => return upsert_rows(t, rows, now).await,
+    };
+    const ASSIGN: &str = "INSERT INTO assignments (agent_id, stack_id, rules, updated_at) \
+                          SELECT a, s, r, $4 FROM UNNEST($1::uuid[], $2::uuid[], $3::text[]) AS p(a, s, r) \
+                          ON CONFLICT (agent_id, stack_id) DO UPDATE \
+                          SET rules = excluded.rules, updated_at = excluded.updated_at";
+    const REMEMBER: &str = "INSERT INTO assignment_history (agent_id, stack_id, first_assigned_at) \
+                            SELECT a, s, $3 FROM UNNEST($1::uuid[], $2::uuid[]) AS p(a, s) \
+                            ON CONFLICT (agent_id, stack_id) DO NOTHING";
+    let agents: Vec<Uuid> = rows.iter().map(|(a, _, _)| *a).collect();
+    let stacks: Vec<Uuid> = rows.iter().map(|(_, s, _)| *s).collect();
+    let rules: Vec<&str> = rows.iter().map(|(_, _, r)| r.as_str()).collect();
+    sqlx::query(ASSIGN)
+        .bind(&agents)
+        .bind(&stacks)
+        .bind(&rules)
+        .bind(now)
+        .execute(&mut **t)
+        .await?;
+    sqlx::query(REMEMBER)
+        .bind(&agents)
+        .bind(&stacks)
+        .bind(now)
+        .execute(&mut **t)
+        .await?;
+    Ok(())
+}
+
+async fn upsert_rows(
+    t: &mut sqlx::Transaction<'static, sqlx::Sqlite>,
+    rows: &[(Uuid, Uuid, String)],
+    now: chrono::DateTime<Utc>,
+) -> StoreResult<()> {
+    for chunk in rows.chunks(SQLITE_ROWS) {
+        let mut b = sqlx::QueryBuilder::new(
+            "INSERT INTO assignments (agent_id, stack_id, rules, updated_at) ",
+        );
+        b.push_values(chunk, |mut row, (agent, stack, rules)| {
+            row.push_bind(*agent)
+                .push_bind(*stack)
+                .push_bind(rules.as_str())
+                .push_bind(now);
+        });
+        b.push(
+            " ON CONFLICT (agent_id, stack_id) DO UPDATE \
+             SET rules = excluded.rules, updated_at = excluded.updated_at",
+        );
+        b.build().execute(&mut **t).await?;
+        let mut h = sqlx::QueryBuilder::new(
+            "INSERT INTO assignment_history (agent_id, stack_id, first_assigned_at) ",
+        );
+        h.push_values(chunk, |mut row, (agent, stack, _)| {
+            row.push_bind(*agent).push_bind(*stack).push_bind(now);
+        });
+        h.push(" ON CONFLICT (agent_id, stack_id) DO NOTHING");
+        h.build().execute(&mut **t).await?;
     }
     Ok(())
 }
@@ -297,9 +358,36 @@ pub async fn ever_assigned(tx: &mut Tx, agent: Uuid, stack: Uuid) -> StoreResult
 
 /// Removes assignments `(agent, stack)`.
 pub async fn remove(tx: &mut Tx, pairs: &[(Uuid, Uuid)]) -> StoreResult<()> {
-    for (agent, stack) in pairs {
-        const SQL: &str = "DELETE FROM assignments WHERE agent_id = $1 AND stack_id = $2";
-        with_tx!(tx, conn => sqlx::query(SQL).bind(*agent).bind(*stack).execute(conn).await.map(|_| ()))?;
+    if pairs.is_empty() {
+        return Ok(());
+    }
+    match tx {
+        Tx::Postgres(t) => {
+            const SQL: &str = "DELETE FROM assignments WHERE (agent_id, stack_id) IN \
+                               (SELECT * FROM UNNEST($1::uuid[], $2::uuid[]))";
+            sqlx::query(SQL)
+                .bind(pairs.iter().map(|(a, _)| *a).collect::<Vec<_>>())
+                .bind(pairs.iter().map(|(_, s)| *s).collect::<Vec<_>>())
+                .execute(&mut **t)
+                .await?;
+        }
+        Tx::Sqlite(t) => {
+            for chunk in pairs.chunks(SQLITE_ROWS) {
+                let mut b = sqlx::QueryBuilder::new(
+                    "DELETE FROM assignments WHERE (agent_id, stack_id) IN (VALUES ",
+                );
+                let mut pairs = b.separated(", ");
+                for (agent, stack) in chunk {
+                    pairs.push("(");
+                    pairs.push_bind_unseparated(*agent);
+                    pairs.push_unseparated(", ");
+                    pairs.push_bind_unseparated(*stack);
+                    pairs.push_unseparated(")");
+                }
+                b.push(")");
+                b.build().execute(&mut **t).await?;
+            }
+        }
     }
     Ok(())
 }

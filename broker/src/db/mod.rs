@@ -30,7 +30,9 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
 use sqlx::{Postgres, Sqlite, Transaction};
 
 /// A storage failure, typed so handlers can map it to the right HTTP status.
@@ -167,15 +169,45 @@ pub(crate) fn push_list<'t, DB, T>(
     list.push_unseparated(")");
 }
 
+/// When SQLite makes a commit durable (`database.sqlite_synchronous`; PostgreSQL's own
+/// `synchronous_commit` plays this part there).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SqliteSync {
+    /// The write-ahead log is flushed to disk before a commit returns: an answered write
+    /// survives a power loss.
+    #[default]
+    Full,
+    /// The log is flushed at checkpoints only: an answered write survives a crash of the
+    /// broker, but a crash of the operating system or a power loss can undo the last commits
+    /// (the database stays consistent). Commits no longer wait for the disk.
+    Normal,
+}
+
 impl Db {
-    /// Connects to `url` (`sqlite://…` creates the file if missing; `postgres://…`).
+    /// Connects to `url` (`sqlite://…` creates the file if missing; `postgres://…`), with
+    /// SQLite commits flushed to disk.
     pub async fn connect(url: &str, max_connections: u32) -> StoreResult<Self> {
+        Self::connect_with(url, max_connections, SqliteSync::Full).await
+    }
+
+    /// As [`Db::connect`], with SQLite's durability chosen by `sync`.
+    pub async fn connect_with(
+        url: &str,
+        max_connections: u32,
+        sync: SqliteSync,
+    ) -> StoreResult<Self> {
         if url.starts_with("sqlite:") {
             let options = SqliteConnectOptions::from_str(url)?;
             private_file(options.get_filename())?;
+            let synchronous = match sync {
+                SqliteSync::Full => SqliteSynchronous::Full,
+                SqliteSync::Normal => SqliteSynchronous::Normal,
+            };
             let options = options
                 .create_if_missing(true)
                 .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(synchronous)
                 .foreign_keys(true)
                 .busy_timeout(Duration::from_secs(10));
             let pool = SqlitePoolOptions::new()
@@ -335,4 +367,28 @@ pub fn like_escape(text: &str) -> String {
         out.push(c);
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `PRAGMA synchronous` of a SQLite database opened with `sync` (1 is NORMAL, 2 is FULL).
+    async fn synchronous_of(sync: SqliteSync) -> i64 {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("b.db").display());
+        let Db::Sqlite(pool) = Db::connect_with(&url, 1, sync).await.unwrap() else {
+            unreachable!("a sqlite URL opens SQLite")
+        };
+        sqlx::query_scalar("PRAGMA synchronous")
+            .fetch_one(&pool)
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn sqlite_commits_are_flushed_unless_normal_is_chosen() {
+        assert_eq!(synchronous_of(SqliteSync::Full).await, 2);
+        assert_eq!(synchronous_of(SqliteSync::Normal).await, 1);
+    }
 }

@@ -37,24 +37,57 @@ pub struct StoredEvent {
 
 const COLUMNS: &str = "seq, id, event_type, occurred_at, data, generator_id, agent_id, webhook_id";
 
-/// Appends events in the caller's transaction.
+/// Appends events in the caller's transaction (on PostgreSQL, one statement binding a column
+/// array each; on SQLite, multi-row inserts).
 pub async fn append(tx: &mut Tx, events: &[NewEvent]) -> StoreResult<()> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    let t = match tx {
+        Tx::Postgres(t) => t,
+        Tx::Sqlite(t) => return append_rows(t, events).await,
+    };
+    const SQL: &str = "INSERT INTO outbox_events \
+                       (id, event_type, occurred_at, data, generator_id, agent_id, webhook_id) \
+                       SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::timestamptz[], $4::text[], \
+                       $5::uuid[], $6::uuid[], $7::uuid[])";
+    let column = |f: fn(&NewEvent) -> Option<Uuid>| events.iter().map(f).collect::<Vec<_>>();
+    sqlx::query(SQL)
+        .bind(events.iter().map(|e| e.id).collect::<Vec<_>>())
+        .bind(events.iter().map(|e| e.event_type).collect::<Vec<_>>())
+        .bind(events.iter().map(|e| e.occurred_at).collect::<Vec<_>>())
+        .bind(
+            events
+                .iter()
+                .map(|e| e.data.to_string())
+                .collect::<Vec<_>>(),
+        )
+        .bind(column(|e| e.generator_id))
+        .bind(column(|e| e.agent_id))
+        .bind(column(|e| e.webhook_id))
+        .execute(&mut **t)
+        .await?;
+    Ok(())
+}
+
+async fn append_rows(
+    t: &mut sqlx::Transaction<'static, sqlx::Sqlite>,
+    events: &[NewEvent],
+) -> StoreResult<()> {
     for chunk in events.chunks(CHUNK) {
-        with_tx!(tx, conn => {
-            let mut b = sqlx::QueryBuilder::new(
-                "INSERT INTO outbox_events (id, event_type, occurred_at, data, generator_id, agent_id, webhook_id) ",
-            );
-            b.push_values(chunk, |mut row, e| {
-                row.push_bind(e.id)
-                    .push_bind(e.event_type)
-                    .push_bind(e.occurred_at)
-                    .push_bind(e.data.to_string())
-                    .push_bind(e.generator_id)
-                    .push_bind(e.agent_id)
-                    .push_bind(e.webhook_id);
-            });
-            b.build().execute(conn).await.map(|_| ())
-        })?;
+        let mut b = sqlx::QueryBuilder::new(
+            "INSERT INTO outbox_events (id, event_type, occurred_at, data, generator_id, agent_id, webhook_id) ",
+        );
+        b.push_values(chunk, |mut row, e| {
+            row.push_bind(e.id)
+                .push_bind(e.event_type)
+                .push_bind(e.occurred_at)
+                .push_bind(e.data.to_string())
+                .push_bind(e.generator_id)
+                .push_bind(e.agent_id)
+                .push_bind(e.webhook_id);
+        });
+        b.build().execute(&mut **t).await?;
     }
     Ok(())
 }

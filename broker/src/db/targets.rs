@@ -39,18 +39,18 @@ pub async fn add(
     const INSERT: &str = "INSERT INTO agent_targets (agent_id, stack_id, assigned_by, created_at) \
                           VALUES ($1, $2, $3, $4) ON CONFLICT (agent_id, stack_id) DO UPDATE \
                           SET assigned_by = CASE WHEN excluded.assigned_by = 'admin' THEN 'admin' \
-                          ELSE agent_targets.assigned_by END";
+                          ELSE agent_targets.assigned_by END \
+                          RETURNING agent_id, stack_id, assigned_by, created_at";
     const GET: &str = "SELECT agent_id, stack_id, assigned_by, created_at FROM agent_targets \
                        WHERE agent_id = $1 AND stack_id = $2";
     let existed: Option<Row> = with_tx!(tx, conn => sqlx::query_as(GET).bind(agent_id).bind(stack_id).fetch_optional(conn).await)?;
     let by = if by_admin { "admin" } else { "generator" };
-    with_tx!(tx, conn => sqlx::query(INSERT)
+    let row: Row = with_tx!(tx, conn => sqlx::query_as(INSERT)
         .bind(agent_id)
         .bind(stack_id)
         .bind(by)
         .bind(Utc::now())
-        .execute(conn).await.map(|r| r.rows_affected()))?;
-    let row: Row = with_tx!(tx, conn => sqlx::query_as(GET).bind(agent_id).bind(stack_id).fetch_one(conn).await)?;
+        .fetch_one(conn).await)?;
     Ok((row.into(), existed.is_none()))
 }
 
@@ -60,15 +60,25 @@ const CHUNK: usize = 1000;
 /// Which of `ids` are registered agents.
 pub async fn existing_agents(tx: &mut Tx, ids: &[Uuid]) -> StoreResult<HashSet<Uuid>> {
     let mut found = HashSet::with_capacity(ids.len());
-    for chunk in ids.chunks(CHUNK) {
-        let rows: Vec<(Uuid,)> = with_tx!(tx, conn => {
-            let mut b = sqlx::QueryBuilder::new(
-                "SELECT id FROM agents WHERE deleted_at IS NULL AND id IN ",
-            );
-            super::push_list(&mut b, chunk.iter().copied());
-            b.build_query_as().fetch_all(conn).await
-        })?;
-        found.extend(rows.into_iter().map(|(id,)| id));
+    match tx {
+        Tx::Postgres(t) => {
+            const SQL: &str = "SELECT id FROM agents WHERE deleted_at IS NULL AND id = ANY($1)";
+            let rows: Vec<Uuid> = sqlx::query_scalar(SQL)
+                .bind(ids)
+                .fetch_all(&mut **t)
+                .await?;
+            found.extend(rows);
+        }
+        Tx::Sqlite(t) => {
+            for chunk in ids.chunks(CHUNK) {
+                let mut b = sqlx::QueryBuilder::new(
+                    "SELECT id FROM agents WHERE deleted_at IS NULL AND id IN ",
+                );
+                super::push_list(&mut b, chunk.iter().copied());
+                let rows: Vec<Uuid> = b.build_query_scalar().fetch_all(&mut **t).await?;
+                found.extend(rows);
+            }
+        }
     }
     Ok(found)
 }
@@ -84,28 +94,56 @@ pub async fn add_many(
 ) -> StoreResult<u64> {
     let by = if by_admin { "admin" } else { "generator" };
     let now = Utc::now();
+    let t = match tx {
+        Tx::Postgres(t) => t,
+        Tx::Sqlite(t) => return add_rows(t, stack_id, agents, (by, now)).await,
+    };
+    // A row the statement inserted has no deleting transaction (`xmax = 0`); an updated one has.
+    const SQL: &str = "WITH written AS (\
+                       INSERT INTO agent_targets (agent_id, stack_id, assigned_by, created_at) \
+                       SELECT a, $2, $3, $4 FROM UNNEST($1::uuid[]) AS p(a) \
+                       ON CONFLICT (agent_id, stack_id) DO UPDATE SET assigned_by = CASE \
+                       WHEN excluded.assigned_by = 'admin' THEN 'admin' \
+                       ELSE agent_targets.assigned_by END \
+                       RETURNING (xmax = 0) AS inserted) \
+                       SELECT COUNT(*) FILTER (WHERE inserted) FROM written";
+    let added: i64 = sqlx::query_scalar(SQL)
+        .bind(agents)
+        .bind(stack_id)
+        .bind(by)
+        .bind(now)
+        .fetch_one(&mut **t)
+        .await?;
+    Ok(u64::try_from(added).unwrap_or(0))
+}
+
+async fn add_rows(
+    t: &mut sqlx::Transaction<'static, sqlx::Sqlite>,
+    stack_id: Uuid,
+    agents: &[Uuid],
+    (by, now): (&str, DateTime<Utc>),
+) -> StoreResult<u64> {
     let mut existed = 0u64;
     for chunk in agents.chunks(CHUNK) {
-        let (count,): (i64,) = with_tx!(tx, conn => {
-            let mut b = sqlx::QueryBuilder::new("SELECT COUNT(*) FROM agent_targets WHERE stack_id = ");
-            b.push_bind(stack_id).push(" AND agent_id IN ");
-            super::push_list(&mut b, chunk.iter().copied());
-            b.build_query_as().fetch_one(conn).await
-        })?;
+        let mut b = sqlx::QueryBuilder::new("SELECT COUNT(*) FROM agent_targets WHERE stack_id = ");
+        b.push_bind(stack_id).push(" AND agent_id IN ");
+        super::push_list(&mut b, chunk.iter().copied());
+        let count: i64 = b.build_query_scalar().fetch_one(&mut **t).await?;
         existed += u64::try_from(count).unwrap_or(0);
-        with_tx!(tx, conn => {
-            let mut b = sqlx::QueryBuilder::new(
-                "INSERT INTO agent_targets (agent_id, stack_id, assigned_by, created_at) ",
-            );
-            b.push_values(chunk, |mut row, agent| {
-                row.push_bind(*agent).push_bind(stack_id).push_bind(by).push_bind(now);
-            });
-            b.push(
-                " ON CONFLICT (agent_id, stack_id) DO UPDATE SET assigned_by = CASE WHEN \
-                 excluded.assigned_by = 'admin' THEN 'admin' ELSE agent_targets.assigned_by END",
-            );
-            b.build().execute(conn).await.map(|_| ())
-        })?;
+        let mut b = sqlx::QueryBuilder::new(
+            "INSERT INTO agent_targets (agent_id, stack_id, assigned_by, created_at) ",
+        );
+        b.push_values(chunk, |mut row, agent| {
+            row.push_bind(*agent)
+                .push_bind(stack_id)
+                .push_bind(by)
+                .push_bind(now);
+        });
+        b.push(
+            " ON CONFLICT (agent_id, stack_id) DO UPDATE SET assigned_by = CASE WHEN \
+             excluded.assigned_by = 'admin' THEN 'admin' ELSE agent_targets.assigned_by END",
+        );
+        b.build().execute(&mut **t).await?;
     }
     Ok(agents.len() as u64 - existed)
 }

@@ -25,6 +25,7 @@ pub struct Plan {
     pub errors: Vec<(Pair, String)>,
     agent_names: HashMap<Uuid, String>,
     stack_names: HashMap<Uuid, String>,
+    stack_owners: HashMap<Uuid, Uuid>,
 }
 
 fn uuid(text: &str) -> Uuid {
@@ -121,6 +122,18 @@ impl Plan {
         self.errors.extend(other.errors);
         self.agent_names.extend(other.agent_names);
         self.stack_names.extend(other.stack_names);
+        self.stack_owners.extend(other.stack_owners);
+    }
+
+    /// The name of an agent this plan decided for.
+    pub fn agent_name(&self, agent: Uuid) -> Option<&str> {
+        self.agent_names.get(&agent).map(String::as_str)
+    }
+
+    /// The name and owning generator of a stack this plan decided for.
+    pub fn stack_named(&self, stack: Uuid) -> Option<(&str, Uuid)> {
+        let name = self.stack_names.get(&stack)?;
+        Some((name, *self.stack_owners.get(&stack)?))
     }
 
     /// Decides every pair of `agents` × `stacks` (many agents are decided in parallel).
@@ -132,6 +145,7 @@ impl Plan {
         for stack in stacks {
             let stack_id = uuid(&stack.facts.id);
             self.stack_names.insert(stack_id, stack.facts.name.clone());
+            self.stack_owners.insert(stack_id, stack.generator_id);
             let pairing = |i: usize| Pairing {
                 direct: known.direct(agent_ids[i], stack_id),
                 previously: self.current.contains_key(&(agent_ids[i], stack_id)),

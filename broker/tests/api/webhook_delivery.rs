@@ -495,3 +495,54 @@ both_backends!(finished_deliveries_are_pruned_after_the_retention, |app| {
     })
     .await;
 });
+
+both_backends!(targeting_events_name_the_agent_and_the_stack, |app| {
+    let receiver = Receiver::start().await;
+    let types = ["targeting.changed"];
+    subscribe(&app, &app.admin, &receiver.url, &types, json!({})).await;
+    let (one, _) = app.create_agent("edge-1", json!({})).await;
+    let (two, _) = app.create_agent("edge-2", json!({})).await;
+    let (owner, generator) = app.create_generator("ci").await;
+    let stack = app
+        .create_published_stack(&generator, json!({ "name": "web" }))
+        .await;
+    // One agent at a time (planned for the agent), many at once (planned for the stack), and
+    // a removal (the agent loses the stack).
+    let single = json!({ "stack_id": stack });
+    let path = format!("/api/v1/agents/{one}/targets");
+    expect_json(app.post(&path, &app.admin, single).await, 201).await;
+    let bulk = json!({ "agent_ids": [two] });
+    let path = format!("/api/v1/stacks/{stack}/targets");
+    expect_json(app.post(&path, &app.admin, bulk).await, 200).await;
+    let path = format!("/api/v1/agents/{one}/targets/{stack}");
+    assert_eq!(app.delete(&path, &app.admin).await.status(), 204);
+
+    let text = |v: &Value| v.as_str().unwrap_or("(missing)").to_string();
+    let mut seen: Vec<[String; 5]> = receiver
+        .received(3)
+        .await
+        .iter()
+        .map(|r| {
+            let data = &r.json()["data"];
+            [
+                text(&data["agent_name"]),
+                text(&data["agent_id"]),
+                text(&data["stack_name"]),
+                text(&data["generator_id"]),
+                text(&data["change"]),
+            ]
+        })
+        .collect();
+    seen.sort();
+    let event = |name: &str, id: Uuid, change: &str| {
+        [name, &id.to_string(), "web", &owner.to_string(), change].map(String::from)
+    };
+    assert_eq!(
+        seen,
+        [
+            event("edge-1", one, "gained"),
+            event("edge-1", one, "lost"),
+            event("edge-2", two, "gained"),
+        ]
+    );
+});
