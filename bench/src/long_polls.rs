@@ -1,5 +1,7 @@
 //! Long polls held open by simulated agents: each agent waits with the ETag it holds, and the
 //! moment its answer arrives is recorded (wall-clock, to compare with times the broker records).
+//! The polls are bare HTTP/1.1 exchanges ([`crate::bare_http`]), so the load generator's CPU
+//! per answer stays small beside the broker's.
 
 use std::time::Duration;
 
@@ -7,13 +9,26 @@ use std::sync::Arc;
 
 use anyhow::{Result, bail};
 use brokkr_bench::fleet::{self, Fleet, SimAgent, config_map};
+
+use crate::bare_http::{self, Answered};
 use brokkr_bench::load;
 use chrono::{DateTime, Utc};
 use tokio::task::JoinHandle;
 use uuid::Uuid;
 
-/// When an answer arrived, and its status.
-type Answer = JoinHandle<Result<(DateTime<Utc>, u16)>>;
+/// Longest a held long poll may take to be answered.
+const ANSWER_WITHIN: Duration = Duration::from_secs(120);
+
+/// A held long poll's answer, once it comes.
+type Answer = JoinHandle<Result<Answered>>;
+
+/// When each answer arrived; the connections stay open until this is dropped (closing 10,000
+/// of them while others are still answered would add work to the broker that agents, which
+/// keep theirs, do not cause).
+pub struct Answers {
+    pub times: Vec<DateTime<Utc>>,
+    _open: Vec<tokio::net::TcpStream>,
+}
 
 /// Open long polls, one per agent.
 pub struct LongPolls(Vec<Answer>);
@@ -25,17 +40,22 @@ impl LongPolls {
         fleet: &Fleet,
         held: impl Iterator<Item = (&'a SimAgent, &'a String)>,
     ) -> Result<Self> {
-        let client = fleet::agents_client(Some(Duration::from_secs(120)))?;
+        let addr = bare_http::address_of(&fleet.url)?;
+        let host = fleet.url.trim_start_matches("http://").to_string();
         let mut waiting = Vec::new();
         for (agent, tag) in held {
-            let request = fleet
-                .target_state(&client, agent, "?wait=60")
-                .header("If-None-Match", tag);
+            let path = format!("/api/v1/agents/{}/target-state?wait=60", agent.id);
+            let bearer = format!("Bearer {}", agent.pak);
+            let mut headers = vec![("Authorization", bearer.as_str()), ("If-None-Match", tag)];
+            headers.extend(
+                fleet
+                    .accept_encoding
+                    .map(|coding| ("Accept-Encoding", coding)),
+            );
+            let request = bare_http::get(&host, &path, &headers);
             waiting.push(tokio::spawn(async move {
-                let response = request.send().await?;
-                let status = response.status().as_u16();
-                response.bytes().await?;
-                anyhow::Ok((Utc::now(), status))
+                let answered = bare_http::exchange(addr, &request);
+                tokio::time::timeout(ANSWER_WITHIN, answered).await?
             }));
         }
         let deadline = std::time::Instant::now() + Duration::from_secs(180);
@@ -62,16 +82,18 @@ impl LongPolls {
     }
 
     /// When each answer arrived; every answer must be 200.
-    pub async fn answers(self) -> Result<Vec<DateTime<Utc>>> {
-        let mut answers = Vec::with_capacity(self.0.len());
+    pub async fn answers(self) -> Result<Answers> {
+        let mut times = Vec::with_capacity(self.0.len());
+        let mut open = Vec::with_capacity(self.0.len());
         for handle in self.0 {
-            let (at, status) = handle.await??;
-            if status != 200 {
-                bail!("a long poll answered {status}");
+            let answered = handle.await??;
+            if answered.status != 200 {
+                bail!("a long poll answered {}", answered.status);
             }
-            answers.push(at);
+            times.push(answered.at);
+            open.push(answered.connection);
         }
-        Ok(answers)
+        Ok(Answers { times, _open: open })
     }
 }
 
@@ -124,10 +146,10 @@ impl LongPolls {
             .publish(generator, stack, &config_map("small", 300 + 100 * run))
             .await?;
         let answers = self.answers().await?;
-        let per_answer = |seconds: f64| seconds * 1e6 / answers.len().max(1) as f64;
+        let per_answer = |seconds: f64| seconds * 1e6 / answers.times.len().max(1) as f64;
         let broker = per_answer(polled.cpu_seconds() - cpu.0);
         let load_generator = per_answer(fleet::cpu_seconds_of("self") - cpu.1);
-        let mut latencies = latencies(&answers, started);
+        let mut latencies = latencies(&answers.times, started);
         Ok(format!(
             "{}; CPU per answer: broker {broker:.0} µs, load generator {load_generator:.0} µs",
             load::percentiles(&mut latencies)

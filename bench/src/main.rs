@@ -16,6 +16,7 @@ use brokkr_bench::load::{self, Summary, run_load};
 use brokkr_policy::{AgentFacts, Pairing, StackFacts, TargetExpression, decide_for_agents};
 use clap::Parser;
 
+mod bare_http;
 mod console;
 mod long_polls;
 mod scale;

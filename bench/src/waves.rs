@@ -56,7 +56,7 @@ pub async fn wave_fan_out(
         .await?;
     let answers = polls.answers().await?;
     let passed = passed_at(fleet, generator, stack).await?;
-    let mut latencies = long_polls::latencies(&answers, passed);
+    let mut latencies = long_polls::latencies(&answers.times, passed);
     Ok(load::percentiles(&mut latencies))
 }
 
