@@ -45,19 +45,24 @@ pub enum StartupError {
     },
 }
 
-/// Opens and migrates the configured database.
-pub async fn open_database(settings: &Settings) -> Result<Db, StartupError> {
-    let url = &settings.database.url;
-    let db = Db::connect_with(
-        url,
-        settings.database.max_connections,
-        settings.database.sqlite_synchronous,
+/// Connects to the configured database as configured (its URL shown redacted on failure).
+async fn connect(settings: &Settings) -> Result<Db, StartupError> {
+    let database = &settings.database;
+    Db::connect_with(
+        &database.url,
+        database.max_connections,
+        database.sqlite_synchronous,
     )
     .await
     .map_err(|source| StartupError::Connect {
-        url: crate::config::redact_url(url),
+        url: crate::config::redact_url(&database.url),
         source,
-    })?;
+    })
+}
+
+/// Opens and migrates the configured database.
+pub async fn open_database(settings: &Settings) -> Result<Db, StartupError> {
+    let db = connect(settings).await?;
     db.migrate().await.map_err(StartupError::Migrate)?;
     Ok(db)
 }
@@ -83,16 +88,7 @@ pub async fn open_existing_app(settings: Settings) -> Result<App, StartupError> 
             return Err(StartupError::NoDatabase(shown));
         }
     }
-    let db = Db::connect_with(
-        url,
-        settings.database.max_connections,
-        settings.database.sqlite_synchronous,
-    )
-    .await
-    .map_err(|source| StartupError::Connect {
-        url: shown.clone(),
-        source,
-    })?;
+    let db = connect(&settings).await?;
     if !db.is_migrated().await.map_err(StartupError::Migrate)? {
         return Err(StartupError::NoDatabase(shown));
     }

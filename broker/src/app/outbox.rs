@@ -4,7 +4,7 @@
 //! subscription it is about; the agent it is about) decides which generators' subscriptions
 //! may hear of it.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
 use chrono::Utc;
 use serde_json::{Value, json};
@@ -302,8 +302,8 @@ pub(crate) async fn targeting_changed(work: &mut Work, plan: &Plan) -> AppResult
 }
 
 /// Names of the agents and stacks of a plan's changes that the plan did not decide for (an
-/// agent deleted meanwhile, say), read from the database; the plan names the others.
-#[derive(Default)]
+/// agent deleted meanwhile, say), read from the database (no query when there are none); the
+/// plan names the others.
 struct Names {
     agents: HashMap<Uuid, String>,
     stacks: HashMap<Uuid, (String, Uuid)>,
@@ -315,34 +315,26 @@ impl Names {
         plan: &Plan,
         pairs: impl Iterator<Item = &(Uuid, Uuid)>,
     ) -> AppResult<Self> {
-        let (mut agent_ids, mut stack_ids) = (Vec::new(), Vec::new());
+        let (mut agent_ids, mut stack_ids) = (BTreeSet::new(), BTreeSet::new());
         for (agent, stack) in pairs {
             if plan.agent_name(*agent).is_none() {
-                agent_ids.push(*agent);
+                agent_ids.insert(*agent);
             }
             if plan.stack_named(*stack).is_none() {
-                stack_ids.push(*stack);
+                stack_ids.insert(*stack);
             }
         }
-        let mut names = Self::default();
-        if !agent_ids.is_empty() {
-            agent_ids.sort_unstable();
-            agent_ids.dedup();
-            names.agents = agents::names(&mut work.tx, &agent_ids)
-                .await?
-                .into_iter()
-                .collect();
-        }
-        if !stack_ids.is_empty() {
-            stack_ids.sort_unstable();
-            stack_ids.dedup();
-            names.stacks = stacks::names_and_owners(&mut work.tx, &stack_ids)
-                .await?
+        let agent_ids: Vec<Uuid> = agent_ids.into_iter().collect();
+        let stack_ids: Vec<Uuid> = stack_ids.into_iter().collect();
+        let agents = agents::names(&mut work.tx, &agent_ids).await?;
+        let stacks = stacks::names_and_owners(&mut work.tx, &stack_ids).await?;
+        Ok(Self {
+            agents: agents.into_iter().collect(),
+            stacks: stacks
                 .into_iter()
                 .map(|(id, name, owner)| (id, (name, owner)))
-                .collect();
-        }
-        Ok(names)
+                .collect(),
+        })
     }
 
     fn agent<'a>(&'a self, plan: &'a Plan, id: Uuid) -> Option<&'a str> {
