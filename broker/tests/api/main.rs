@@ -19,6 +19,7 @@ mod generators;
 mod platform;
 mod plugins;
 mod receiver;
+mod references;
 mod replicas;
 mod rollouts;
 mod secrets;
