@@ -138,6 +138,7 @@ impl LongPolls {
         generator: &str,
         stack: Uuid,
     ) -> Result<String> {
+        profiler_control("enable");
         let cpu = (polled.cpu_seconds(), fleet::cpu_seconds_of("self"));
         let started = Utc::now();
         // Each run publishes an object of another size, so no two runs publish the same content.
@@ -146,6 +147,7 @@ impl LongPolls {
             .publish(generator, stack, &config_map("small", 300 + 100 * run))
             .await?;
         let answers = self.answers().await?;
+        profiler_control("disable");
         let per_answer = |seconds: f64| seconds * 1e6 / answers.times.len().max(1) as f64;
         let broker = per_answer(polled.cpu_seconds() - cpu.0);
         let load_generator = per_answer(fleet::cpu_seconds_of("self") - cpu.1);
@@ -154,5 +156,21 @@ impl LongPolls {
             "{}; CPU per answer: broker {broker:.0} µs, load generator {load_generator:.0} µs",
             load::percentiles(&mut latencies)
         ))
+    }
+}
+
+/// With `FLEET_BENCH_PERF_CTL` naming the control FIFO of a `perf record --control
+/// fifo:<path> -D -1` (started disabled), sends it `command`: the fan-out alone is recorded.
+fn profiler_control(command: &str) {
+    use std::io::Write;
+    let Some(path) = std::env::var_os("FLEET_BENCH_PERF_CTL") else {
+        return;
+    };
+    let sent = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .and_then(|mut fifo| fifo.write_all(format!("{command}\n").as_bytes()));
+    if let Err(e) = sent {
+        eprintln!("cannot tell the profiler to {command}: {e}");
     }
 }

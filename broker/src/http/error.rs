@@ -245,7 +245,7 @@ pub type ApiResult<T> = Result<T, ApiError>;
 
 /// Turns any error response that is not already problem+json (a rejection from the router
 /// itself, say an undecodable path) into one, so every error the broker emits is a problem.
-pub async fn ensure_problem(response: Response) -> Response {
+pub fn ensure_problem(response: Response) -> Response {
     let status = response.status();
     let is_problem = response
         .headers()

@@ -1,8 +1,10 @@
 //! HTTP plumbing shared by the routes: the problem+json error, the authenticating [`Caller`]
-//! extractor, body and query extractors, and request ids.
+//! extractor, body and query extractors, request ids, and the middleware every request passes
+//! through ([`envelope`]).
 
 pub mod caller;
 pub mod client;
+pub mod envelope;
 pub mod error;
 pub mod extract;
 pub mod parts_body;

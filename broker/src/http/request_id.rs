@@ -1,10 +1,8 @@
 //! Request ids: taken from a well-formed incoming `x-request-id` or generated, echoed on every
-//! response, and available to error bodies through a task-local.
+//! response (by [`super::envelope`]), and available to error bodies through a task-local.
 
 use axum::extract::Request;
 use axum::http::HeaderValue;
-use axum::middleware::Next;
-use axum::response::Response;
 use uuid::Uuid;
 
 pub const HEADER: &str = "x-request-id";
@@ -28,19 +26,16 @@ fn acceptable(value: &HeaderValue) -> Option<String> {
     ok.then(|| text.to_string())
 }
 
-/// Middleware: assigns the id, runs the request inside its scope and sets the response header.
-pub async fn assign(mut request: Request, next: Next) -> Response {
-    let id = request
-        .headers()
-        .get(HEADER)
-        .and_then(acceptable)
-        .unwrap_or_else(|| Uuid::new_v4().to_string());
-    if let Ok(value) = HeaderValue::from_str(&id) {
-        request.headers_mut().insert(HEADER, value.clone());
-        let mut response = REQUEST_ID.scope(id, next.run(request)).await;
-        response.headers_mut().insert(HEADER, value);
-        response
-    } else {
-        next.run(request).await
-    }
+/// The request's id (a well-formed incoming one, or a new one) and its header value.
+pub fn of(request: &Request) -> (String, HeaderValue) {
+    let incoming = request.headers().get(HEADER).and_then(acceptable);
+    let id = incoming.unwrap_or_else(|| Uuid::new_v4().to_string());
+    // An accepted or generated id is always a valid header value.
+    let value = HeaderValue::from_str(&id).unwrap_or_else(|_| HeaderValue::from_static("-"));
+    (id, value)
+}
+
+/// Runs `served` with `id` as the [`current`] request id.
+pub async fn scope<F: Future>(id: String, served: F) -> F::Output {
+    REQUEST_ID.scope(id, served).await
 }

@@ -3,11 +3,9 @@
 //! principal that authenticated. Never bodies, headers or query strings. Probes log at `debug`.
 
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::Duration;
 
-use axum::extract::{MatchedPath, Request};
-use axum::middleware::Next;
-use axum::response::Response;
+use axum::http::{Method, StatusCode};
 
 use crate::domain::Principal;
 
@@ -27,33 +25,40 @@ impl PrincipalSlot {
     }
 }
 
-/// Middleware: serves the request and logs it.
-pub async fn log(mut request: Request, next: Next) -> Response {
-    let started = Instant::now();
-    let method = request.method().clone();
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or_else(|| "(no route)".to_string(), |p| p.as_str().to_string());
-    let slot = PrincipalSlot::default();
-    request.extensions_mut().insert(slot.clone());
-    let response = next.run(request).await;
-    let status = response.status().as_u16();
-    let latency_ms = started.elapsed().as_secs_f64() * 1e3;
-    let request_id = super::request_id::current().unwrap_or_default();
-    let principal = slot.get().map(|p| {
-        let (kind, id) = p.parts();
-        if p == Principal::Admin {
-            kind.to_string()
-        } else {
-            format!("{kind}:{id}")
-        }
-    });
-    let principal = principal.unwrap_or_else(|| "-".into());
-    if matches!(route.as_str(), "/healthz" | "/readyz") {
-        tracing::debug!(%method, %route, status, latency_ms, %request_id, "request");
-    } else {
-        tracing::info!(%method, %route, status, latency_ms, %request_id, %principal, "request");
+/// Writes the log line of a served request (the principal from `slot`, where the `Caller`
+/// extractor left it). Nothing is formatted when the line's level is off.
+pub fn write(
+    method: &Method,
+    route: &str,
+    status: StatusCode,
+    latency: Duration,
+    slot: &PrincipalSlot,
+) {
+    let probe = matches!(route, "/healthz" | "/readyz");
+    let level_on = match probe {
+        true => tracing::enabled!(tracing::Level::DEBUG),
+        false => tracing::enabled!(tracing::Level::INFO),
+    };
+    if !level_on {
+        return;
     }
-    response
+    let status = status.as_u16();
+    let latency_ms = latency.as_secs_f64() * 1e3;
+    let request_id = super::request_id::current().unwrap_or_default();
+    if probe {
+        tracing::debug!(%method, %route, status, latency_ms, %request_id, "request");
+        return;
+    }
+    let principal = slot.get().map_or_else(
+        || "-".to_string(),
+        |p| {
+            let (kind, id) = p.parts();
+            if p == Principal::Admin {
+                kind.to_string()
+            } else {
+                format!("{kind}:{id}")
+            }
+        },
+    );
+    tracing::info!(%method, %route, status, latency_ms, %request_id, %principal, "request");
 }

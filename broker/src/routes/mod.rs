@@ -23,24 +23,21 @@ pub mod whoami;
 pub mod work_orders;
 
 use std::sync::Arc;
-use std::time::Duration;
 
-use axum::extract::{DefaultBodyLimit, Request, State};
-use axum::http::{HeaderName, HeaderValue, StatusCode, header};
-use axum::middleware::Next;
+use axum::extract::DefaultBodyLimit;
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router, middleware};
 use serde::Serialize;
 use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::set_header::SetResponseHeaderLayer;
 use utoipa::OpenApi;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::app::Retargeted;
-use crate::http::{ApiError, request_id};
+use crate::http::ApiError;
 use crate::state::AppState;
 
 #[derive(OpenApi)]
@@ -226,42 +223,16 @@ pub fn router(state: AppState) -> Router {
         .fallback(|| async { ApiError::NotFound("route") })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(body_limit))
-        .layer(middleware::from_fn_with_state(state.clone(), bounded))
         .layer(CatchPanicLayer::custom(|_| {
             axum::response::IntoResponse::into_response(ApiError::Internal(
                 "handler panicked".into(),
             ))
         }))
-        .layer(middleware::from_fn(crate::http::request_log::log))
-        .layer(SetResponseHeaderLayer::if_not_present(
-            header::X_CONTENT_TYPE_OPTIONS,
-            HeaderValue::from_static("nosniff"),
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            crate::http::envelope::envelope,
         ))
-        .layer(SetResponseHeaderLayer::if_not_present(
-            HeaderName::from_static("x-frame-options"),
-            HeaderValue::from_static("DENY"),
-        ))
-        .layer(middleware::map_response(crate::http::error::ensure_problem))
-        .layer(middleware::from_fn(request_id::assign))
         .with_state(state)
-}
-
-/// Holds every request but probes and long polls to a slot of `broker.max_in_flight` (503
-/// `overloaded` when none is free) and to `broker.request_timeout_seconds` (503 `timeout`).
-async fn bounded(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let path = request.uri().path();
-    let long_poll = path.ends_with("/target-state") || path.ends_with("/rollout");
-    if matches!(path, "/healthz" | "/readyz") || long_poll {
-        return next.run(request).await;
-    }
-    let Ok(_slot) = state.in_flight.clone().try_acquire_owned() else {
-        return ApiError::Overloaded.into_response();
-    };
-    let seconds = state.app.settings.broker.request_timeout_seconds;
-    match tokio::time::timeout(Duration::from_secs(seconds), next.run(request)).await {
-        Ok(response) => response,
-        Err(_) => ApiError::Timeout { seconds }.into_response(),
-    }
 }
 
 /// The answer to a change that can retarget: the preview of a dry run (200), or the changed
