@@ -65,6 +65,24 @@ both_backends!(request_ids_and_fallbacks, |app| {
         "not_found",
     )
     .await;
+
+    // Every answer, errors and probes included, carries the security headers and a request id.
+    for (method, path) in [
+        (Method::GET, "/api/v1/nothing-here"),
+        (Method::PUT, "/api/v1/generators"),
+        (Method::GET, "/api/v1/stacks/not-a-uuid"),
+        (Method::GET, "/healthz"),
+    ] {
+        let response = app
+            .request(method, path, Some(&app.admin))
+            .send()
+            .await
+            .unwrap();
+        let headers = response.headers();
+        assert_eq!(headers["x-content-type-options"], "nosniff", "{path}");
+        assert_eq!(headers["x-frame-options"], "DENY", "{path}");
+        assert!(!headers["x-request-id"].is_empty(), "{path}");
+    }
 });
 
 both_backends!(admin_pak_is_created_once, |app| {
