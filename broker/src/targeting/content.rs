@@ -79,6 +79,13 @@ impl Body {
         Ok(())
     }
 
+    /// A cached entry, ready in this body's coding.
+    fn push_entry(&mut self, entry: Bytes) {
+        match self {
+            Self::Plain(parts) | Self::Zstd(parts) => parts.push(entry),
+        }
+    }
+
     fn parts(self) -> Vec<Bytes> {
         match self {
             Self::Plain(parts) | Self::Zstd(parts) => parts,
@@ -151,9 +158,20 @@ impl Fragments {
         encoding: Encoding,
     ) -> StoreResult<Vec<Bytes>> {
         let pairs = view.pairs.as_slice();
+        // One lookup per entry when every entry is cached (a woken poll's usual case).
+        let cache = match encoding {
+            Encoding::Identity => &self.cache,
+            Encoding::Zstd => &self.packed,
+        };
+        let mut cached = Vec::with_capacity(pairs.len());
+        for (_, object) in pairs {
+            cached.push(cache.get(object).await);
+        }
         let missing: Vec<Uuid> = pairs
             .iter()
-            .map(|(_, o)| *o)
+            .zip(&cached)
+            .filter(|(_, hit)| hit.is_none())
+            .map(|((_, o), _)| *o)
             .filter(|o| !self.cache.contains_key(o))
             .collect();
         if let Some(first) = missing.first() {
@@ -165,14 +183,16 @@ impl Fragments {
             "{{\"agent_id\":\"{agent}\",\"etag\":\"{}\",\"stacks\":[",
             view.etag
         )))?;
-        for (i, (_, object)) in pairs.iter().enumerate() {
+        for (i, ((_, object), hit)) in pairs.iter().zip(cached).enumerate() {
             if i > 0 {
                 body.comma()?;
             }
-            match &mut body {
-                Body::Plain(parts) => parts.push(self.entry(db, *object, vec![*object]).await?),
-                Body::Zstd(parts) => parts.push(self.packed_entry(db, *object).await?),
-            }
+            let entry = match (hit, &mut body) {
+                (Some(entry), _) => entry,
+                (None, Body::Plain(_)) => self.entry(db, *object, vec![*object]).await?,
+                (None, Body::Zstd(_)) => self.packed_entry(db, *object).await?,
+            };
+            body.push_entry(entry);
         }
         let tail = [
             &b"],\"policies\":"[..],
