@@ -305,12 +305,14 @@ impl ChangeOptions {
     }
 }
 
-/// A long poll's `?wait=` (0 to `targeting.max_wait_seconds`) and the `If-None-Match` it holds on.
-pub fn long_poll<'h>(
+/// A long poll's `?wait=` (0 to `targeting.max_wait_seconds`) and the `If-None-Match` it holds on,
+/// copied: a poll that waits need not keep the request's headers (and the connection's read
+/// buffer they share) alive.
+pub fn long_poll(
     state: &AppState,
     wait: Option<u64>,
-    headers: &'h axum::http::HeaderMap,
-) -> Result<(std::time::Duration, Option<&'h str>), ApiError> {
+    headers: &axum::http::HeaderMap,
+) -> Result<(std::time::Duration, Option<String>), ApiError> {
     let max = state.app.settings.targeting.max_wait_seconds;
     let wait = wait.unwrap_or(0);
     if wait > max {
@@ -321,6 +323,7 @@ pub fn long_poll<'h>(
     }
     let held = headers
         .get(axum::http::header::IF_NONE_MATCH)
-        .and_then(|v| v.to_str().ok());
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
     Ok((std::time::Duration::from_secs(wait), held))
 }

@@ -67,7 +67,7 @@ async fn rollout_answer(
     let (wait, seen) = long_poll(state, query.wait, headers)?;
     let (rollout, etag) = state
         .app
-        .watch_rollout(caller.requester(), target, seen, wait)
+        .watch_rollout(caller.requester(), target, seen.as_deref(), wait)
         .await?;
     let mut response = Json(rollout).into_response();
     if let Ok(value) = HeaderValue::from_str(&etag) {

@@ -55,9 +55,12 @@ pub async fn get(
         .get(header::ACCEPT_ENCODING)
         .and_then(|v| v.to_str().ok());
     let encoding = Encoding::negotiate(accept);
+    // A waiting poll holds none of the request's headers: they share the connection's read
+    // buffer, which hyper would otherwise have to replace while the poll waits.
+    drop(headers);
     let answer = state
         .app
-        .target_state(caller.requester(), id, (held, wait), encoding)
+        .target_state(caller.requester(), id, (held.as_deref(), wait), encoding)
         .await?;
     Ok(match answer {
         TargetState::Full {

@@ -98,7 +98,7 @@ pub async fn rows(
             Err(e) => return super::problem(&session, e),
         };
         let tag = HeaderValue::from_str(&etag).unwrap_or(HeaderValue::from_static("\"\""));
-        if seen != Some(etag.as_str()) {
+        if seen.as_deref() != Some(etag.as_str()) {
             let mut response = html(StatusCode::OK, fragment("fleet_rows.html", rows));
             response.headers_mut().insert(header::ETAG, tag);
             return response;

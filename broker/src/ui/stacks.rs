@@ -187,7 +187,6 @@ pub async fn rollout_part(
         Ok(found) => found,
         Err(e) => return super::problem(&session, e),
     };
-    let seen = seen.map(str::to_string);
     let found = newest_rollout(&state, &session, id, seen.as_deref(), wait.as_secs()).await;
     let (rollout, etag) = match found {
         Ok(found) => found,
