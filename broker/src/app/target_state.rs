@@ -79,8 +79,9 @@ impl App {
         }
         let deadline = tokio::time::Instant::now() + wait;
         loop {
-            // Subscribe before reading, so a change between the two cannot be missed.
-            let mut changes = self.targeting.hub.subscribe(agent);
+            // Subscribe before reading, so a change between the two cannot be missed (a poll
+            // that does not wait has nothing to miss).
+            let mut changes = (!wait.is_zero()).then(|| self.targeting.hub.subscribe(agent));
             // Boxed, like the body below: a poll waits holding only what it needs to wait
             // (thousands do at once), not room for the database reads it is done with.
             let view = Box::pin(self.current_view(agent)).await?;
@@ -99,11 +100,14 @@ impl App {
                     encoding,
                 });
             }
-            let woken = !wait.is_zero() && {
-                let _waiting = Waiting::new(&self.metrics.long_polls_waiting);
-                tokio::time::timeout_at(deadline, changes.changed())
-                    .await
-                    .is_ok()
+            let woken = match changes.as_mut() {
+                Some(changes) => {
+                    let _waiting = Waiting::new(&self.metrics.long_polls_waiting);
+                    tokio::time::timeout_at(deadline, changes.changed())
+                        .await
+                        .is_ok()
+                }
+                None => false,
             };
             if !woken {
                 self.metrics.target_state_not_modified.inc();
