@@ -235,11 +235,27 @@ impl Db {
         }
     }
 
-    /// Applies the embedded migrations of this backend.
+    /// Applies the embedded migrations of this backend. A database that a newer broker has
+    /// migrated further is accepted with a warning: migrations only add, so during a rolling
+    /// upgrade a replica of the previous version can still restart on it.
     pub async fn migrate(&self) -> StoreResult<()> {
+        let mut migrator = match self {
+            Self::Postgres(_) => sqlx::migrate!("../migrations/postgres"),
+            Self::Sqlite(_) => sqlx::migrate!("../migrations/sqlite"),
+        };
+        migrator.set_ignore_missing(true);
         match self {
-            Self::Postgres(pool) => sqlx::migrate!("../migrations/postgres").run(pool).await?,
-            Self::Sqlite(pool) => sqlx::migrate!("../migrations/sqlite").run(pool).await?,
+            Self::Postgres(pool) => migrator.run(pool).await?,
+            Self::Sqlite(pool) => migrator.run(pool).await?,
+        }
+        let known = migrator.iter().map(|m| m.version).max().unwrap_or(0);
+        let newest: i64 = with_db!(self, pool => sqlx::query_scalar("SELECT COALESCE(MAX(version), 0) FROM _sqlx_migrations").fetch_one(pool).await)?;
+        if newest > known {
+            tracing::warn!(
+                newest,
+                known,
+                "a newer broker has migrated this database; this version runs on it"
+            );
         }
         Ok(())
     }

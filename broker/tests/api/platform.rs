@@ -85,6 +85,25 @@ both_backends!(request_ids_and_fallbacks, |app| {
     }
 });
 
+both_backends!(
+    an_older_broker_starts_on_a_database_migrated_further,
+    |app| {
+        let newer = if app.database_url.starts_with("sqlite") {
+            "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
+         VALUES (99999, 'from a newer broker', TRUE, X'00', 0)"
+        } else {
+            "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
+         VALUES (99999, 'from a newer broker', TRUE, '\\x00'::bytea, 0)"
+        };
+        app.execute_sql(newer).await.unwrap();
+        let again = spawn_app_with(settings_for(&app.database_url), None).await;
+        assert_eq!(
+            again.get("/api/v1/generators", &app.admin).await.status(),
+            200
+        );
+    }
+);
+
 both_backends!(admin_pak_is_created_once, |app| {
     assert!(app.admin.starts_with("brokkr_BR"));
     // A second broker on the same database creates no new admin PAK; the first still works.
