@@ -41,7 +41,10 @@ impl View {
 struct Slot {
     generation: u64,
     view: Option<Arc<View>>,
-    wake: watch::Sender<u64>,
+    /// Wakes the agent's long polls; made by the first poll that waits and dropped by the first
+    /// change after the last of them left, so an agent that polls without waiting (or stopped
+    /// waiting) carries no channel (a watch channel is ~350 bytes, most of a slot).
+    wake: Option<watch::Sender<u64>>,
 }
 
 impl Slot {
@@ -49,8 +52,34 @@ impl Slot {
         Self {
             generation: 0,
             view: None,
-            wake: watch::channel(0).0,
+            wake: None,
         }
+    }
+
+    /// Moves the slot on one generation and wakes the polls waiting on it.
+    fn move_on(&mut self) {
+        self.generation += 1;
+        if let Some(wake) = &self.wake {
+            if wake.receiver_count() == 0 {
+                self.wake = None;
+            } else {
+                wake.send_replace(self.generation);
+            }
+        }
+    }
+
+    /// Whether a poll waits on this slot.
+    fn waited_on(&self) -> bool {
+        self.wake
+            .as_ref()
+            .is_some_and(|wake| wake.receiver_count() > 0)
+    }
+
+    fn subscribe(&mut self) -> watch::Receiver<u64> {
+        let generation = self.generation;
+        self.wake
+            .get_or_insert_with(|| watch::channel(generation).0)
+            .subscribe()
     }
 }
 
@@ -104,7 +133,6 @@ impl Hub {
         self.shard(agent)
             .entry(agent)
             .or_insert_with(Slot::new)
-            .wake
             .subscribe()
     }
 
@@ -112,9 +140,8 @@ impl Hub {
         for agent in agents {
             let mut shard = self.shard(agent);
             if let Some(slot) = shard.get_mut(&agent) {
-                slot.generation += 1;
                 slot.view = None;
-                slot.wake.send_replace(slot.generation);
+                slot.move_on();
             }
         }
     }
@@ -127,12 +154,11 @@ impl Hub {
             let Some(slot) = shard.get_mut(&agent) else {
                 continue;
             };
-            slot.generation += 1;
             slot.view = slot
                 .view
                 .take()
                 .and_then(|view| advanced(agent, &view, stack, object));
-            slot.wake.send_replace(slot.generation);
+            slot.move_on();
         }
     }
 
@@ -158,9 +184,8 @@ impl Hub {
                 Err(poisoned) => poisoned.into_inner(),
             };
             for slot in shard.values_mut() {
-                slot.generation += 1;
                 slot.view = None;
-                slot.wake.send_replace(slot.generation);
+                slot.move_on();
             }
         }
     }
@@ -188,7 +213,7 @@ fn advance_shard(shard: &Mutex<HashMap<Uuid, Slot>>, stack: Uuid, object: Uuid, 
                 Some(view) => view.pairs.iter().any(|(s, o)| *s == stack && *o != object),
                 None => !waited_on,
             };
-            let wanted = affected && (!waited_on || slot.wake.receiver_count() > 0);
+            let wanted = affected && (!waited_on || slot.waited_on());
             wanted.then(|| (*agent, slot.generation, slot.view.clone()))
         })
         .collect();
@@ -213,9 +238,8 @@ fn advance_shard(shard: &Mutex<HashMap<Uuid, Slot>>, stack: Uuid, object: Uuid, 
         } else {
             None
         };
-        slot.generation += 1;
         slot.view = view;
-        slot.wake.send_replace(slot.generation);
+        slot.move_on();
     }
 }
 
@@ -331,6 +355,34 @@ mod tests {
             generation,
             "nothing behind: untouched"
         );
+    }
+
+    #[test]
+    fn only_slots_a_poll_waits_on_carry_a_wake_channel() {
+        let hub = Hub::default();
+        let agent = Uuid::new_v4();
+        let has_channel = |hub: &Hub| {
+            hub.shard(agent)
+                .get(&agent)
+                .is_some_and(|s| s.wake.is_some())
+        };
+        hub.snapshot(agent);
+        assert!(!has_channel(&hub), "a poll that does not wait makes none");
+        let first = hub.subscribe(agent);
+        hub.invalidate([agent]);
+        assert!(first.has_changed().unwrap());
+        assert!(has_channel(&hub), "kept while a poll waits");
+        drop(first);
+        hub.invalidate([agent]);
+        assert!(
+            !has_channel(&hub),
+            "dropped by the first change after the last poll left"
+        );
+        let mut again = hub.subscribe(agent);
+        assert!(!again.has_changed().unwrap());
+        hub.invalidate([agent]);
+        assert!(again.has_changed().unwrap());
+        assert_eq!(*again.borrow_and_update(), hub.snapshot(agent).0);
     }
 
     #[tokio::test]
