@@ -10,6 +10,7 @@ use anyhow::{Context, Result, bail};
 use chrono::{DateTime, Utc};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+use tokio::sync::Semaphore;
 
 /// Most response headers an answer may carry.
 const MAX_HEADERS: usize = 32;
@@ -44,11 +45,20 @@ pub struct Answered {
     pub connection: TcpStream,
 }
 
-/// Sends `request` on a new connection to `addr`, then reads its answer.
-pub async fn exchange(addr: SocketAddr, request: &[u8]) -> Result<Answered> {
+/// Sends `request` on a new connection to `addr`, then reads its answer. Connecting and
+/// sending hold a permit of `connecting`: a fleet's agents do not all connect in the same
+/// millisecond, and a burst of thousands of connects overflows the listen backlog, so the
+/// figures would time the kernel's SYN retransmits instead of the broker.
+pub async fn exchange(
+    addr: SocketAddr,
+    request: &[u8],
+    connecting: &Semaphore,
+) -> Result<Answered> {
+    let permit = connecting.acquire().await?;
     let mut connection = TcpStream::connect(addr).await?;
     connection.set_nodelay(true)?;
     connection.write_all(request).await?;
+    drop(permit);
     let (at, status) = answer(&mut connection).await?;
     Ok(Answered {
         at,

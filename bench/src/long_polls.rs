@@ -16,6 +16,9 @@ use chrono::{DateTime, Utc};
 use tokio::task::JoinHandle;
 use uuid::Uuid;
 
+/// Long polls being connected and sent at once.
+const CONNECTING_AT_ONCE: usize = 256;
+
 /// Longest a held long poll may take to be answered.
 const ANSWER_WITHIN: Duration = Duration::from_secs(120);
 
@@ -33,6 +36,21 @@ pub struct Answers {
 /// Open long polls, one per agent.
 pub struct LongPolls(Vec<Answer>);
 
+/// What the polls that already finished came to: answers by status, failures by message.
+async fn outcomes(polls: Vec<Answer>) -> String {
+    let mut tally = std::collections::BTreeMap::<String, usize>::new();
+    for poll in polls.into_iter().filter(|p| p.is_finished()) {
+        let outcome = match poll.await {
+            Ok(Ok(answered)) => format!("answered {}", answered.status),
+            Ok(Err(e)) => format!("failed: {e:#}"),
+            Err(e) => format!("panicked: {e}"),
+        };
+        *tally.entry(outcome).or_default() += 1;
+    }
+    let finished: Vec<String> = tally.iter().map(|(o, n)| format!("{n} {o}")).collect();
+    format!("finished: {}", finished.join(", "))
+}
+
 impl LongPolls {
     /// Opens `?wait=60` for every `(agent, etag)` and returns once the broker's waiting gauge
     /// counts them all.
@@ -43,6 +61,7 @@ impl LongPolls {
         let addr = bare_http::address_of(&fleet.url)?;
         let host = fleet.url.trim_start_matches("http://").to_string();
         let mut waiting = Vec::new();
+        let connecting = Arc::new(tokio::sync::Semaphore::new(CONNECTING_AT_ONCE));
         for (agent, tag) in held {
             let path = format!("/api/v1/agents/{}/target-state?wait=60", agent.id);
             let bearer = format!("Bearer {}", agent.pak);
@@ -53,8 +72,9 @@ impl LongPolls {
                     .map(|coding| ("Accept-Encoding", coding)),
             );
             let request = bare_http::get(&host, &path, &headers);
+            let connecting = connecting.clone();
             waiting.push(tokio::spawn(async move {
-                let answered = bare_http::exchange(addr, &request);
+                let answered = bare_http::exchange(addr, &request, &connecting);
                 tokio::time::timeout(ANSWER_WITHIN, answered).await?
             }));
         }
@@ -65,16 +85,9 @@ impl LongPolls {
                 break;
             }
             if std::time::Instant::now() > deadline {
-                let answered = waiting.iter().filter(|w| w.is_finished()).count();
                 let total = waiting.len();
-                let first = match waiting.into_iter().find(|w| w.is_finished()) {
-                    Some(handle) => format!("{:?}", handle.await?),
-                    None => "none".into(),
-                };
-                bail!(
-                    "not every agent got to wait: {now_waiting} of {total} waiting, \
-                     {answered} answered (the first: {first})"
-                );
+                let outcomes = outcomes(waiting).await;
+                bail!("not every agent got to wait: {now_waiting} of {total} waiting; {outcomes}");
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }

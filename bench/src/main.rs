@@ -40,6 +40,10 @@ struct Args {
     /// Seconds of load per throughput scenario.
     #[arg(long, default_value_t = 10)]
     seconds: u64,
+    /// Bytes of each of the ten stacks the `body` scenario publishes (its answers are about
+    /// ten times this).
+    #[arg(long, default_value_t = 20 * 1024)]
+    stack_bytes: usize,
     /// Concurrent requests of the throughput scenarios.
     #[arg(long, default_value_t = 64)]
     concurrency: usize,
@@ -119,7 +123,7 @@ async fn run(args: &Args, fleet: &Fleet, broker: &std::path::Path) -> Result<()>
             "body" => {
                 let (summary, per_poll) = body(fleet, &agents, &generator, args).await?;
                 row(
-                    "polls returning 10 × 20 KB stacks (200)",
+                    &format!("polls returning 10 × {} B stacks (200)", args.stack_bytes),
                     format!("{}; {per_poll}", summary.describe()),
                 );
             }
@@ -261,7 +265,7 @@ async fn body(
             .publish(
                 generator,
                 stack,
-                &config_map(&format!("big-{k}"), 20 * 1024),
+                &config_map(&format!("big-{k}"), args.stack_bytes),
             )
             .await?;
     }
