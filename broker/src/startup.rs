@@ -185,8 +185,7 @@ impl Application {
             .map_err(StartupError::Bootstrap)?;
         // A PAK adopted from the file is already where its owner keeps it.
         let admin_pak = admin_pak.filter(|_| !adopted);
-        let listener = TcpListener::bind(addr)
-            .await
+        let listener = crate::http::serve::listen(addr)
             .map_err(|source| StartupError::Bind { addr, source })?;
         let in_flight = Arc::new(tokio::sync::Semaphore::new(
             app.settings.broker.max_in_flight,

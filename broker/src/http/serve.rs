@@ -19,7 +19,7 @@ use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio::task::JoinSet;
 use tower::ServiceExt;
@@ -32,6 +32,23 @@ pub struct ConnectionLimits {
     pub max_connections: usize,
     pub header_read_timeout: Duration,
     pub tls: Option<Arc<Tls>>,
+}
+
+/// Connections the kernel completes and queues before the accept loop takes them. The usual
+/// default (128) is far too few for a fleet: when a broker restarts, thousands of agents
+/// reconnect at once, and every SYN beyond the queue is dropped and retried a second or more
+/// later. Linux caps it at `net.core.somaxconn` (4096 by default).
+pub const LISTEN_BACKLOG: u32 = 4096;
+
+/// A listener on `addr` with a queue of [`LISTEN_BACKLOG`] connections.
+pub fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = match addr {
+        SocketAddr::V4(_) => TcpSocket::new_v4()?,
+        SocketAddr::V6(_) => TcpSocket::new_v6()?,
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
 }
 
 /// Serves `router` on `listener` until `shutdown` completes, then drains every connection.
@@ -184,6 +201,24 @@ async fn stop_requested(stopped: &mut watch::Receiver<bool>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_burst_of_connects_is_queued_before_it_is_accepted() {
+        let listener = listen("127.0.0.1:0".parse().unwrap()).unwrap();
+        let addr = listener.local_addr().unwrap();
+        // Nothing accepts: with the usual backlog of 128 the kernel drops the SYNs beyond it and
+        // those connects wait for a retransmit (a second or more) instead of completing at once.
+        let connects = (0..1000).map(|_| TcpStream::connect(addr));
+        let burst = futures::future::try_join_all(connects);
+        let connected = tokio::time::timeout(Duration::from_millis(900), burst).await;
+        assert_eq!(
+            connected
+                .expect("every connect queued at once")
+                .unwrap()
+                .len(),
+            1000
+        );
+    }
 
     #[tokio::test]
     async fn a_plain_connections_task_carries_no_tls_state() {
