@@ -47,8 +47,8 @@ pub struct Answered {
 
 /// Sends `request` on a new connection to `addr`, then reads its answer. Connecting and
 /// sending hold a permit of `connecting`: a fleet's agents do not all connect in the same
-/// millisecond, and a burst of thousands of connects overflows the listen backlog, so the
-/// figures would time the kernel's SYN retransmits instead of the broker.
+/// millisecond, and a burst of thousands of connects can overflow the listen backlog, so the
+/// figures would then time the kernel's SYN retransmits instead of the broker.
 pub async fn exchange(
     addr: SocketAddr,
     request: &[u8],
